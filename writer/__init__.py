@@ -1,0 +1,6 @@
+"""Write and read Composer `.mds` datasets on any fsspec URL. No Dagster here."""
+
+from .reader import MDSDataset
+from .writer import StreamingDatasetWriter
+
+__all__ = ["MDSDataset", "StreamingDatasetWriter"]

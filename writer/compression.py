@@ -1,0 +1,63 @@
+"""Compression schemes by name: a small registry, so adding one is one entry, not an if-chain."""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from typing import Callable
+
+COMPRESSION_FILE = "compression.txt"
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How a file is stored: its name suffix and the functions that pack and unpack its bytes."""
+
+    name: str  # as given by the user, e.g. "gz:9"
+    scheme: str  # as written to compression.txt, e.g. "gz"
+    suffix: str
+    compress: Callable[[bytes], bytes]
+    decompress: Callable[[bytes], bytes]
+
+
+def _gzip(level: int) -> Compression:
+    # mtime=0 makes the output a function of the input alone, so checksums are reproducible.
+    return Compression(
+        name=f"gz:{level}",
+        scheme="gz",
+        suffix=".gz",
+        compress=lambda data: gzip.compress(data, compresslevel=level, mtime=0),
+        decompress=gzip.decompress,
+    )
+
+
+SCHEMES: dict[str, Callable[[int | None], Compression]] = {
+    "gz": lambda level: _gzip(6 if level is None else level),
+}
+LEVELS: dict[str, range] = {"gz": range(0, 10)}
+ALLOWED = "None, 'gz' or 'gz:0' ... 'gz:9'"
+
+
+def parse_compression(value: str | None) -> Compression | None:
+    """`None`, `'gz'` or `'gz:N'` -> a Compression; anything else is a ValueError naming what is allowed."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"compression must be a str or None, not {type(value).__name__}; allowed: {ALLOWED}")
+    scheme, _, level_text = value.partition(":")
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown compression {value!r}; allowed: {ALLOWED}")
+    level = None
+    if level_text:
+        if not level_text.isdigit() or int(level_text) not in LEVELS[scheme]:
+            raise ValueError(f"bad compression level in {value!r}; allowed: {ALLOWED}")
+        level = int(level_text)
+    return SCHEMES[scheme](level)
+
+
+def scheme_from_file(text: str, where: str) -> Compression:
+    """The Compression named by a dataset's `compression.txt` (readers need only the scheme)."""
+    scheme = text.strip()
+    if scheme not in SCHEMES:
+        raise ValueError(f"{where}: unknown compression scheme {scheme!r}")
+    return SCHEMES[scheme](None)

@@ -1,0 +1,196 @@
+"""Byte layout of an `.mds` sample and index (version 1): pure functions, no I/O.
+
+See ``FORMAT.md``. Every integer is little-endian. This module is the only place that
+knows where a byte goes; the writer, the reader and the verifier all go through it.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from dataclasses import dataclass
+from typing import Sequence
+
+MAGIC = 0xDA7AD06E
+VERSION = 1
+INDEX_NAME = "index.mds"
+SHARD_SUFFIX = ".mds"
+SIZE_HEADER_ITEM = 8  # each field's size is an int64 at the head of its record
+
+# bps_format -> array typecode of the per-sample sizes (signed, as the original reader reads them)
+SIZE_TYPECODES = {1: "b", 2: "h", 4: "i", 8: "q"}
+CONSTANT_SIZE_FORMAT = 0
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+_HEAD = struct.Struct("<IIIqq")
+
+
+def shard_name(shard_number: int, suffix: str = "") -> str:
+    """File name of a shard: six digits, numbered from 0 with no gaps."""
+    return f"{shard_number:06d}{SHARD_SUFFIX}{suffix}"
+
+
+def record_header(field_count: int) -> struct.Struct:
+    """The packer of a record's size header (one int64 per field)."""
+    return struct.Struct(f"<{field_count}q")
+
+
+def narrowest_size_format(largest: int) -> int:
+    """The narrowest *signed* width holding `largest`, unlike the original which wraps."""
+    for width in (1, 2, 4):
+        if largest < 1 << (8 * width - 1):
+            return width
+    return 8
+
+
+def _to_little_endian(values: array) -> bytes:
+    if not _LITTLE_ENDIAN:
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def _from_little_endian(typecode: str, data: bytes | memoryview) -> array:
+    values = array(typecode)
+    values.frombytes(data)
+    if not _LITTLE_ENDIAN:
+        values.byteswap()
+    return values
+
+
+@dataclass(frozen=True)
+class Index:
+    """Everything `index.mds` says. `sample_sizes` is one int per sample (size of the whole record)."""
+
+    samples_per_shard: tuple[int, ...]
+    bytes_per_shard: tuple[int, ...]
+    sample_sizes: Sequence[int]
+    fields: tuple[str, ...]
+    size_format: int
+
+    @property
+    def num_shards(self) -> int:
+        return len(self.samples_per_shard)
+
+    @property
+    def total_samples(self) -> int:
+        return sum(self.samples_per_shard)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes_per_shard)
+
+
+def encode_index(
+    samples_per_shard: Sequence[int],
+    bytes_per_shard: Sequence[int],
+    sample_sizes: array,
+    fields: Sequence[str],
+) -> bytes:
+    """The bytes of `index.mds`. Sizes are stored constant (format 0) or in the narrowest signed width."""
+    total_samples = len(sample_sizes)
+    parts = [
+        _HEAD.pack(MAGIC, VERSION, len(samples_per_shard), total_samples, sum(bytes_per_shard)),
+        struct.pack(f"<{len(samples_per_shard)}q", *samples_per_shard),
+        struct.pack(f"<{len(bytes_per_shard)}q", *bytes_per_shard),
+    ]
+    if total_samples == 0:
+        parts.append(struct.pack("<i", 1))
+    else:
+        largest = max(sample_sizes)
+        if largest == min(sample_sizes):
+            parts.append(struct.pack("<iq", CONSTANT_SIZE_FORMAT, largest))
+        else:
+            size_format = narrowest_size_format(largest)
+            sizes = sample_sizes
+            if sizes.typecode != SIZE_TYPECODES[size_format]:
+                sizes = array(SIZE_TYPECODES[size_format], sample_sizes)
+            parts.append(struct.pack("<i", size_format))
+            parts.append(_to_little_endian(sizes))
+    names = [field.encode("utf-8") for field in fields]
+    parts.append(struct.pack(f"<i{len(names)}i", len(names), *map(len, names)))
+    parts.extend(names)
+    return b"".join(parts)
+
+
+class FormatError(ValueError):
+    """Bytes that do not follow the format; the message says what and where."""
+
+
+def decode_index(data: bytes, where: str = "index") -> Index:
+    """Parse `index.mds`. Wrapped sizes written by the original are returned as they are stored."""
+    view = memoryview(data)
+    offset = 0
+
+    def take(count: int, what: str) -> memoryview:
+        nonlocal offset
+        if offset + count > len(view):
+            raise FormatError(f"{where}: truncated while reading {what} at byte {offset}")
+        chunk = view[offset : offset + count]
+        offset += count
+        return chunk
+
+    magic, version, num_shards, total_samples, total_bytes = _HEAD.unpack(take(_HEAD.size, "header"))
+    if magic != MAGIC:
+        raise FormatError(f"{where}: bad magic 0x{magic:08X}, expected 0x{MAGIC:08X}; not an .mds index")
+    if version != VERSION:
+        raise FormatError(f"{where}: unsupported version {version}, expected {VERSION}")
+    samples_per_shard = tuple(_from_little_endian("q", take(8 * num_shards, "samples per shard")))
+    bytes_per_shard = tuple(_from_little_endian("q", take(8 * num_shards, "bytes per shard")))
+    (size_format,) = struct.unpack("<i", take(4, "size format"))
+    if size_format == CONSTANT_SIZE_FORMAT:
+        (constant,) = struct.unpack("<q", take(8, "constant sample size"))
+        sample_sizes: Sequence[int] = _ConstantSizes(constant, total_samples)
+    elif size_format in SIZE_TYPECODES:
+        sample_sizes = _from_little_endian(
+            SIZE_TYPECODES[size_format], take(size_format * total_samples, "sample sizes")
+        )
+    else:
+        raise FormatError(f"{where}: unknown size format {size_format}")
+    (num_fields,) = struct.unpack("<i", take(4, "field count"))
+    name_lengths = struct.unpack(f"<{num_fields}i", take(4 * num_fields, "field name lengths"))
+    fields = tuple(bytes(take(length, "field names")).decode("utf-8") for length in name_lengths)
+    if offset != len(view):
+        raise FormatError(f"{where}: {len(view) - offset} bytes of trailing garbage after the field names")
+    if sum(samples_per_shard) != total_samples:
+        raise FormatError(f"{where}: shards hold {sum(samples_per_shard)} samples, header says {total_samples}")
+    if sum(bytes_per_shard) != total_bytes:
+        raise FormatError(f"{where}: shards hold {sum(bytes_per_shard)} bytes, header says {total_bytes}")
+    return Index(samples_per_shard, bytes_per_shard, sample_sizes, fields, size_format)
+
+
+class _ConstantSizes(Sequence[int]):
+    """`total` samples of one size, without a list of them."""
+
+    def __init__(self, size: int, total: int) -> None:
+        self.size, self.total = size, total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, item):  # type: ignore[override]
+        if isinstance(item, slice):
+            return [self.size] * len(range(*item.indices(self.total)))
+        if not -self.total <= item < self.total:
+            raise IndexError(item)
+        return self.size
+
+
+def decode_record(record: bytes | memoryview, fields: Sequence[str], where: str) -> dict[str, bytes]:
+    """Split one record into its field values, checking its size header against its length."""
+    header = record_header(len(fields))
+    if len(record) < header.size:
+        raise ValueError(f"{where}: record of {len(record)} bytes is shorter than its size header")
+    sizes = header.unpack_from(record)
+    if header.size + sum(sizes) != len(record) or min(sizes, default=0) < 0:
+        raise ValueError(
+            f"{where}: record header says fields of {list(sizes)} bytes, "
+            f"which does not fill the {len(record)} bytes the index gives it"
+        )
+    sample = {}
+    offset = header.size
+    for field, size in zip(fields, sizes):
+        sample[field] = bytes(record[offset : offset + size])
+        offset += size
+    return sample

@@ -1,0 +1,163 @@
+"""`MDSDataset`: random access and streaming iteration over an `.mds` dataset at any fsspec URL.
+
+It reads datasets this project writes and datasets the original Composer writer wrote,
+including its quirks: an empty shard 0, a gzipped index, and per-sample sizes that wrapped
+negative in a too-narrow int8/int16 (repaired here; the original's own reader cannot).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+from . import format as mds
+from .compression import COMPRESSION_FILE, Compression, scheme_from_file
+from .manifest import MANIFEST_NAME, Manifest
+from .storage import Storage
+from .writer import index_name
+
+Decoders = dict[str, Callable[[bytes], Any]]
+_UNSIGNED = {"b": "B", "h": "H", "i": "I"}
+
+
+class MDSDataset(Sequence[dict[str, Any]]):
+    """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`."""
+
+    def __init__(self, url: str, decoders: Decoders | None = None,
+                 storage_options: dict[str, Any] | None = None) -> None:
+        self.storage = Storage(url, storage_options)
+        self.compression = _read_compression(self.storage)
+        self.index = _read_index(self.storage, self.compression)
+        self.fields = self.index.fields
+        self.sample_sizes, self.repaired_sizes = _repair_sizes(self.index, self.storage.describe(self.index_name))
+        self.decoders = _checked_decoders(decoders or {}, self.fields)
+        self._shard_starts = [0, *itertools.accumulate(self.index.samples_per_shard)]
+        self._shard_offsets = lru_cache(maxsize=4)(self._compute_shard_offsets)
+        self._shard_bytes = lru_cache(maxsize=1)(self._read_whole_shard)
+
+    @property
+    def index_name(self) -> str:
+        return index_name(self.compression)
+
+    def shard_file(self, shard_number: int) -> str:
+        return mds.shard_name(shard_number, self.compression.suffix if self.compression else "")
+
+    def manifest(self) -> Manifest | None:
+        """The integrity manifest, or None for a dataset without one (e.g. written by Composer)."""
+        if not self.storage.exists(MANIFEST_NAME):
+            return None
+        return Manifest.from_json(self.storage.read(MANIFEST_NAME), self.storage.describe(MANIFEST_NAME))
+
+    def __len__(self) -> int:
+        return self.index.total_samples
+
+    def __getitem__(self, sample_number: int) -> dict[str, Any]:  # type: ignore[override]
+        if not isinstance(sample_number, int):
+            raise TypeError(f"sample numbers are ints, not {type(sample_number).__name__}")
+        total = len(self)
+        if not -total <= sample_number < total:
+            raise IndexError(f"sample {sample_number} out of range for a dataset of {total} samples")
+        sample_number %= total
+        shard_number = bisect.bisect_right(self._shard_starts, sample_number) - 1
+        position = sample_number - self._shard_starts[shard_number]
+        start = self._shard_offsets(shard_number)[position]
+        end = start + self.sample_sizes[sample_number]
+        if self.compression:
+            record = memoryview(self._shard_bytes(shard_number))[start:end]
+        else:
+            record = self.storage.read_range(self.shard_file(shard_number), start, end)
+            if len(record) != end - start:
+                raise ValueError(f"{self.storage.describe(self.shard_file(shard_number))}: shard is shorter "
+                                 f"than the index says (sample {sample_number} ends at byte {end})")
+        return self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Stream shard by shard: one read per shard, one shard in memory."""
+        for shard_number in range(self.index.num_shards):
+            for record, sample_number in self.records_of_shard(shard_number):
+                yield self._decoded(mds.decode_record(record, self.fields,
+                                                      self._where(shard_number, sample_number)))
+
+    def records_of_shard(self, shard_number: int) -> Iterator[tuple[memoryview, int]]:
+        """The raw records of one shard with their sample numbers, from a single read of it."""
+        first, last = self._shard_starts[shard_number], self._shard_starts[shard_number + 1]
+        if first == last:
+            return
+        data = memoryview(self._read_whole_shard(shard_number))
+        offset = 0
+        for sample_number in range(first, last):
+            size = self.sample_sizes[sample_number]
+            yield data[offset : offset + size], sample_number
+            offset += size
+
+    def _read_whole_shard(self, shard_number: int) -> bytes:
+        name = self.shard_file(shard_number)
+        data = self.storage.read(name)
+        if self.compression:
+            data = self.compression.decompress(data)
+        expected = self.index.bytes_per_shard[shard_number]
+        if len(data) != expected:
+            state = "shorter" if len(data) < expected else "longer"
+            raise ValueError(f"{self.storage.describe(name)}: shard holds {len(data)} bytes, {state} than "
+                             f"the {expected} the index gives it")
+        return data
+
+    def _compute_shard_offsets(self, shard_number: int) -> array:
+        first, last = self._shard_starts[shard_number], self._shard_starts[shard_number + 1]
+        return array("q", itertools.accumulate(self.sample_sizes[first:last], initial=0))
+
+    def _decoded(self, sample: dict[str, bytes]) -> dict[str, Any]:
+        for field, decode in self.decoders.items():
+            sample[field] = decode(sample[field])
+        return sample
+
+    def _where(self, shard_number: int, sample_number: int) -> str:
+        return f"{self.storage.describe(self.shard_file(shard_number))}, sample {sample_number}"
+
+
+def _read_compression(storage: Storage) -> Compression | None:
+    if not storage.exists(COMPRESSION_FILE):
+        return None
+    return scheme_from_file(storage.read(COMPRESSION_FILE).decode("utf-8", "replace"),
+                            storage.describe(COMPRESSION_FILE))
+
+
+def _read_index(storage: Storage, compression: Compression | None) -> mds.Index:
+    name = index_name(compression)
+    if not storage.exists(name):
+        raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
+    data = storage.read(name)
+    if compression:
+        data = compression.decompress(data)
+    return mds.decode_index(data, storage.describe(name))
+
+
+def _repair_sizes(index: mds.Index, where: str) -> tuple[Sequence[int], bool]:
+    """Undo the original writer's wrapping of sizes into a too-narrow signed type, and confirm it.
+
+    A negative size can only be a wrapped one: reinterpret the stored integers as unsigned,
+    then the sizes of each shard must add up to the shard's byte count from the index.
+    """
+    sizes = index.sample_sizes
+    if not isinstance(sizes, array) or sizes.typecode not in _UNSIGNED or not sizes or min(sizes) >= 0:
+        return sizes, False
+    repaired = array(_UNSIGNED[sizes.typecode], sizes.tobytes())
+    start = 0
+    for shard_number, (count, shard_bytes) in enumerate(zip(index.samples_per_shard, index.bytes_per_shard)):
+        if sum(repaired[start : start + count]) != shard_bytes:
+            raise mds.FormatError(f"{where}: negative sample sizes that do not add up to shard {shard_number}'s "
+                                  f"{shard_bytes} bytes even when read as unsigned")
+        start += count
+    return repaired, True
+
+
+def _checked_decoders(decoders: Decoders, fields: tuple[str, ...]) -> Decoders:
+    unknown = sorted(set(decoders) - set(fields))
+    if unknown:
+        raise KeyError(f"decoders for fields the dataset does not have: {', '.join(unknown)} "
+                       f"(it has: {', '.join(fields)})")
+    return dict(decoders)

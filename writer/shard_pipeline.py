@@ -1,0 +1,83 @@
+"""Background compression, checksumming and publishing of finished shards.
+
+The caller's thread only encodes samples; finished shards go to a small thread pool.
+zlib and file writes release the GIL, so encoding, compressing and writing overlap. At most
+`workers + 1` shards are in flight, which bounds memory to a few shards. A failure in the
+pool is recorded and raised to the caller at its next call, never dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Callable
+
+from .compression import Compression
+from .format import shard_name
+from .manifest import ShardRecord, checksum
+from .storage import Storage
+
+
+class ShardPipeline:
+    def __init__(
+        self,
+        storage: Storage,
+        compression: Compression | None,
+        workers: int,
+        on_failure: Callable[[BaseException], None],
+    ) -> None:
+        self._storage = storage
+        self._compression = compression
+        self._suffix = compression.suffix if compression else ""
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mds-shard")
+        self._max_in_flight = workers + 1
+        self._in_flight: deque[Future[ShardRecord]] = deque()
+        self._records: list[ShardRecord] = []
+        self._names_started: list[str] = []
+        self._on_failure = on_failure
+
+    @property
+    def names_started(self) -> list[str]:
+        """Every shard file name this pipeline was asked to write, finished or not."""
+        return list(self._names_started)
+
+    def submit(self, shard_number: int, data: bytearray, samples: int) -> None:
+        """Queue one finished shard; blocks while too many are in flight (back-pressure)."""
+        while len(self._in_flight) >= self._max_in_flight:
+            self._collect(self._in_flight.popleft())
+        name = shard_name(shard_number, self._suffix)
+        self._names_started.append(name)
+        future = self._executor.submit(self._publish_shard, name, data, samples)
+        future.add_done_callback(self._report_failure)
+        self._in_flight.append(future)
+
+    def drain(self) -> list[ShardRecord]:
+        """Wait for every shard; raise the first failure; return the records in shard order."""
+        while self._in_flight:
+            self._collect(self._in_flight.popleft())
+        self._executor.shutdown(wait=True)
+        return list(self._records)
+
+    def abandon(self) -> None:
+        """Stop: drop what has not started, wait for what has, swallow their outcomes."""
+        for future in self._in_flight:
+            future.cancel()
+        wait(list(self._in_flight))
+        self._in_flight.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _collect(self, future: Future[ShardRecord]) -> None:
+        self._records.append(future.result())
+
+    def _report_failure(self, future: Future[ShardRecord]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._on_failure(future.exception())  # type: ignore[arg-type]
+
+    def _publish_shard(self, name: str, data: bytearray, samples: int) -> ShardRecord:
+        stored = self._compression.compress(data) if self._compression else data
+        record = ShardRecord(name, samples, len(data), len(stored), checksum(stored))
+        try:
+            self._storage.write_atomic(name, stored)
+        except Exception as error:
+            raise OSError(f"could not write shard {self._storage.describe(name)}: {error}") from error
+        return record

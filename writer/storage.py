@@ -1,0 +1,129 @@
+"""The only place that touches fsspec: naming, reading, atomic publishing and listing of files.
+
+Atomicity is what makes a dataset crash-safe. On a local disk a file is written under a
+temporary name and renamed into place (`os.replace` is atomic). On an object store a
+single PUT is atomic by itself (an object is visible whole or not at all), so files are
+written straight to their final names.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+TEMPORARY_PREFIX = ".mds-tmp."
+
+
+def is_temporary(name: str) -> bool:
+    """True for a file a writer was still writing when it stopped."""
+    return name.startswith(TEMPORARY_PREFIX)
+
+
+class Storage:
+    """One dataset directory on any fsspec filesystem."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.url = str(url)
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+        self.root = self.root.rstrip("/") or "/"
+
+    def path(self, name: str) -> str:
+        return posixpath.join(self.root, name)
+
+    def describe(self, name: str) -> str:
+        """A path for messages: the URL the user gave plus the file name, never options or secrets."""
+        return posixpath.join(self.url.rstrip("/"), name)
+
+    def make_root(self) -> None:
+        self.fs.makedirs(self.root, exist_ok=True)
+
+    def exists(self, name: str) -> bool:
+        return self.fs.exists(self.path(name))
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.fs.cat_file(self.path(name))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
+
+    def read_range(self, name: str, start: int, end: int) -> bytes:
+        try:
+            return self.fs.cat_file(self.path(name), start=start, end=end)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
+
+    def size(self, name: str) -> int:
+        try:
+            return self.fs.size(self.path(name))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
+
+    def list_names(self) -> list[str]:
+        """Names of the files directly in the directory (an absent directory has none)."""
+        try:
+            entries = self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return []
+        self.fs.invalidate_cache(self.root)
+        return sorted(posixpath.basename(entry.rstrip("/")) for entry in entries)
+
+    def info(self, name: str) -> dict[str, Any]:
+        return self.fs.info(self.path(name))
+
+    def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
+        """Write `name` so that no reader ever sees it half-written."""
+        if self.is_local:
+            final = self.path(name)
+            temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
+            try:
+                with open(temporary, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, final)
+            except BaseException:
+                _remove_quietly(temporary)
+                raise
+        else:
+            self.fs.pipe_file(self.path(name), bytes(data) if not isinstance(data, bytes) else data)
+
+    def remove(self, name: str) -> None:
+        """Delete `name` if it is there."""
+        try:
+            self.fs.rm_file(self.path(name))
+        except FileNotFoundError:
+            pass
+
+    def link_or_copy(self, source: "Storage", source_name: str, name: str) -> str:
+        """Place `source/source_name` at `name` without re-encoding; returns how it was done.
+
+        Local: a hard link (no bytes copied, the partition's file stays intact); elsewhere a
+        server-side copy on the same filesystem (no bytes through this process).
+        """
+        src, dst = source.path(source_name), self.path(name)
+        if self.is_local and source.is_local:
+            temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
+            try:
+                os.link(src, temporary)
+                how = "hard link"
+            except OSError:
+                self.fs.copy(src, temporary)
+                how = "copy"
+            os.replace(temporary, dst)
+            return how
+        if type(source.fs) is type(self.fs):
+            self.fs.copy(src, dst)
+            return "server-side copy"
+        self.fs.pipe_file(dst, source.read(source_name))
+        return "copy through this process"
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,253 @@
+"""`StreamingDatasetWriter`: samples in, a published `.mds` dataset out.
+
+The writer keeps one shard in memory, hands finished shards to a background pipeline and
+publishes the dataset by writing its index last. Until that index exists the directory holds
+no dataset, so a crash, a bad sample or an exception in the `with` block can never publish a
+partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import format as mds
+from .compression import COMPRESSION_FILE, Compression, parse_compression
+from .manifest import MANIFEST_NAME, Manifest, ShardRecord
+from .shard_pipeline import ShardPipeline
+from .storage import Storage, is_temporary
+
+DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
+_SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+
+def index_name(compression: Compression | None) -> str:
+    return mds.INDEX_NAME + (compression.suffix if compression else "")
+
+
+def published_index_names() -> tuple[str, ...]:
+    """Every name an index may have: its presence is what makes a directory a dataset."""
+    return (mds.INDEX_NAME, mds.INDEX_NAME + ".gz")
+
+
+class StreamingDatasetWriter:
+    """Write samples (`{field: bytes}`) into a Composer-compatible `.mds` dataset at any fsspec URL.
+
+    After `finish()`: `samples_per_shard`, `bytes_per_shard`, `total_samples` describe what was
+    written. Use it as a context manager: a clean exit finishes, an exception publishes nothing.
+    """
+
+    def __init__(
+        self,
+        dirname: str,
+        fields: Sequence[str],
+        shard_size_limit: int = DEFAULT_SHARD_SIZE_LIMIT,
+        compression: str | None = None,
+        *,
+        storage_options: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        workers: int | None = None,
+    ) -> None:
+        self.fields = _checked_fields(fields)
+        self.shard_size_limit = _checked_limit(shard_size_limit)
+        self.compression = parse_compression(compression)
+        self._storage = Storage(dirname, storage_options)
+        self._stale_shards = _prepare_directory(self._storage, overwrite)
+        if workers is None:
+            workers = max(2, os.cpu_count() or 2) if self.compression else 1
+        self._pipeline = ShardPipeline(self._storage, self.compression, workers, self._record_failure)
+        self._header = mds.record_header(len(self.fields))
+        self._shard = bytearray()
+        self._shard_samples = 0
+        self._sample_sizes = array("H")  # upgraded to "q" when a sample exceeds 64 KiB
+        self._problem: BaseException | None = None
+        self._finished = False
+        self.samples_per_shard: list[int] = []
+        self.bytes_per_shard: list[int] = []
+
+    @property
+    def total_samples(self) -> int:
+        return len(self._sample_sizes)
+
+    @property
+    def dirname(self) -> str:
+        return self._storage.url
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write_sample(self, sample: Mapping[str, bytes]) -> None:
+        """Add one sample; keys beyond `fields` are ignored. A bad sample changes nothing."""
+        if self._problem is not None or self._finished:
+            self._raise_if_unusable()
+        try:
+            values = [sample[field] for field in self.fields]
+            sizes = list(map(len, values))
+            payload = b"".join(values)
+        except Exception as error:
+            raise _explain_bad_sample(sample, self.fields, self.total_samples, error) from None
+        if len(payload) != sum(sizes):  # a memoryview of wider items: len() counts items, not bytes
+            sizes = [memoryview(value).nbytes for value in values]
+        record_size = self._header.size + len(payload)
+        if self._shard_samples and len(self._shard) + record_size > self.shard_size_limit:
+            self._flush_shard()
+        self._shard += self._header.pack(*sizes)
+        self._shard += payload
+        self._shard_samples += 1
+        try:
+            self._sample_sizes.append(record_size)
+        except OverflowError:
+            self._sample_sizes = array("q", self._sample_sizes)
+            self._sample_sizes.append(record_size)
+
+    def write_samples(
+        self, samples: Iterable[Mapping[str, bytes]], use_tqdm: bool = True, total: int | None = None
+    ) -> None:
+        """Add every sample of an iterable (streamed: it may be a generator of any length)."""
+        for sample in tqdm(samples, total=total, disable=not use_tqdm, unit="sample", desc="writing"):
+            self.write_sample(sample)
+
+    def _flush_shard(self) -> None:
+        shard_number = len(self.samples_per_shard)
+        self.samples_per_shard.append(self._shard_samples)
+        self.bytes_per_shard.append(len(self._shard))
+        self._pipeline.submit(shard_number, self._shard, self._shard_samples)
+        self._shard = bytearray()
+        self._shard_samples = 0
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Flush the last shard, wait for every shard to be stored, then publish the index last."""
+        self._raise_if_unusable()
+        self._finished = True
+        try:
+            if self._shard_samples:
+                self._flush_shard()
+            records = self._pipeline.drain()
+            self._publish(records)
+        except BaseException:
+            self._discard_written()
+            raise
+
+    def _publish(self, records: list[ShardRecord]) -> None:
+        storage, compression = self._storage, self.compression
+        written = {record.file for record in records}
+        for name in self._stale_shards - written:
+            storage.remove(name)
+        index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
+        manifest = Manifest(self.fields, self.shard_size_limit, compression.name if compression else None,
+                            tuple(records))
+        if compression:
+            storage.write_atomic(COMPRESSION_FILE, f"{compression.scheme}\n".encode())
+            index = compression.compress(index)
+        storage.write_atomic(MANIFEST_NAME, manifest.to_json())
+        storage.write_atomic(index_name(compression), index)  # last: this publishes the dataset
+
+    def abort(self) -> None:
+        """Give up: publish nothing and remove every file this writer wrote."""
+        if self._finished:
+            return
+        self._finished = True
+        self._discard_written()
+
+    def _discard_written(self) -> None:
+        self._pipeline.abandon()
+        for name in self._pipeline.names_started:
+            self._storage.remove(name)
+        _remove_temporaries(self._storage)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _record_failure(self, error: BaseException) -> None:
+        if self._problem is None:
+            self._problem = error
+
+    def _raise_if_unusable(self) -> None:
+        if self._problem is not None:
+            raise RuntimeError(f"writing {self.dirname} failed in the background: {self._problem}") \
+                from self._problem
+        if self._finished:
+            raise RuntimeError(f"the writer for {self.dirname} is finished; open a new one to write more")
+
+    def __enter__(self) -> "StreamingDatasetWriter":
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+        elif not self._finished:
+            self.finish()
+
+
+def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(fields, (str, bytes)) or not isinstance(fields, Iterable):
+        raise TypeError(f"fields must be a list of field names, not {type(fields).__name__}")
+    fields = tuple(fields)
+    if not fields:
+        raise ValueError("fields is empty: a dataset needs at least one field")
+    for field in fields:
+        if not isinstance(field, str) or not field:
+            raise ValueError(f"field names must be non-empty strings, got {field!r}")
+    duplicates = sorted({field for field in fields if fields.count(field) > 1})
+    if duplicates:
+        raise ValueError(f"fields must be unique; repeated: {', '.join(duplicates)}")
+    return fields
+
+
+def _checked_limit(shard_size_limit: int) -> int:
+    if isinstance(shard_size_limit, bool) or not isinstance(shard_size_limit, int):
+        raise TypeError(f"shard_size_limit must be an int, not {type(shard_size_limit).__name__}")
+    if shard_size_limit <= 0:
+        raise ValueError(f"shard_size_limit must be positive, got {shard_size_limit}")
+    return shard_size_limit
+
+
+def _prepare_directory(storage: Storage, overwrite: bool) -> set[str]:
+    """Refuse to clobber a published dataset; clear what a crashed writer left. Returns old shard names."""
+    names = storage.list_names()
+    published = [name for name in names if name in published_index_names()]
+    if published and not overwrite:
+        raise FileExistsError(
+            f"{storage.describe(published[0])} exists: {storage.url} already holds a dataset "
+            "(pass overwrite=True to replace it)"
+        )
+    storage.make_root()
+    # Unpublish first: from here on the directory holds no dataset until the new index lands.
+    for name in (*published_index_names(), COMPRESSION_FILE, MANIFEST_NAME):
+        if name in names:
+            storage.remove(name)
+    _remove_temporaries(storage, names)
+    return {name for name in names if _SHARD_FILE.match(name)}
+
+
+def _remove_temporaries(storage: Storage, names: list[str] | None = None) -> None:
+    for name in storage.list_names() if names is None else names:
+        if is_temporary(name):
+            storage.remove(name)
+
+
+def _explain_bad_sample(
+    sample: Any, fields: tuple[str, ...], sample_number: int, error: Exception
+) -> Exception:
+    """Turn whatever failed on the fast path into an error naming the sample and the field."""
+    where = f"sample {sample_number}"
+    if not isinstance(sample, Mapping):
+        return TypeError(f"{where} is a {type(sample).__name__}, not a mapping of field name to bytes")
+    for field in fields:
+        if field not in sample:
+            return KeyError(f"{where} has no field {field!r} (it has: {', '.join(map(str, sample))})")
+        value = sample[field]
+        if not isinstance(value, _BYTES_LIKE):
+            return TypeError(
+                f"{where}, field {field!r}: expected bytes, bytearray or memoryview, got {type(value).__name__}"
+            )
+    return ValueError(f"{where}: cannot encode ({error})")
