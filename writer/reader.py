@@ -82,12 +82,17 @@ class MDSDataset(Sequence[dict[str, Any]]):
                 yield self._decoded(mds.decode_record(record, self.fields,
                                                       self._where(shard_number, sample_number)))
 
-    def records_of_shard(self, shard_number: int) -> Iterator[tuple[memoryview, int]]:
-        """The raw records of one shard with their sample numbers, from a single read of it."""
+    def records_of_shard(self, shard_number: int, stored: bytes | None = None) -> Iterator[tuple[memoryview, int]]:
+        """The raw records of one shard with their sample numbers, from a single read of it.
+
+        `stored` is the shard file's bytes when the caller has already read them (to checksum them).
+        """
         first, last = self._shard_starts[shard_number], self._shard_starts[shard_number + 1]
         if first == last:
             return
-        data = memoryview(self._read_whole_shard(shard_number))
+        if stored is None:
+            stored = self.storage.read(self.shard_file(shard_number))
+        data = memoryview(self.unpack_shard(shard_number, stored))
         offset = 0
         for sample_number in range(first, last):
             size = self.sample_sizes[sample_number]
@@ -95,10 +100,12 @@ class MDSDataset(Sequence[dict[str, Any]]):
             offset += size
 
     def _read_whole_shard(self, shard_number: int) -> bytes:
+        return self.unpack_shard(shard_number, self.storage.read(self.shard_file(shard_number)))
+
+    def unpack_shard(self, shard_number: int, stored: bytes) -> bytes:
+        """A shard file's bytes, decompressed and checked against the index's byte count."""
         name = self.shard_file(shard_number)
-        data = self.storage.read(name)
-        if self.compression:
-            data = self.compression.decompress(data)
+        data = self.compression.decompress(stored) if self.compression else stored
         expected = self.index.bytes_per_shard[shard_number]
         if len(data) != expected:
             state = "shorter" if len(data) < expected else "longer"

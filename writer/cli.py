@@ -1,0 +1,94 @@
+"""`mds inspect | verify | head`: look at a dataset from the shell, at any fsspec URL."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from .reader import MDSDataset
+from .verify import verify
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    options = json.loads(args.storage_options) if args.storage_options else None
+    try:
+        return args.command(args, options)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"mds: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mds", description="Inspect and verify .mds datasets.")
+    parser.add_argument("--storage-options", help="JSON object passed to fsspec (prefer AWS_* environment "
+                                                  "variables for credentials)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    inspect = commands.add_parser("inspect", help="fields, shards, samples, bytes, compression, per-shard table")
+    inspect.add_argument("url")
+    inspect.set_defaults(command=_inspect)
+    check = commands.add_parser("verify", help="check everything; exit 0 when the dataset is sound, 1 otherwise")
+    check.add_argument("url")
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
+    check.set_defaults(command=_verify)
+    head = commands.add_parser("head", help="print the first samples")
+    head.add_argument("url")
+    head.add_argument("-n", type=int, default=5, help="how many samples (default 5)")
+    head.add_argument("--field", action="append", help="only this field (repeatable)")
+    head.set_defaults(command=_head)
+    return parser
+
+
+def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
+    dataset = MDSDataset(args.url, storage_options=options)
+    index = dataset.index
+    size_format = {0: "constant (format 0)"}.get(index.size_format, f"int{8 * index.size_format} "
+                                                                    f"(format {index.size_format})")
+    print(f"dataset:      {args.url}")
+    print(f"fields:       {', '.join(index.fields)}")
+    print(f"shards:       {index.num_shards}")
+    print(f"samples:      {index.total_samples}")
+    print(f"bytes:        {index.total_bytes} (uncompressed)")
+    print(f"compression:  {dataset.compression.scheme if dataset.compression else 'none'}")
+    print(f"sample sizes: {size_format}{' (wrapped by the original writer; repaired)' if dataset.repaired_sizes else ''}")
+    print()
+    print(f"{'shard':<16}{'samples':>12}{'bytes':>16}")
+    for number, (samples, size) in enumerate(zip(index.samples_per_shard, index.bytes_per_shard)):
+        print(f"{dataset.shard_file(number):<16}{samples:>12}{size:>16}")
+    return 0
+
+
+def _verify(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
+    report = verify(args.url, storage_options=options, progress=not args.quiet)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
+    dataset = MDSDataset(args.url, storage_options=options)
+    fields = args.field or list(dataset.fields)
+    unknown = [field for field in fields if field not in dataset.fields]
+    if unknown:
+        raise KeyError(f"no field {unknown[0]!r} in {args.url} (it has: {', '.join(dataset.fields)})")
+    for sample_number in range(min(args.n, len(dataset))):
+        sample = dataset[sample_number]
+        print(json.dumps({"sample": sample_number, **{field: _printable(sample[field]) for field in fields}}))
+    return 0
+
+
+def _printable(value: bytes) -> str:
+    """UTF-8 text as it is; other bytes as hex, cut to keep a line readable."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if not text.isprintable() or (value and not text):
+        text = "0x" + value.hex()
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

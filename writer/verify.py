@@ -1,0 +1,147 @@
+"""Everything that can be checked about a dataset, as a report rather than a first exception.
+
+Used by `mds verify` and by the Dagster index check: both want every problem listed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import format as mds
+from .manifest import Manifest, checksum
+from .reader import MDSDataset
+
+_SHARD_FILE = re.compile(r"^(\d{6})\.mds(\.gz)?$")
+
+
+@dataclass
+class Report:
+    """What was checked and what was wrong; `ok` when nothing was."""
+
+    url: str
+    checked: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def text(self) -> str:
+        lines = [f"{'OK' if self.ok else 'FAILED'}: {self.url}"]
+        lines += [f"  checked: {line}" for line in self.checked]
+        lines += [f"  note: {line}" for line in self.notes]
+        lines += [f"  problem: {line}" for line in self.problems]
+        return "\n".join(lines)
+
+
+def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bool = False) -> Report:
+    """Open the dataset and check index arithmetic, every shard, every record header and the manifest."""
+    report = Report(url)
+    try:
+        dataset = MDSDataset(url, storage_options=storage_options)
+    except (OSError, ValueError) as error:
+        report.problems.append(str(error))
+        return report
+    report.checked.append(f"index: {dataset.index.num_shards} shards, {len(dataset)} samples, "
+                          f"{dataset.index.total_bytes} bytes, fields {', '.join(dataset.fields)}")
+    if dataset.repaired_sizes:
+        report.notes.append("per-sample sizes were stored wrapped (negative) by the original writer; "
+                            "read as unsigned and confirmed against the shard byte counts")
+    _check_size_sums(dataset, report)
+    _check_shard_files(dataset, report)
+    manifest = _load_manifest(dataset, report)
+    shards = tqdm(range(dataset.index.num_shards), desc="verifying", unit="shard", disable=not progress)
+    for shard_number in shards:
+        _check_shard(dataset, shard_number, manifest, report)
+    if manifest is None:
+        report.notes.append("no manifest (written by another writer?): checksums not checked")
+    else:
+        report.checked.append(f"manifest: {len(manifest.shards)} shards with {manifest.checksum_algorithm} checksums")
+    return report
+
+
+def _check_size_sums(dataset: MDSDataset, report: Report) -> None:
+    start = 0
+    for shard_number, (count, shard_bytes) in enumerate(
+        zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)
+    ):
+        total = sum(dataset.sample_sizes[start : start + count])
+        if total != shard_bytes:
+            report.problems.append(f"index: sample sizes of shard {shard_number} add up to {total}, "
+                                   f"its byte count is {shard_bytes}")
+        start += count
+
+
+def _check_shard_files(dataset: MDSDataset, report: Report) -> None:
+    expected = {dataset.shard_file(number) for number in range(dataset.index.num_shards)}
+    present = set(dataset.storage.list_names())
+    for name in sorted(expected - present):
+        report.problems.append(f"{dataset.storage.describe(name)}: missing")
+    extra = sorted(name for name in present - expected if _SHARD_FILE.match(name))
+    if extra:
+        report.notes.append(f"shard files the index does not use: {', '.join(extra)}")
+
+
+def _load_manifest(dataset: MDSDataset, report: Report) -> Manifest | None:
+    try:
+        manifest = dataset.manifest()
+    except ValueError as error:
+        report.problems.append(str(error))
+        return None
+    if manifest is not None and len(manifest.shards) != dataset.index.num_shards:
+        report.problems.append(f"manifest lists {len(manifest.shards)} shards, the index {dataset.index.num_shards}")
+        return None
+    if manifest is not None and manifest.fields != dataset.fields:
+        report.problems.append(f"manifest fields {list(manifest.fields)} differ from the index's {list(dataset.fields)}")
+    return manifest
+
+
+def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | None, report: Report) -> None:
+    name = dataset.shard_file(shard_number)
+    where = dataset.storage.describe(name)
+    try:
+        stored = dataset.storage.read(name)
+    except FileNotFoundError:
+        return  # already reported as missing
+    if manifest is not None:
+        _check_against_manifest(dataset, shard_number, stored, manifest, report)
+    try:
+        bad = _bad_records(dataset.fields, dataset.records_of_shard(shard_number, stored))
+    except (OSError, ValueError) as error:
+        report.problems.append(str(error))
+        return
+    if bad:
+        report.problems.append(f"{where}: {len(bad)} record(s) whose size header disagrees with the index, "
+                               f"first: sample {bad[0]}")
+
+
+def _bad_records(fields: tuple[str, ...], records: Iterable[tuple[memoryview, int]]) -> list[int]:
+    bad = []
+    for record, sample_number in records:
+        try:
+            mds.decode_record(record, fields, "")
+        except ValueError:
+            bad.append(sample_number)
+    return bad
+
+
+def _check_against_manifest(
+    dataset: MDSDataset, shard_number: int, stored: bytes, manifest: Manifest, report: Report
+) -> None:
+    entry = manifest.shards[shard_number]
+    name = dataset.shard_file(shard_number)
+    where = dataset.storage.describe(name)
+    if entry.file != name or entry.samples != dataset.index.samples_per_shard[shard_number] \
+            or entry.bytes != dataset.index.bytes_per_shard[shard_number]:
+        report.problems.append(f"{where}: manifest entry {entry} disagrees with the index")
+        return
+    if len(stored) != entry.stored_bytes:
+        report.problems.append(f"{where}: {len(stored)} bytes stored, manifest says {entry.stored_bytes}")
+    elif checksum(stored) != entry.checksum:
+        report.problems.append(f"{where}: checksum {checksum(stored)} differs from the manifest's {entry.checksum}")
