@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -17,7 +18,14 @@ class Compression:
     scheme: str  # as written to compression.txt, e.g. "gz"
     suffix: str
     compress: Callable[[bytes], bytes]
-    decompress: Callable[[bytes], bytes]
+    decompress_bytes: Callable[[bytes], bytes]
+
+    def decompress(self, data: bytes, where: str) -> bytes:
+        """Unpack a stored file; damage becomes a ValueError naming the file."""
+        try:
+            return self.decompress_bytes(data)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise ValueError(f"{where}: corrupt {self.scheme} data ({error})") from None
 
 
 def _gzip(level: int) -> Compression:
@@ -27,7 +35,7 @@ def _gzip(level: int) -> Compression:
         scheme="gz",
         suffix=".gz",
         compress=lambda data: gzip.compress(data, compresslevel=level, mtime=0),
-        decompress=gzip.decompress,
+        decompress_bytes=gzip.decompress,
     )
 
 

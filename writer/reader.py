@@ -105,7 +105,7 @@ class MDSDataset(Sequence[dict[str, Any]]):
     def unpack_shard(self, shard_number: int, stored: bytes) -> bytes:
         """A shard file's bytes, decompressed and checked against the index's byte count."""
         name = self.shard_file(shard_number)
-        data = self.compression.decompress(stored) if self.compression else stored
+        data = self.compression.decompress(stored, self.storage.describe(name)) if self.compression else stored
         expected = self.index.bytes_per_shard[shard_number]
         if len(data) != expected:
             state = "shorter" if len(data) < expected else "longer"
@@ -139,7 +139,7 @@ def _read_index(storage: Storage, compression: Compression | None) -> mds.Index:
         raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
     data = storage.read(name)
     if compression:
-        data = compression.decompress(data)
+        data = compression.decompress(data, storage.describe(name))
     return mds.decode_index(data, storage.describe(name))
 
 
