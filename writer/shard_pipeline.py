@@ -41,13 +41,13 @@ class ShardPipeline:
         """Every shard file name this pipeline was asked to write, finished or not."""
         return list(self._names_started)
 
-    def submit(self, shard_number: int, data: bytearray, samples: int) -> None:
+    def submit(self, shard_number: int, pieces: list[bytes], samples: int) -> None:
         """Queue one finished shard; blocks while too many are in flight (back-pressure)."""
         while len(self._in_flight) >= self._max_in_flight:
             self._collect(self._in_flight.popleft())
         name = shard_name(shard_number, self._suffix)
         self._names_started.append(name)
-        future = self._executor.submit(self._publish_shard, name, data, samples)
+        future = self._executor.submit(self._publish_shard, name, pieces, samples)
         future.add_done_callback(self._report_failure)
         self._in_flight.append(future)
 
@@ -73,7 +73,9 @@ class ShardPipeline:
         if not future.cancelled() and future.exception() is not None:
             self._on_failure(future.exception())  # type: ignore[arg-type]
 
-    def _publish_shard(self, name: str, data: bytearray, samples: int) -> ShardRecord:
+    def _publish_shard(self, name: str, pieces: list[bytes], samples: int) -> ShardRecord:
+        data = b"".join(pieces)  # releases the GIL for large shards: the copy overlaps encoding
+        del pieces[:]
         stored = self._compression.compress(data) if self._compression else data
         record = ShardRecord(name, samples, len(data), len(stored), checksum(stored))
         try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from types import TracebackType
 from typing import Any
 
@@ -61,10 +62,12 @@ class StreamingDatasetWriter:
         self._storage = Storage(dirname, storage_options)
         self._stale_shards = _prepare_directory(self._storage, overwrite)
         if workers is None:
-            workers = max(2, os.cpu_count() or 2) if self.compression else 1
+            workers = max(2, os.cpu_count() or 2)
         self._pipeline = ShardPipeline(self._storage, self.compression, workers, self._record_failure)
         self._header = mds.record_header(len(self.fields))
-        self._shard = bytearray()
+        self._values_of = _values_getter(self.fields)
+        self._shard: list[bytes] = []  # the current shard's pieces: a size header, then values, per sample
+        self._shard_bytes = 0
         self._shard_samples = 0
         self._sample_sizes = array("H")  # upgraded to "q" when a sample exceeds 64 KiB
         self._problem: BaseException | None = None
@@ -87,24 +90,34 @@ class StreamingDatasetWriter:
         if self._problem is not None or self._finished:
             self._raise_if_unusable()
         try:
-            values = [sample[field] for field in self.fields]
-            sizes = list(map(len, values))
-            payload = b"".join(values)
+            values = self._values_of(sample)
+            sizes = tuple(map(len, values))
         except Exception as error:
             raise _explain_bad_sample(sample, self.fields, self.total_samples, error) from None
-        if len(payload) != sum(sizes):  # a memoryview of wider items: len() counts items, not bytes
-            sizes = [memoryview(value).nbytes for value in values]
-        record_size = self._header.size + len(payload)
-        if self._shard_samples and len(self._shard) + record_size > self.shard_size_limit:
+        for value in values:
+            if value.__class__ is not bytes:
+                values, sizes = self._as_bytes(sample, values)
+                break
+        record_size = self._header.size + sum(sizes)
+        if self._shard_samples and self._shard_bytes + record_size > self.shard_size_limit:
             self._flush_shard()
-        self._shard += self._header.pack(*sizes)
-        self._shard += payload
+        # Keep references, not copies: the shard is joined once, off this thread (see ShardPipeline).
+        self._shard.append(self._header.pack(*sizes))
+        self._shard += values
+        self._shard_bytes += record_size
         self._shard_samples += 1
         try:
             self._sample_sizes.append(record_size)
         except OverflowError:
             self._sample_sizes = array("q", self._sample_sizes)
             self._sample_sizes.append(record_size)
+
+    def _as_bytes(self, sample: Mapping[str, bytes], values: tuple) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
+        """Slow path: copy bytearray/memoryview values (the caller may reuse them), refuse the rest."""
+        if not all(isinstance(value, _BYTES_LIKE) for value in values):
+            raise _explain_bad_sample(sample, self.fields, self.total_samples, TypeError()) from None
+        copied = tuple(bytes(value) for value in values)
+        return copied, tuple(map(len, copied))
 
     def write_samples(
         self, samples: Iterable[Mapping[str, bytes]], use_tqdm: bool = True, total: int | None = None
@@ -116,9 +129,10 @@ class StreamingDatasetWriter:
     def _flush_shard(self) -> None:
         shard_number = len(self.samples_per_shard)
         self.samples_per_shard.append(self._shard_samples)
-        self.bytes_per_shard.append(len(self._shard))
+        self.bytes_per_shard.append(self._shard_bytes)
         self._pipeline.submit(shard_number, self._shard, self._shard_samples)
-        self._shard = bytearray()
+        self._shard = []
+        self._shard_bytes = 0
         self._shard_samples = 0
 
     # -- publishing ----------------------------------------------------------------------
@@ -186,6 +200,14 @@ class StreamingDatasetWriter:
             self.abort()
         elif not self._finished:
             self.finish()
+
+
+def _values_getter(fields: tuple[str, ...]) -> Callable[[Mapping[str, bytes]], tuple]:
+    """A sample's values in field order, as a tuple: itemgetter is the fastest way to take them."""
+    if len(fields) == 1:
+        (field,) = fields
+        return lambda sample: (sample[field],)
+    return itemgetter(*fields)
 
 
 def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:
