@@ -1,0 +1,46 @@
+"""The one partitioning of this code location: a dynamic partition per raw batch.
+
+A partition key becomes a directory name under the output root, so it is made safe here,
+once: derived from the batch name, and checked again wherever a key is turned into a path
+(keys can also be added by hand in the UI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+
+from dagster import DynamicPartitionsDefinition
+
+raw_batches = DynamicPartitionsDefinition(name="raw_batches")
+
+PARTITIONS_DIR = "partitions"
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+_BATCH_SUFFIXES = (".jsonl.gz", ".jsonl")
+
+
+def partition_key_for_batch(batch_name: str) -> str:
+    """The batch's stem with anything unsafe replaced; a short hash keeps changed names unique."""
+    stem = batch_name
+    for suffix in _BATCH_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    key = _UNSAFE_CHARACTERS.sub("_", stem).lstrip(".-")[:100] or "batch"
+    if key != stem:
+        key = f"{key}-{hashlib.sha1(batch_name.encode()).hexdigest()[:8]}"
+    return key
+
+
+def check_partition_key(key: str) -> str:
+    if not _SAFE_KEY.match(key):
+        raise ValueError(f"unsafe partition key {key!r}: keys are letters, digits, '.', '_' and '-', "
+                         "not starting with '.' or '-'")
+    return key
+
+
+def partition_url(out_url: str, key: str) -> str:
+    """Where a partition's dataset lives: `<out>/partitions/<key>`, never outside `<out>`."""
+    return posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR, check_partition_key(key))

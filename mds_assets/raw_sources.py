@@ -1,0 +1,131 @@
+"""Raw batches at any fsspec URL: which there are, what they look like now, and their records.
+
+Two layouts: JSONL batches (each `*.jsonl` / `*.jsonl.gz` file directly under the raw URL,
+one JSON object a line) and file-tree batches (each top-level directory, ImageFolder style:
+every file in it is a sample `{path, label, content}` with `label` its parent directory's name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+
+from .partitions import partition_key_for_batch
+
+JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
+
+
+class RawDataError(ValueError):
+    """Unreadable raw input; the message names the batch and line (or file)."""
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    name: str  # the file or directory name under the raw URL
+    url: str
+    layout: str  # "jsonl" or "filetree"
+    fingerprint: str  # changes when the batch's content does (size, etag or mtime of its files)
+    size: int  # bytes
+
+    @property
+    def partition_key(self) -> str:
+        return partition_key_for_batch(self.name)
+
+
+def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) -> list[RawBatch]:
+    """Every batch under `raw_url`, sorted by partition key."""
+    fs, root = fsspec.core.url_to_fs(raw_url, **(storage_options or {}))
+    fs.invalidate_cache(root)  # a sensor lists again and again: always ask the store
+    try:
+        entries = fs.ls(root, detail=True)
+    except FileNotFoundError:
+        raise RawDataError(f"raw URL {raw_url} does not exist") from None
+    batches = []
+    for entry in entries:
+        name = posixpath.basename(entry["name"].rstrip("/"))
+        url = posixpath.join(raw_url.rstrip("/"), name)
+        if entry["type"] == "directory":
+            files = fs.find(entry["name"], detail=True)
+            fingerprint = _fingerprint(list(files.values()))
+            batches.append(RawBatch(name, url, "filetree", fingerprint, sum(f.get("size") or 0 for f in files.values())))
+        elif name.endswith(JSONL_SUFFIXES):
+            batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
+    batches.sort(key=lambda batch: batch.partition_key)
+    _refuse_key_collisions(batches)
+    return batches
+
+
+def find_batch(raw_url: str, partition_key: str, storage_options: dict[str, Any] | None = None) -> RawBatch:
+    for batch in list_batches(raw_url, storage_options):
+        if batch.partition_key == partition_key:
+            return batch
+    raise RawDataError(f"no raw batch under {raw_url} has partition key {partition_key!r} (was it removed?)")
+
+
+def read_records(batch: RawBatch, storage_options: dict[str, Any] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number from 1, record) for each sample of the batch, streamed."""
+    if batch.layout == "jsonl":
+        return _read_jsonl(batch, storage_options)
+    return _read_file_tree(batch, storage_options)
+
+
+def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+    compression = "gzip" if batch.name.endswith(".gz") else None
+    with fsspec.open(batch.url, "rb", compression=compression, **(storage_options or {})) as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8")
+        line_number = 0
+        try:
+            for line_number, line in enumerate(text, start=1):
+                if not line.strip():
+                    continue
+                yield line_number, _parse_line(batch, line_number, line)
+        except (UnicodeDecodeError, EOFError, OSError) as error:
+            raise RawDataError(f"batch {batch.name}, line {line_number + 1}: unreadable ({error})") from None
+
+
+def _parse_line(batch: RawBatch, line_number: int, line: str) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})") from None
+    if not isinstance(record, dict):
+        raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, "
+                           "not an object")
+    return record
+
+
+def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+    fs, root = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    for number, path in enumerate(sorted(fs.find(root)), start=1):
+        relative = posixpath.relpath(path, root)
+        label = posixpath.basename(posixpath.dirname(path)) if posixpath.dirname(relative) else ""
+        try:
+            content = fs.cat_file(path)
+        except OSError as error:
+            raise RawDataError(f"batch {batch.name}, file {relative}: unreadable ({error})") from None
+        yield number, {"path": relative, "label": label, "content": content}
+
+
+def _fingerprint(entries: list[dict]) -> str:
+    parts = sorted(
+        f"{entry['name']}|{entry.get('size')}|{entry.get('ETag') or entry.get('etag') or ''}|"
+        f"{entry.get('mtime') or entry.get('LastModified') or entry.get('created') or ''}"
+        for entry in entries
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _refuse_key_collisions(batches: list[RawBatch]) -> None:
+    seen: dict[str, str] = {}
+    for batch in batches:
+        if batch.partition_key in seen:
+            raise RawDataError(f"batches {seen[batch.partition_key]} and {batch.name} map to the same "
+                               f"partition key {batch.partition_key!r}; rename one")
+        seen[batch.partition_key] = batch.name
