@@ -13,16 +13,16 @@ import itertools
 import os
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import format as mds
-from .compression import COMPRESSION_FILE, parse_compression
+from .compression import parse_compression
 from .manifest import MANIFEST_NAME, Manifest, merge
 from .reader import MDSDataset
 from .storage import Storage, is_temporary
-from .writer import index_name, published_index_names
+from .writer import index_name, publish, unpublish
 
 _SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
 
@@ -40,9 +40,15 @@ class MergeError(ValueError):
 
 
 def merge_datasets(
-    sources: Sequence[str], target: str, storage_options: dict[str, Any] | None = None
+    sources: Sequence[str],
+    target: str,
+    storage_options: dict[str, Any] | None = None,
+    sidecars: Mapping[str, bytes] | None = None,
 ) -> MergeResult:
-    """Publish at `target` the samples of `sources`, in that order."""
+    """Publish at `target` the samples of `sources`, in that order.
+
+    `sidecars` are extra files (e.g. provenance) published with the index, before it.
+    """
     if not sources:
         raise MergeError("nothing to merge: no source datasets")
     datasets = [MDSDataset(url, storage_options=storage_options) for url in sources]
@@ -53,14 +59,12 @@ def merge_datasets(
     plan = [(dataset, dataset.shard_file(number)) for dataset in datasets for number in range(dataset.index.num_shards)]
     names = [mds.shard_name(number, suffix) for number in range(len(plan))]
     manifest = merge(manifests, names)
-    if _already_published(storage, manifest):
+    if _already_published(storage, manifest, sidecars or {}):
         return MergeResult(manifest, changed=False, placement="unchanged", shards_placed=0)
 
     storage.make_root()
     existing = storage.list_names()
-    for name in (*published_index_names(), COMPRESSION_FILE, MANIFEST_NAME):  # unpublish first
-        if name in existing:
-            storage.remove(name)
+    unpublish(storage, existing, sidecars=list(sidecars or {}))
     placements = set()
     placed = 0
     for (dataset, source_name), name in zip(plan, names):
@@ -71,7 +75,7 @@ def merge_datasets(
     for name in set(existing) - set(names):
         if _SHARD_FILE.match(name) or is_temporary(name):
             storage.remove(name)
-    _publish_index(storage, datasets, manifest)
+    _publish_index(storage, datasets, manifest, sidecars)
     placement = ", ".join(sorted(placements)) or "already in place"
     return MergeResult(manifest, changed=True, placement=placement, shards_placed=placed)
 
@@ -94,8 +98,8 @@ def _check_compatible(datasets: list[MDSDataset], manifests: list[Manifest]) -> 
                              f"{first.storage.url} {first_manifest.compression}")
 
 
-def _already_published(storage: Storage, manifest: Manifest) -> bool:
-    """True when `target` already holds exactly this dataset, every shard in place."""
+def _already_published(storage: Storage, manifest: Manifest, sidecars: Mapping[str, bytes]) -> bool:
+    """True when `target` already holds exactly this dataset, every shard and sidecar in place."""
     compression = parse_compression(manifest.compression)
     if not storage.exists(index_name(compression)) or not storage.exists(MANIFEST_NAME):
         return False
@@ -105,6 +109,8 @@ def _already_published(storage: Storage, manifest: Manifest) -> bool:
         return False
     if (current.fields, current.compression, current.shards) != (manifest.fields, manifest.compression,
                                                                   manifest.shards):
+        return False
+    if any(not storage.exists(name) or storage.read(name) != data for name, data in sidecars.items()):
         return False
     return all(storage.exists(shard.file) and storage.size(shard.file) == shard.stored_bytes
                for shard in manifest.shards)
@@ -120,16 +126,12 @@ def _same_file(source: Storage, source_name: str, target: Storage, name: str) ->
         return False
 
 
-def _publish_index(storage: Storage, datasets: list[MDSDataset], manifest: Manifest) -> None:
+def _publish_index(storage: Storage, datasets: list[MDSDataset], manifest: Manifest,
+                   sidecars: Mapping[str, bytes] | None) -> None:
     samples_per_shard = [count for dataset in datasets for count in dataset.index.samples_per_shard]
     bytes_per_shard = [size for dataset in datasets for size in dataset.index.bytes_per_shard]
     index = mds.encode_index(samples_per_shard, bytes_per_shard, _merged_sizes(datasets), datasets[0].fields)
-    compression = datasets[0].compression
-    if compression:
-        storage.write_atomic(COMPRESSION_FILE, f"{compression.scheme}\n".encode())
-        index = compression.compress(index)
-    storage.write_atomic(MANIFEST_NAME, manifest.to_json())
-    storage.write_atomic(index_name(compression), index)  # last: this publishes the dataset
+    publish(storage, datasets[0].compression, manifest, index, sidecars)
 
 
 def _merged_sizes(datasets: list[MDSDataset]) -> array:

@@ -38,6 +38,25 @@ def published_index_names() -> tuple[str, ...]:
     return (mds.INDEX_NAME, mds.INDEX_NAME + ".gz")
 
 
+def publish(storage: Storage, compression: Compression | None, manifest: Manifest, index: bytes,
+            sidecars: Mapping[str, bytes] | None = None) -> None:
+    """Write the files that make a directory a dataset; the index goes last, since it publishes."""
+    if compression:
+        storage.write_atomic(COMPRESSION_FILE, f"{compression.scheme}\n".encode())
+        index = compression.compress(index)
+    for name, data in (sidecars or {}).items():
+        storage.write_atomic(name, data)
+    storage.write_atomic(MANIFEST_NAME, manifest.to_json())
+    storage.write_atomic(index_name(compression), index)
+
+
+def unpublish(storage: Storage, names: Sequence[str], sidecars: Sequence[str] = ()) -> None:
+    """Remove the index first, then what describes it: from here on the directory holds no dataset."""
+    for name in (*published_index_names(), COMPRESSION_FILE, MANIFEST_NAME, *sidecars):
+        if name in names:
+            storage.remove(name)
+
+
 class StreamingDatasetWriter:
     """Write samples (`{field: bytes}`) into a Composer-compatible `.mds` dataset at any fsspec URL.
 
@@ -74,6 +93,7 @@ class StreamingDatasetWriter:
         self._finished = False
         self.samples_per_shard: list[int] = []
         self.bytes_per_shard: list[int] = []
+        self.manifest: Manifest | None = None  # what was published, once finish() returns
 
     @property
     def total_samples(self) -> int:
@@ -151,18 +171,15 @@ class StreamingDatasetWriter:
             raise
 
     def _publish(self, records: list[ShardRecord]) -> None:
-        storage, compression = self._storage, self.compression
-        written = {record.file for record in records}
-        for name in self._stale_shards - written:
-            storage.remove(name)
+        self.manifest = Manifest(self.fields, self.shard_size_limit, self.compression.name if self.compression
+                                 else None, tuple(records))
+        self._write_published_files(self.manifest)
+
+    def _write_published_files(self, manifest: Manifest) -> None:
+        for name in self._stale_shards - {shard.file for shard in manifest.shards}:
+            self._storage.remove(name)
         index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
-        manifest = Manifest(self.fields, self.shard_size_limit, compression.name if compression else None,
-                            tuple(records))
-        if compression:
-            storage.write_atomic(COMPRESSION_FILE, f"{compression.scheme}\n".encode())
-            index = compression.compress(index)
-        storage.write_atomic(MANIFEST_NAME, manifest.to_json())
-        storage.write_atomic(index_name(compression), index)  # last: this publishes the dataset
+        publish(self._storage, self.compression, manifest, index)
 
     def abort(self) -> None:
         """Give up: publish nothing and remove every file this writer wrote."""
@@ -243,10 +260,7 @@ def _prepare_directory(storage: Storage, overwrite: bool) -> set[str]:
             "(pass overwrite=True to replace it)"
         )
     storage.make_root()
-    # Unpublish first: from here on the directory holds no dataset until the new index lands.
-    for name in (*published_index_names(), COMPRESSION_FILE, MANIFEST_NAME):
-        if name in names:
-            storage.remove(name)
+    unpublish(storage, names)
     _remove_temporaries(storage, names)
     return {name for name in names if _SHARD_FILE.match(name)}
 

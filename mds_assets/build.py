@@ -1,0 +1,130 @@
+"""`mds-assets build`: everything the UI does, from the shell, recorded in the same Dagster instance.
+
+Registers a partition per raw batch, materialises (in parallel, one run per partition) the
+partitions that are missing or whose batch or settings changed, then publishes the index and
+runs its checks. If any partition fails, nothing is published: the dataset stays as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from tqdm.auto import tqdm
+
+from .assets.index import mds_index
+from .assets.raw import raw_samples
+from .assets.selected import selected_samples
+from .assets.shards import mds_shards
+from .checks import index_consistency, samples_decode
+from .partitions import partition_url, raw_batches
+from .raw_sources import RawBatch, list_batches
+from .resources import MDSSettings
+from .stamps import build_stamp, has_dataset, read_stamp
+
+PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI keeps the full logs
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
+
+@dataclass
+class BuildReport:
+    built: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # partition key -> error
+    published: dict[str, Any] = field(default_factory=dict)  # mds_index metadata
+    checks: dict[str, bool] = field(default_factory=dict)  # check name -> passed
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and all(self.checks.values())
+
+
+def dagster_instance() -> DagsterInstance:
+    """The instance at DAGSTER_HOME; by default `./.dagster_home`, the one `dagster dev` uses per the README."""
+    home = os.environ.get("DAGSTER_HOME") or str(Path(DEFAULT_DAGSTER_HOME).resolve())
+    home_path = Path(home).resolve()
+    os.environ["DAGSTER_HOME"] = str(home_path)
+    home_path.mkdir(parents=True, exist_ok=True)
+    config = home_path / "dagster.yaml"
+    if not config.exists():
+        config.write_text("# Dagster's default local instance for mds-assets (SQLite under this folder).\n")
+    return DagsterInstance.get()
+
+
+def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
+    settings.validate()
+    instance = dagster_instance()
+    options = settings.fsspec_options()
+    batches = list_batches(settings.raw_url, options)
+    instance.add_dynamic_partitions(raw_batches.name, [batch.partition_key for batch in batches])
+    report = BuildReport()
+    stale = [batch for batch in batches if _needs_build(batch, settings)]
+    report.unchanged = [batch.partition_key for batch in batches if batch not in stale]
+    for key, error in _materialise_partitions(stale, settings, workers, progress):
+        if error is None:
+            report.built.append(key)
+        else:
+            report.failed[key] = error
+    if report.failed or not batches:
+        return report
+    result = materialize([mds_index, index_consistency, samples_decode], instance=instance,
+                         resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS)
+    if not result.success:
+        report.failed["mds_index"] = _first_error(result)
+        return report
+    report.published = dict(result.asset_materializations_for_node("mds_index")[0].metadata)
+    for evaluation in result.get_asset_check_evaluations():
+        report.checks[evaluation.check_name] = evaluation.passed
+    return report
+
+
+def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
+    url = partition_url(settings.out_url, batch.partition_key)
+    options = settings.fsspec_options()
+    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
+                         settings.shard_size_limit, settings.compression)
+    return not has_dataset(url, options) or read_stamp(url, options) != wanted
+
+
+def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, workers: int, progress: bool):
+    """Yield (partition key, error or None) as each partition's run ends."""
+    bar = tqdm(total=len(batches), desc="partitions", unit="partition", disable=not progress or not batches)
+    try:
+        if workers <= 1 or len(batches) <= 1:
+            for batch in batches:
+                yield batch.partition_key, materialise_partition(batch.partition_key, settings.model_dump())
+                bar.update()
+            return
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(materialise_partition, b.partition_key, settings.model_dump()): b.partition_key
+                       for b in batches}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+                bar.update()
+    finally:
+        bar.close()
+
+
+def materialise_partition(partition_key: str, settings: dict[str, Any]) -> str | None:
+    """One Dagster run for one partition (in a worker process); the error message, or None."""
+    result = materialize(PARTITION_ASSETS, partition_key=partition_key, instance=DagsterInstance.get(),
+                         resources={"mds_settings": MDSSettings(**settings)}, raise_on_error=False,
+                         tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
+    return None if result.success else _first_error(result)
+
+
+def _first_error(result: ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and "dagster" in error.cls_name.lower():
+                error = error.cause  # unwrap Dagster's wrappers down to the user's error
+            return error.message.strip()
+    return "the run failed (see the Dagster UI for its logs)"
+
+

@@ -1,0 +1,143 @@
+"""Asset checks, each a short function over `writer.reader`: they judge what is in storage."""
+
+
+import json
+from typing import Any
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from writer import MDSDataset
+from writer.manifest import Manifest
+
+from .partitions import partition_url
+from .resources import MDSSettings
+from .selection import decoders_for
+
+SHARD_SIZE = "shard_size"
+PARTITIONS_SIDECAR = "mds_partitions.json"
+MAX_SHARDS_DECODED = 200
+
+
+def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str, Any] | None) -> AssetCheckResult:
+    """Every shard at or under the limit, and as long as the index says.
+
+    A shard over the limit that holds one sample is that sample being oversized (WARN, named);
+    anything else over the limit, or a file whose length disagrees with the index, is an ERROR.
+    """
+    try:
+        dataset = MDSDataset(url, storage_options=storage_options)
+        manifest = dataset.manifest()
+    except (OSError, ValueError) as error:
+        return AssetCheckResult(check_name=SHARD_SIZE, passed=False, asset_key="mds_shards",
+                                metadata={"problem": str(error)})
+    limit = manifest.shard_size_limit if manifest and manifest.shard_size_limit else shard_size_limit
+    errors, warnings = [], []
+    first_sample = 0
+    for number, (samples, size) in enumerate(zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)):
+        name = dataset.shard_file(number)
+        stored = _stored_size(dataset, name)
+        expected = manifest.shards[number].stored_bytes if manifest else (None if dataset.compression else size)
+        if stored is None:
+            errors.append(f"{name}: missing")
+        elif expected is not None and stored != expected:
+            errors.append(f"{name}: {stored} bytes on storage, {expected} expected (truncated or replaced)")
+        if size > limit and samples == 1:
+            warnings.append(f"{name}: sample {first_sample} alone is {size} bytes, over the {limit}-byte limit")
+        elif size > limit:
+            errors.append(f"{name}: {size} bytes in {samples} samples, over the {limit}-byte limit")
+        first_sample += samples
+    metadata = {
+        "shards": dataset.index.num_shards,
+        "largest_shard_bytes": max(dataset.index.bytes_per_shard, default=0),
+        "shard_size_limit": limit,
+        "problems": MetadataValue.json(errors + warnings),
+    }
+    passed = not errors and not warnings
+    severity = AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN
+    return AssetCheckResult(check_name=SHARD_SIZE, asset_key="mds_shards", passed=passed, severity=severity,
+                            metadata=metadata, description="; ".join(errors + warnings) or None)
+
+
+def _stored_size(dataset: MDSDataset, name: str) -> int | None:
+    try:
+        return dataset.storage.size(name)
+    except FileNotFoundError:
+        return None
+
+
+@asset_check(asset="mds_index", description="The published index reads back and agrees with the partitions it "
+                                            "was built from: order, totals, every shard present with its size "
+                                            "and checksum.")
+def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
+    options = mds_settings.fsspec_options()
+    try:
+        published = MDSDataset(mds_settings.out_url, storage_options=options)
+        manifest = published.manifest()
+        partition_keys = json.loads(published.storage.read(PARTITIONS_SIDECAR))["partitions"]
+    except (OSError, ValueError, KeyError) as error:
+        return AssetCheckResult(passed=False, metadata={"problem": str(error)})
+    problems = []
+    if manifest is None:
+        problems.append("the published dataset has no manifest")
+    else:
+        problems += _compare_with_partitions(manifest, partition_keys, mds_settings.out_url, options)
+        for shard in manifest.shards:
+            stored = _stored_size(published, shard.file)
+            if stored != shard.stored_bytes:
+                problems.append(f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
+                                f"manifest says {shard.stored_bytes}")
+    if manifest is not None and manifest.total_samples != len(published):
+        problems.append(f"manifest counts {manifest.total_samples} samples, the index {len(published)}")
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={"partitions": len(partition_keys), "samples": len(published), "shards": published.index.num_shards,
+                  "problems": MetadataValue.json(problems[:50])},
+        description="; ".join(problems[:5]) or None,
+    )
+
+
+def _compare_with_partitions(manifest: Manifest, keys: list[str], out_url: str,
+                             options: dict[str, Any] | None) -> list[str]:
+    """The published shards, in order, must be the partitions' shards (same samples, bytes, checksum)."""
+    expected = []
+    for key in keys:
+        try:
+            part = MDSDataset(partition_url(out_url, key), storage_options=options).manifest()
+        except (OSError, ValueError) as error:
+            return [f"partition {key}: {error}"]
+        if part is None:
+            return [f"partition {key}: no manifest"]
+        expected += [(key, shard) for shard in part.shards]
+    if len(expected) != len(manifest.shards):
+        return [f"{len(manifest.shards)} shards published, the partitions hold {len(expected)}"]
+    problems = []
+    for (key, source), shard in zip(expected, manifest.shards):
+        if (source.samples, source.bytes, source.checksum) != (shard.samples, shard.bytes, shard.checksum):
+            problems.append(f"{shard.file} is not shard {source.file} of partition {key} (rebuilt since publishing?)")
+    return problems
+
+
+@asset_check(asset="mds_index", description="Samples of the published dataset decode with the configured field "
+                                            "encodings (first and last sample of up to 200 shards).")
+def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
+    try:
+        decoders = decoders_for(mds_settings.selections())
+        dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=mds_settings.fsspec_options())
+    except (OSError, ValueError, KeyError) as error:
+        return AssetCheckResult(passed=False, metadata={"problem": str(error)})
+    starts = [0]
+    for count in dataset.index.samples_per_shard:
+        starts.append(starts[-1] + count)
+    step = max(1, dataset.index.num_shards // MAX_SHARDS_DECODED)
+    probes = sorted({n for shard in range(0, dataset.index.num_shards, step)
+                     for n in (starts[shard], starts[shard + 1] - 1) if starts[shard] < starts[shard + 1]})
+    failures = []
+    for sample_number in probes:
+        try:
+            dataset[sample_number]
+        except Exception as error:  # a decoder may raise anything; each failure is reported, not raised
+            failures.append(f"sample {sample_number}: {error}")
+    return AssetCheckResult(passed=not failures,
+                            metadata={"samples_decoded": len(probes) - len(failures),
+                                      "failures": MetadataValue.json(failures[:20])},
+                            description="; ".join(failures[:3]) or None)

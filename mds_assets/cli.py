@@ -1,0 +1,96 @@
+"""`mds-assets build | demo`: build datasets through Dagster from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .build import BuildReport, build
+from .demo_data import write_demo_batches
+from .resources import DEFAULT_FIELDS, MDSSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return args.command(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mds-assets", description="Build .mds datasets through Dagster.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    build_command = commands.add_parser("build", help="build what is missing or changed, then publish")
+    build_command.add_argument("--raw", required=True, help="fsspec URL of the raw batches")
+    build_command.add_argument("--out", required=True, help="fsspec URL of the published dataset")
+    build_command.add_argument("--fields", required=True, help="name[:encoding],... e.g. uid,text,img:base64")
+    _add_common(build_command)
+    build_command.set_defaults(command=_build)
+    demo = commands.add_parser("demo", help="generate a demo raw dataset under ./data/raw and build ./data/mds")
+    demo.add_argument("--dir", default="data", help="where raw/ and mds/ go (default: data)")
+    _add_common(demo)
+    demo.set_defaults(command=_demo)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard-size-limit", type=int, default=1 << 24, help="bytes per shard (default 16 MiB)")
+    parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
+    parser.add_argument("--storage-options", default=None,
+                        help="JSON fsspec options (credentials belong in AWS_* environment variables)")
+    parser.add_argument("--workers", type=int, default=2, help="partitions built at once (default 2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _build(args: argparse.Namespace) -> int:
+    settings = MDSSettings(raw_url=_absolute(args.raw), out_url=_absolute(args.out), fields=args.fields.split(","),
+                           shard_size_limit=args.shard_size_limit, compression=args.compression,
+                           storage_options=json.loads(args.storage_options) if args.storage_options else {})
+    return _run(settings, args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    raw = Path(args.dir) / "raw"
+    if not raw.exists() or not any(raw.iterdir()):
+        paths = write_demo_batches(raw)
+        print(f"wrote {len(paths)} demo batches under {raw}")
+    settings = MDSSettings(raw_url=_absolute(str(raw)), out_url=_absolute(str(Path(args.dir) / "mds")), fields=DEFAULT_FIELDS,
+                           shard_size_limit=args.shard_size_limit, compression=args.compression)
+    return _run(settings, args)
+
+
+def _absolute(url: str) -> str:
+    """Local paths made absolute, so the runs and the UI agree whatever their working directory."""
+    return url if "://" in url else str(Path(url).resolve())
+
+
+def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
+    try:
+        report = build(settings, workers=args.workers, progress=not args.quiet)
+    except (OSError, ValueError) as error:
+        print(f"mds-assets: {error}", file=sys.stderr)
+        return 1
+    _print_summary(report, settings)
+    return 0 if report.ok else 1
+
+
+def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
+    print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
+    for key, error in sorted(report.failed.items()):
+        print(f"FAILED {key}: {error}", file=sys.stderr)
+    if report.failed:
+        print("nothing was published: the dataset at the output URL is as it was", file=sys.stderr)
+        return
+    if not report.published:
+        print("no raw batches found: nothing to publish")
+        return
+    rows, shards = report.published["dagster/row_count"].value, report.published["shards"].value
+    print(f"published {rows} samples in {shards} shards at {settings.out_url}")
+    for name, passed in sorted(report.checks.items()):
+        print(f"check {name}: {'passed' if passed else 'FAILED'}")
+    print("load it with:\n" + report.published["how_to_load"].value.strip("`\n").removeprefix("python\n"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Configuration as a Dagster resource: set in code, by environment, or from the launchpad.
+
+Credentials are never fields here. s3fs/gcsfs read them from the standard environment
+variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, …) of the process
+that runs the step, so they never enter run config, which Dagster stores in its database.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from writer.compression import parse_compression
+
+from .selection import FieldSelection, parse_fields
+
+DEFAULT_RAW_URL = "data/raw"
+DEFAULT_OUT_URL = "data/mds"
+DEFAULT_FIELDS = ["uid", "caption", "image:base64", "width:int64", "height:int64"]
+
+
+class MDSSettings(ConfigurableResource):
+    """Where raw batches are read, where the `.mds` dataset is published, and how it is written."""
+
+    raw_url: str = Field(description="fsspec URL whose *.jsonl[.gz] files / top-level directories are batches")
+    out_url: str = Field(description="fsspec URL of the published dataset; partitions go under <out>/partitions/")
+    fields: list[str] = Field(description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
+                                          "hex, json, int64, float64, bytes")
+    shard_size_limit: int = Field(default=1 << 24, description="maximum uncompressed bytes per shard")
+    compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")
+    storage_options: dict[str, Any] = Field(default_factory=dict,
+                                            description="fsspec options (no credentials: use AWS_* variables)")
+
+    def selections(self) -> list[FieldSelection]:
+        return parse_fields(self.fields)
+
+    def fsspec_options(self) -> dict[str, Any] | None:
+        return dict(self.storage_options) or None
+
+    def validate(self) -> None:
+        """Fail fast on settings that can never work, before any batch is read."""
+        self.selections()
+        parse_compression(self.compression)
+        if self.shard_size_limit <= 0:
+            raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
+
+
+def settings_from_environment() -> MDSSettings:
+    """The code location's defaults: the embedded demo paths unless MDS_* variables say otherwise."""
+    return MDSSettings(
+        raw_url=os.environ.get("MDS_RAW_URL", DEFAULT_RAW_URL),
+        out_url=os.environ.get("MDS_OUT_URL", DEFAULT_OUT_URL),
+        fields=os.environ.get("MDS_FIELDS", ",".join(DEFAULT_FIELDS)).split(","),
+        shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(1 << 24))),
+        compression=os.environ.get("MDS_COMPRESSION") or None,
+    )

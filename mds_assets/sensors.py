@@ -1,0 +1,86 @@
+"""Sensors: new or changed raw batches become partition runs; failed checks raise an alert."""
+
+
+import json
+import os
+import urllib.request
+
+from dagster import (
+    AssetCheckKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from .jobs import build_partition_job
+from .partitions import raw_batches
+from .raw_sources import RawDataError, list_batches
+from .resources import MDSSettings
+
+ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
+WATCHED_CHECKS = [
+    AssetCheckKey.from_user_string("mds_shards:shard_size"),
+    AssetCheckKey.from_user_string("mds_index:index_consistency"),
+    AssetCheckKey.from_user_string("mds_index:samples_decode"),
+]
+
+
+@sensor(job=build_partition_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
+    """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
+    whose size, etag or mtime changed is requested again. The cursor maps key -> fingerprint."""
+    try:
+        batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
+    except RawDataError as error:
+        return SkipReason(str(error))
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    registered = set(context.instance.get_dynamic_partitions(raw_batches.name))
+    new_keys = [b.partition_key for b in batches if b.partition_key not in registered]
+    requests = [
+        RunRequest(partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}",
+                   tags={"mds/batch": b.name})
+        for b in batches if seen.get(b.partition_key) != b.fingerprint
+    ]
+    cursor = json.dumps({b.partition_key: b.fingerprint for b in batches}, sort_keys=True)
+    return SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[raw_batches.build_add_request(new_keys)] if new_keys else [],
+        cursor=cursor,
+    )
+
+
+@sensor(minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
+    """Alerts on every newly failed asset check: a log line, and a POST to the URL in
+    MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""
+    last_seen = int(context.cursor or 0)
+    newest = last_seen
+    alerts = []
+    for check_key in WATCHED_CHECKS:
+        history = context.instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50)
+        for record in history:
+            newest = max(newest, record.id)
+            if record.id > last_seen and record.status == AssetCheckExecutionRecordStatus.FAILED:
+                partition = f" partition {record.partition}" if record.partition else ""
+                alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
+    context.update_cursor(str(newest))
+    for alert in alerts:
+        context.log.error(alert)
+        _post_webhook(alert, context)
+    return SkipReason(f"{len(alerts)} failed check(s) alerted" if alerts else "no new failed checks")
+
+
+def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
+    url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
+    if not url:
+        return
+    request = urllib.request.Request(url, data=json.dumps({"text": message}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except OSError as error:
+        context.log.warning(f"alert webhook failed: {error}")  # the URL may hold a token: not logged

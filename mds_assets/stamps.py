@@ -1,0 +1,41 @@
+"""What a partition's dataset was built from, kept beside it (`mds_source.json`).
+
+The build command compares it with the batch as it is now and the current settings, so a
+batch is rebuilt exactly when its content or the way it is written changed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from writer.storage import Storage
+from writer.writer import published_index_names
+
+STAMP_NAME = "mds_source.json"
+
+
+def build_stamp(batch_name: str, fingerprint: str, fields: list[str], shard_size_limit: int,
+                compression: str | None) -> dict[str, Any]:
+    return {"batch": batch_name, "fingerprint": fingerprint, "fields": list(fields),
+            "shard_size_limit": shard_size_limit, "compression": compression}
+
+
+def write_stamp(partition_url: str, stamp: dict[str, Any], storage_options: dict[str, Any] | None) -> None:
+    Storage(partition_url, storage_options).write_atomic(STAMP_NAME, json.dumps(stamp, indent=1).encode())
+
+
+def read_stamp(partition_url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
+    storage = Storage(partition_url, storage_options)
+    if not storage.exists(STAMP_NAME):
+        return None
+    try:
+        return json.loads(storage.read(STAMP_NAME))
+    except ValueError:
+        return None
+
+
+def has_dataset(partition_url: str, storage_options: dict[str, Any] | None) -> bool:
+    """A partition counts as built only when its dataset is published (its index exists)."""
+    storage = Storage(partition_url, storage_options)
+    return any(storage.exists(name) for name in published_index_names())
