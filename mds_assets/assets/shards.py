@@ -45,6 +45,7 @@ _SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn(
         SHARD_SIZE,
         asset=MDS_SHARDS,
         blocking=True,
+        partitions_def=raw_batches,  # one result per partition, and runnable alone for one partition
         description="Every shard at or under shard_size_limit and as long as the index says. A shard "
                     "holding one oversized sample is a WARN naming it; anything else is an ERROR.",
     )],

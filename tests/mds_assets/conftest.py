@@ -1,0 +1,50 @@
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from dagster import instance_for_test
+
+from mds_assets.resources import MDSSettings
+
+FIELDS = ["uid", "text", "blob:base64", "n:int64", "meta:json"]
+
+
+def record(batch: int, number: int) -> dict:
+    return {"uid": f"{batch}-{number}", "text": f"sample {number} of batch {batch} ✓",
+            "blob": base64.b64encode(bytes([batch, number % 256]) * (number % 7 + 1)).decode(),
+            "n": batch * 1000 + number, "meta": {"batch": batch, "tags": ["a", number]}, "extra": "dropped"}
+
+
+def write_batch(raw: Path, name: str, records: list[dict]) -> Path:
+    raw.mkdir(parents=True, exist_ok=True)
+    path = raw / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture
+def raw_dir(tmp_path) -> Path:
+    raw = tmp_path / "raw"
+    for batch in range(3):
+        write_batch(raw, f"batch-{batch}.jsonl", [record(batch, n) for n in range(40)])
+    return raw
+
+
+@pytest.fixture
+def settings(raw_dir, tmp_path) -> MDSSettings:
+    return MDSSettings(raw_url=str(raw_dir), out_url=str(tmp_path / "out"), fields=FIELDS, shard_size_limit=1000)
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with instance_for_test(temp_dir=str(home)) as instance:
+        yield instance
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` with its bytes, by relative path."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}

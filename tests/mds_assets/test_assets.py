@@ -1,0 +1,180 @@
+"""The asset graph materialised in-process on temporary directories."""
+
+import pytest
+from dagster import AssetSelection, Definitions, materialize
+
+from mds_assets.assets.index import mds_index
+from mds_assets.assets.raw import raw_samples
+from mds_assets.assets.selected import selected_samples
+from mds_assets.assets.shards import mds_shards
+from mds_assets.checks import index_consistency, samples_decode
+from mds_assets.jobs import index_checks_job, partition_checks_job
+from mds_assets.partitions import raw_batches
+from mds_assets.resources import MDSSettings
+from mds_assets.selection import RecordEncoder, decoders_for
+from writer import MDSDataset, StreamingDatasetWriter
+
+from .conftest import record, write_batch
+
+ALL = [raw_samples, selected_samples, mds_shards, mds_index, index_consistency, samples_decode]
+PARTITION = AssetSelection.assets(raw_samples, selected_samples, mds_shards)
+
+
+def materialise_partition(instance, settings, key, **kwargs):
+    return materialize(ALL, selection=PARTITION, partition_key=key, instance=instance,
+                       resources={"mds_settings": settings}, **kwargs)
+
+
+def publish(instance, settings, **kwargs):
+    return materialize(ALL, selection=AssetSelection.assets(mds_index), instance=instance,
+                       resources={"mds_settings": settings}, **kwargs)
+
+
+def register(instance, *keys):
+    instance.add_dynamic_partitions(raw_batches.name, list(keys))
+
+
+def test_partitions_then_index_publish_one_dataset_in_key_order(instance, settings, tmp_path):
+    register(instance, "batch-2", "batch-0", "batch-1")
+    for key in ("batch-2", "batch-0", "batch-1"):
+        result = materialise_partition(instance, settings, key)
+        evaluation = result.get_asset_check_evaluations()[0]
+        assert evaluation.check_name == "shard_size" and evaluation.passed
+    result = publish(instance, settings)
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
+        "index_consistency": True, "samples_decode": True}
+    metadata = result.asset_materializations_for_node("mds_index")[0].metadata
+    assert metadata["dagster/row_count"].value == 120
+    assert "StreamingDataset(remote=" in metadata["how_to_load"].value
+
+    selections = settings.selections()
+    dataset = MDSDataset(settings.out_url, decoders=decoders_for(selections))
+    expected = [{s.name: decoders_for(selections)[s.name](value) for s, value in
+                 zip(selections, RecordEncoder(selections, "b").encode(1, record(batch, n)).values())}
+                for batch in range(3) for n in range(40)]
+    assert list(dataset) == expected
+    assert dataset[-1]["uid"] == "2-39" and dataset[0]["meta"] == {"batch": 0, "tags": ["a", 0]}
+    assert max(dataset.index.bytes_per_shard) <= 1000
+
+
+def test_rematerialising_the_index_is_idempotent(instance, settings, tmp_path):
+    register(instance, "batch-0", "batch-1")
+    for key in ("batch-0", "batch-1"):
+        materialise_partition(instance, settings, key)
+    publish(instance, settings)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    result = publish(instance, settings)
+    assert result.asset_materializations_for_node("mds_index")[0].metadata["changed"].value is False
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before
+
+
+def test_a_bad_record_fails_its_partition_naming_batch_line_and_field(instance, settings, raw_dir):
+    records = [record(7, n) for n in range(5)]
+    del records[3]["text"]
+    write_batch(raw_dir, "broken.jsonl", records)
+    register(instance, "broken")
+    result = materialise_partition(instance, settings, "broken", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.step_failure_data.error)
+    assert "batch broken.jsonl, line 4, field 'text': missing" in message
+
+
+def test_unreadable_json_fails_raw_samples_naming_batch_and_line(instance, settings, raw_dir):
+    (raw_dir / "garbled.jsonl").write_text('{"uid": "1"}\n{"uid": \n')
+    register(instance, "garbled")
+    result = materialise_partition(instance, settings, "garbled", raise_on_error=False)
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "raw_samples"
+    assert "batch garbled.jsonl, line 2: not valid JSON" in str(failure.step_failure_data.error)
+
+
+def test_a_path_traversal_partition_key_writes_nothing_outside_the_output(instance, settings, tmp_path):
+    register(instance, "../escape")
+    result = materialise_partition(instance, settings, "../escape", raise_on_error=False)
+    assert not result.success
+    assert not (tmp_path / "out" / "escape").exists() and not (tmp_path / "escape").exists()
+
+
+def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings, tmp_path):
+    register(instance, "batch-0", "batch-1")
+    for key in ("batch-0", "batch-1"):
+        materialise_partition(instance, settings, key)
+    publish(instance, settings)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    (tmp_path / "out" / "partitions" / "batch-1" / "index.mds").unlink()
+    result = publish(instance, settings, raise_on_error=False)
+    assert not result.success
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before
+
+
+def job(name, settings):
+    """A job of the code location, bound to the test's settings."""
+    defs = Definitions(assets=ALL[:4], asset_checks=ALL[4:], resources={"mds_settings": settings},
+                       jobs=[partition_checks_job, index_checks_job])
+    return defs.get_job_def(name)
+
+
+def run_shard_check_alone(instance, settings, key):
+    result = job("check_partition", settings).execute_in_process(
+        tags={"dagster/partition": key}, instance=instance, raise_on_error=False)
+    assert not result.asset_materializations_for_node("mds_shards")
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def forge_partition(settings, key, payload_sizes, limit):
+    with StreamingDatasetWriter(f"{settings.out_url}/partitions/{key}", ["uid"], shard_size_limit=limit,
+                                overwrite=True) as writer:
+        for size in payload_sizes:
+            writer.write_sample({"uid": b"u" * size})
+
+
+def test_shard_size_check_errors_on_a_forged_oversize_shard(instance, settings):
+    register(instance, "batch-0")
+    materialise_partition(instance, settings, "batch-0")
+    assert run_shard_check_alone(instance, settings, "batch-0").passed
+    forge_partition(settings, "batch-0", [600, 600], limit=10_000)  # one 1216-byte shard of 2 samples
+    evaluation = run_shard_check_alone(instance, settings, "batch-0")
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert "over the 1000-byte limit" in evaluation.description
+
+
+def test_shard_size_check_warns_naming_a_lone_oversized_sample(instance, settings):
+    register(instance, "batch-0")
+    materialise_partition(instance, settings, "batch-0")
+    forge_partition(settings, "batch-0", [10, 5000, 10], limit=1000)
+    evaluation = run_shard_check_alone(instance, settings, "batch-0")
+    assert not evaluation.passed and evaluation.severity.value == "WARN"
+    assert "sample 1 alone is 5008 bytes" in evaluation.description
+
+
+def test_shard_size_check_errors_on_a_truncated_shard(instance, settings, tmp_path):
+    register(instance, "batch-0")
+    materialise_partition(instance, settings, "batch-0")
+    shard = tmp_path / "out" / "partitions" / "batch-0" / "000001.mds"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    evaluation = run_shard_check_alone(instance, settings, "batch-0")
+    assert not evaluation.passed and evaluation.severity.value == "ERROR"
+    assert "000001.mds" in evaluation.description and "truncated" in evaluation.description
+
+
+def test_index_checks_fail_when_a_published_shard_is_damaged(instance, settings, tmp_path):
+    register(instance, "batch-0")
+    materialise_partition(instance, settings, "batch-0")
+    publish(instance, settings)
+    (tmp_path / "out" / "000000.mds").unlink()
+    result = job("check_published_dataset", settings).execute_in_process(instance=instance)
+    outcome = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert outcome == {"index_consistency": False, "samples_decode": False}
+
+
+@pytest.mark.parametrize("compression", ["gz", None])
+def test_gz_and_plain_partitions_publish_with_their_compression(instance, settings, compression, tmp_path):
+    settings = MDSSettings(**{**settings.model_dump(), "compression": compression})
+    register(instance, "batch-0", "batch-1")
+    for key in ("batch-0", "batch-1"):
+        materialise_partition(instance, settings, key)
+    publish(instance, settings)
+    assert (tmp_path / "out" / "compression.txt").exists() == (compression == "gz")
+    assert len(MDSDataset(settings.out_url)) == 80

@@ -1,0 +1,67 @@
+"""Raw batches: JSONL, gzipped JSONL and ImageFolder trees, with safe partition keys."""
+
+import gzip
+import json
+
+import pytest
+
+from mds_assets.partitions import partition_key_for_batch, partition_url
+from mds_assets.raw_sources import RawDataError, list_batches, read_records
+
+
+def test_jsonl_gz_and_file_tree_batches_are_listed_and_read(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"x": 1}\n\n{"x": 2}\n')
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(b'{"x": 3}\n'))
+    (tmp_path / "c" / "cats").mkdir(parents=True)
+    (tmp_path / "c" / "cats" / "1.png").write_bytes(b"\x89PNG")
+    (tmp_path / "c" / "dogs").mkdir()
+    (tmp_path / "c" / "dogs" / "2.png").write_bytes(b"woof")
+    (tmp_path / "notes.txt").write_text("not a batch")
+    batches = list_batches(str(tmp_path))
+    assert [(b.partition_key, b.layout) for b in batches] == [("a", "jsonl"), ("b", "jsonl"), ("c", "filetree")]
+    assert list(read_records(batches[0])) == [(1, {"x": 1}), (3, {"x": 2})]
+    assert list(read_records(batches[1])) == [(1, {"x": 3})]
+    assert list(read_records(batches[2])) == [
+        (1, {"path": "cats/1.png", "label": "cats", "content": b"\x89PNG"}),
+        (2, {"path": "dogs/2.png", "label": "dogs", "content": b"woof"}),
+    ]
+
+
+def test_invalid_json_names_batch_and_line(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"x": 1}\n{"x": \n')
+    with pytest.raises(RawDataError, match="batch bad.jsonl, line 2: not valid JSON"):
+        list(read_records(list_batches(str(tmp_path))[0]))
+
+
+def test_a_line_that_is_not_an_object_is_named(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('[1, 2]\n')
+    with pytest.raises(RawDataError, match="line 1: a JSON list, not an object"):
+        list(read_records(list_batches(str(tmp_path))[0]))
+
+
+def test_the_fingerprint_changes_with_the_content(tmp_path):
+    batch = tmp_path / "a.jsonl"
+    batch.write_text('{"x": 1}\n')
+    before = list_batches(str(tmp_path))[0].fingerprint
+    batch.write_text('{"x": 1}\n{"x": 2}\n')
+    assert list_batches(str(tmp_path))[0].fingerprint != before
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.jsonl", "..", ".hidden.jsonl", "a b/c.jsonl", "-rf.jsonl", ""])
+def test_partition_keys_from_odd_names_stay_inside_the_output_root(name):
+    key = partition_key_for_batch(name)
+    assert "/" not in key and not key.startswith((".", "-")) and key
+    assert partition_url("/out", key).startswith("/out/partitions/")
+
+
+@pytest.mark.parametrize("key", ["../evil", "..", ".", "a/b", "/abs", "", "x" * 200])
+def test_unsafe_partition_keys_are_refused_as_paths(key):
+    with pytest.raises(ValueError, match="unsafe partition key"):
+        partition_url("/out", key)
+
+
+def test_names_that_collide_after_sanitising_are_refused(tmp_path):
+    (tmp_path / "a b.jsonl").write_text("{}\n")
+    (tmp_path / "a_b.jsonl").write_text("{}\n")
+    keys = {b.partition_key for b in list_batches(str(tmp_path))}
+    assert len(keys) == 2  # the changed name gets a hash suffix
