@@ -8,6 +8,7 @@ runs its checks. If any partition fails, nothing is published: the dataset stays
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from .resources import MDSSettings
 from .stamps import build_stamp, has_dataset, read_stamp
 
 PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the UI keeps the full logs
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 
 
@@ -124,7 +125,7 @@ def _first_error(result: ExecuteInProcessResult) -> str:
             error = event.step_failure_data.error
             while error.cause is not None and "dagster" in error.cls_name.lower():
                 error = error.cause  # unwrap Dagster's wrappers down to the user's error
-            return error.message.strip()
+            return re.sub(r"^[\w.]+: ", "", error.message.strip())  # drop the exception's class path
     return "the run failed (see the Dagster UI for its logs)"
 
 

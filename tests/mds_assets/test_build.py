@@ -1,0 +1,94 @@
+"""`mds-assets build`: incremental, parallel = sequential, and all-or-nothing publishing."""
+
+import os
+
+import pytest
+
+from mds_assets.build import build
+from mds_assets.cli import main
+from mds_assets.resources import MDSSettings
+from writer import MDSDataset
+
+from .conftest import record, snapshot, write_batch
+
+
+def test_an_incremental_build_runs_only_new_and_changed_batches(instance, settings, raw_dir):
+    first = build(settings, workers=1, progress=False)
+    assert sorted(first.built) == ["batch-0", "batch-1", "batch-2"] and first.ok
+    write_batch(raw_dir, "batch-3.jsonl", [record(3, n) for n in range(10)])
+    second = build(settings, workers=1, progress=False)
+    assert second.built == ["batch-3"] and sorted(second.unchanged) == ["batch-0", "batch-1", "batch-2"]
+    write_batch(raw_dir, "batch-0.jsonl", [record(0, n) for n in range(5)])
+    third = build(settings, workers=1, progress=False)
+    assert third.built == ["batch-0"]
+    assert len(MDSDataset(settings.out_url)) == 5 + 40 + 40 + 10
+
+
+def test_changed_settings_rebuild_every_partition(instance, settings):
+    build(settings, workers=1, progress=False)
+    gz = MDSSettings(**{**settings.model_dump(), "compression": "gz"})
+    report = build(gz, workers=1, progress=False)
+    assert sorted(report.built) == ["batch-0", "batch-1", "batch-2"] and report.ok
+    assert MDSDataset(settings.out_url).compression is not None
+
+
+def test_parallel_and_sequential_builds_give_the_same_bytes(instance, raw_dir, tmp_path):
+    outputs = {}
+    for workers in (1, 2):
+        settings = MDSSettings(raw_url=str(raw_dir), out_url=str(tmp_path / f"out-{workers}"),
+                               fields=["uid", "text", "n:int64"], shard_size_limit=700)
+        report = build(settings, workers=workers, progress=False)
+        assert report.ok and len(report.built) == 3
+        outputs[workers] = snapshot(tmp_path / f"out-{workers}")
+    assert outputs[1] == outputs[2]
+    assert len(outputs[1]) > 10
+
+
+def test_a_failing_partition_leaves_the_published_dataset_exactly_as_it_was(instance, settings, raw_dir, tmp_path):
+    assert build(settings, workers=2, progress=False).ok
+    published = {name: data for name, data in snapshot(tmp_path / "out").items() if "/" not in name}
+    bad = [record(9, n) for n in range(4)]
+    bad[2]["n"] = "not a number"
+    write_batch(raw_dir, "batch-9.jsonl", bad)
+    write_batch(raw_dir, "batch-0.jsonl", [record(0, n) for n in range(3)])  # a good change, also held back
+    report = build(settings, workers=2, progress=False)
+    assert not report.ok and list(report.failed) == ["batch-9"]
+    assert "batch batch-9.jsonl, line 3, field 'n'" in report.failed["batch-9"]
+    assert {name: data for name, data in snapshot(tmp_path / "out").items() if "/" not in name} == published
+
+
+def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settings, raw_dir, capsys):
+    write_batch(raw_dir, "zz.jsonl", [{"uid": "1", "text": "x", "blob": "AA==", "n": 1}])  # no "meta"
+    status = main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", ",".join(settings.fields),
+                   "--shard-size-limit", "1000", "--quiet", "--workers", "1"])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "FAILED zz: batch zz.jsonl, field 'meta': in no record" in err
+    assert "nothing was published" in err
+    assert not os.path.exists(os.path.join(settings.out_url, "index.mds"))
+
+
+def test_the_command_builds_and_prints_how_to_load(instance, settings, capsys):
+    status = main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", ",".join(settings.fields),
+                   "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "published 120 samples" in out and "check index_consistency: passed" in out
+    assert f"MDSDataset('{settings.out_url}')" in out
+
+
+def test_demo_generates_raw_data_and_builds_it(instance, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quiet"]) == 0
+    dataset = MDSDataset(str(tmp_path / "data" / "mds"))
+    assert len(dataset) == 1000
+    assert dataset[0]["image"].startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("bad, message", [(["--fields", "a:png"], "unknown encoding"),
+                                          (["--compression", "zip"], "unknown compression")])
+def test_bad_settings_fail_before_any_work(instance, settings, bad, message, capsys):
+    arguments = {"--raw": settings.raw_url, "--out": settings.out_url, "--fields": "uid"}
+    arguments.update(dict(zip(bad[::2], bad[1::2])))
+    assert main(["build", *[x for pair in arguments.items() for x in pair], "--quiet"]) == 1
+    assert message in capsys.readouterr().err
