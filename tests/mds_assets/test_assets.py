@@ -112,7 +112,7 @@ def job(name, settings):
     """A job of the code location, bound to the test's settings."""
     defs = Definitions(assets=ALL[:4], asset_checks=ALL[4:], resources={"mds_settings": settings},
                        jobs=[partition_checks_job, index_checks_job])
-    return defs.get_job_def(name)
+    return defs.resolve_job_def(name)
 
 
 def run_shard_check_alone(instance, settings, key):

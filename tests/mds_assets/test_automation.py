@@ -1,0 +1,94 @@
+"""Sensors and the schedule, through Dagster's build_*_context helpers."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from dagster import Definitions, build_schedule_context, build_sensor_context, materialize
+
+from mds_assets.assets.raw import raw_samples
+from mds_assets.assets.selected import selected_samples
+from mds_assets.assets.shards import mds_shards
+from mds_assets.jobs import partition_checks_job
+from mds_assets.partitions import raw_batches
+from mds_assets.schedules import nightly_publish_schedule
+from mds_assets.sensors import failed_check_alert_sensor, raw_batch_sensor
+from writer import StreamingDatasetWriter
+
+from .conftest import record, write_batch
+
+
+def evaluate(sensor, instance, settings, cursor=None):
+    context = build_sensor_context(instance=instance, cursor=cursor, resources={"mds_settings": settings})
+    return sensor(context), context
+
+
+def test_the_sensor_registers_new_batches_and_requests_their_runs(instance, settings, raw_dir):
+    result, _ = evaluate(raw_batch_sensor, instance, settings)
+    assert [r.partition_key for r in result.run_requests] == ["batch-0", "batch-1", "batch-2"]
+    (add,) = result.dynamic_partitions_requests
+    assert add.partitions_def_name == raw_batches.name and sorted(add.partition_keys) == ["batch-0", "batch-1",
+                                                                                          "batch-2"]
+    instance.add_dynamic_partitions(raw_batches.name, list(add.partition_keys))
+
+    again, _ = evaluate(raw_batch_sensor, instance, settings, cursor=result.cursor)
+    assert again.run_requests == [] and again.dynamic_partitions_requests == []
+
+    write_batch(raw_dir, "batch-1.jsonl", [record(1, n) for n in range(3)])  # changed
+    write_batch(raw_dir, "batch-7.jsonl", [record(7, n) for n in range(3)])  # new
+    changed, _ = evaluate(raw_batch_sensor, instance, settings, cursor=again.cursor)
+    assert sorted(r.partition_key for r in changed.run_requests) == ["batch-1", "batch-7"]
+    assert list(changed.dynamic_partitions_requests[0].partition_keys) == ["batch-7"]
+
+
+def test_the_sensor_skips_with_a_reason_when_the_raw_url_is_missing(instance, settings, tmp_path):
+    missing = type(settings)(**{**settings.model_dump(), "raw_url": str(tmp_path / "nowhere")})
+    result, _ = evaluate(raw_batch_sensor, instance, missing)
+    assert "does not exist" in result.skip_message
+
+
+def test_the_nightly_schedule_requests_a_publish_run(instance):
+    context = build_schedule_context(instance=instance)
+    requests = nightly_publish_schedule.evaluate_tick(context).run_requests
+    assert len(requests) == 1
+    assert nightly_publish_schedule.job_name == "publish_index"
+    assert nightly_publish_schedule.cron_schedule == "0 3 * * *"
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):
+        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, monkeypatch):
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("MDS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    try:
+        instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
+        materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-0", instance=instance,
+                    resources={"mds_settings": settings})
+        quiet, context = evaluate(failed_check_alert_sensor, instance, settings)
+        assert quiet.skip_message == "no new failed checks"
+        with StreamingDatasetWriter(f"{settings.out_url}/partitions/batch-0", ["uid"], shard_size_limit=10**6,
+                                    overwrite=True) as writer:
+            writer.write_samples([{"uid": b"x" * 800}, {"uid": b"y" * 800}], use_tqdm=False)
+        defs = Definitions(assets=[raw_samples, selected_samples, mds_shards], jobs=[partition_checks_job],
+                           resources={"mds_settings": settings})
+        defs.resolve_job_def("check_partition").execute_in_process(
+            tags={"dagster/partition": "batch-0"}, instance=instance, raise_on_error=False)
+        alerted, context = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
+        assert alerted.skip_message == "1 failed check(s) alerted"
+        assert _Webhook.received and "mds_shards:shard_size partition batch-0 failed" in _Webhook.received[-1]["text"]
+        again, _ = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
+    finally:
+        server.shutdown()
+    assert again.skip_message == "no new failed checks"

@@ -1,0 +1,97 @@
+"""Merging datasets: order, no re-encoding, idempotence, and a crash never publishes wrong shards."""
+
+import os
+
+import pytest
+
+from writer import MDSDataset, StreamingDatasetWriter
+from writer.merge import MergeError, merge_datasets
+from writer.storage import Storage
+from writer.verify import verify
+
+
+def make_parts(root, count=3, compression=None, fields=("a",)):
+    urls = []
+    for part in range(count):
+        url = str(root / f"part{part}")
+        with StreamingDatasetWriter(url, list(fields), shard_size_limit=60, compression=compression) as writer:
+            for number in range(6):
+                writer.write_sample({field: f"{part}:{number}".encode() * (number + 1) for field in fields})
+        urls.append(url)
+    return urls
+
+
+def samples(url):
+    return [sample["a"] for sample in MDSDataset(url)]
+
+
+@pytest.mark.parametrize("compression", [None, "gz"])
+def test_merge_publishes_every_sample_in_source_order_by_hard_link(tmp_path, compression):
+    parts = make_parts(tmp_path, compression=compression)
+    result = merge_datasets(parts, str(tmp_path / "out"))
+    assert samples(str(tmp_path / "out")) == [s for part in parts for s in samples(part)]
+    assert result.placement == "hard link" and result.changed
+    first = MDSDataset(parts[0]).shard_file(0)
+    assert os.path.samefile(tmp_path / "part0" / first, tmp_path / "out" / first)
+    assert verify(str(tmp_path / "out")).ok
+
+
+def test_merging_again_changes_nothing(tmp_path):
+    parts = make_parts(tmp_path)
+    merge_datasets(parts, str(tmp_path / "out"))
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
+    assert not merge_datasets(parts, str(tmp_path / "out")).changed
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()} == stamps
+
+
+def test_fewer_sources_remove_the_stale_shards(tmp_path):
+    parts = make_parts(tmp_path)
+    merge_datasets(parts, str(tmp_path / "out"))
+    merge_datasets(parts[:1], str(tmp_path / "out"))
+    assert samples(str(tmp_path / "out")) == samples(parts[0])
+    assert verify(str(tmp_path / "out")).notes == []  # no unused shard files left
+
+
+def test_a_crash_while_placing_shards_leaves_no_index_and_a_rerun_repairs(tmp_path, monkeypatch):
+    parts = make_parts(tmp_path)
+    merge_datasets(parts[:2], str(tmp_path / "out"))
+    real = Storage.link_or_copy
+    calls = []
+
+    def crash_on_third(self, source, source_name, name):
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError("killed")
+        return real(self, source, source_name, name)
+
+    monkeypatch.setattr(Storage, "link_or_copy", crash_on_third)
+    with pytest.raises(OSError, match="killed"):
+        merge_datasets(list(reversed(parts)), str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "index.mds").exists()
+    monkeypatch.setattr(Storage, "link_or_copy", real)
+    merge_datasets(list(reversed(parts)), str(tmp_path / "out"))
+    assert samples(str(tmp_path / "out")) == [s for part in reversed(parts) for s in samples(part)]
+    assert verify(str(tmp_path / "out")).ok
+
+
+def test_sources_with_other_fields_or_compression_are_refused_by_name(tmp_path):
+    plain = make_parts(tmp_path / "plain", count=1)
+    gz = make_parts(tmp_path / "gz", count=1, compression="gz")
+    other = make_parts(tmp_path / "other", count=1, fields=("a", "b"))
+    with pytest.raises(MergeError, match="gz/part0 is compressed gz:6"):
+        merge_datasets(plain + gz, str(tmp_path / "out"))
+    with pytest.raises(MergeError, match=r"other/part0 has fields \['a', 'b'\]"):
+        merge_datasets(plain + other, str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_memory_filesystem_merges_by_server_side_copy(tmp_path):
+    urls = []
+    for part in range(2):
+        url = f"memory://merge-{tmp_path.name}/part{part}"
+        with StreamingDatasetWriter(url, ["a"]) as writer:
+            writer.write_sample({"a": b"%d" % part})
+        urls.append(url)
+    result = merge_datasets(urls, f"memory://merge-{tmp_path.name}/out")
+    assert result.placement == "server-side copy"
+    assert samples(f"memory://merge-{tmp_path.name}/out") == [b"0", b"1"]
