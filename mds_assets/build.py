@@ -7,6 +7,7 @@ runs its checks. If any partition fails, nothing is published: the dataset stays
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -111,9 +112,15 @@ def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, work
         bar.close()
 
 
+@functools.cache
+def _process_instance() -> DagsterInstance:
+    """One instance per worker process: opening one costs more than a small partition's run."""
+    return DagsterInstance.get()
+
+
 def materialise_partition(partition_key: str, settings: dict[str, Any]) -> str | None:
     """One Dagster run for one partition (in a worker process); the error message, or None."""
-    result = materialize(PARTITION_ASSETS, partition_key=partition_key, instance=DagsterInstance.get(),
+    result = materialize(PARTITION_ASSETS, partition_key=partition_key, instance=_process_instance(),
                          resources={"mds_settings": MDSSettings(**settings)}, raise_on_error=False,
                          tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
     return None if result.success else _first_error(result)
