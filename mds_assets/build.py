@@ -32,6 +32,14 @@ from .stamps import build_stamp, has_dataset, read_stamp
 PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+INSTANCE_CONFIG = """\
+# Dagster's default local instance for mds-assets (SQLite under this folder).
+# Pools: ops in the "mds_publish" pool (mds_index) run one at a time, so two publishes of the
+# same dataset (the schedule and a click, say) never overlap.
+concurrency:
+  pools:
+    default_limit: 1
+"""
 
 
 @dataclass
@@ -55,7 +63,7 @@ def dagster_instance() -> DagsterInstance:
     home_path.mkdir(parents=True, exist_ok=True)
     config = home_path / "dagster.yaml"
     if not config.exists():
-        config.write_text("# Dagster's default local instance for mds-assets (SQLite under this folder).\n")
+        config.write_text(INSTANCE_CONFIG)
     return DagsterInstance.get()
 
 

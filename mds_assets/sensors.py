@@ -22,6 +22,7 @@ from .raw_sources import RawDataError, list_batches
 from .resources import MDSSettings
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
 WATCHED_CHECKS = [
     AssetCheckKey.from_user_string("mds_shards:shard_size"),
     AssetCheckKey.from_user_string("mds_index:index_consistency"),
@@ -29,7 +30,7 @@ WATCHED_CHECKS = [
 ]
 
 
-@sensor(job=build_partition_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
     """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
     whose size, etag or mtime changed is requested again. The cursor maps key -> fingerprint."""
@@ -53,7 +54,7 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     )
 
 
-@sensor(minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
 def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
     """Alerts on every newly failed asset check: a log line, and a POST to the URL in
     MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""

@@ -189,10 +189,14 @@ class StreamingDatasetWriter:
         self._discard_written()
 
     def _discard_written(self) -> None:
+        """Best effort: the storage may be what failed. What stays is cleaned by the next writer."""
         self._pipeline.abandon()
-        for name in self._pipeline.names_started:
-            self._storage.remove(name)
-        _remove_temporaries(self._storage)
+        try:
+            for name in self._pipeline.names_started:
+                self._storage.remove(name)
+            _remove_temporaries(self._storage)
+        except OSError:
+            pass  # the original error is the one to raise; no index was written either way
 
     # -- state ---------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 
 import json
 
-from dagster import AssetExecutionContext, AutomationCondition, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from writer.merge import merge_datasets
 
@@ -20,7 +20,7 @@ from .shards import MDS_SHARDS, mds_shards
     group_name="mds",
     kinds={"python", "mds"},
     owners=["team:data-engineering"],
-    automation_condition=AutomationCondition.eager(),
+    pool="mds_publish",  # with a pool limit of 1 (the default dagster.yaml), publishes never overlap
 )
 def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> MaterializeResult:
     """One dataset at the output root: `index.mds` (+ `compression.txt`) over every materialised
