@@ -195,7 +195,7 @@ class StreamingDatasetWriter:
             for name in self._pipeline.names_started:
                 self._storage.remove(name)
             _remove_temporaries(self._storage)
-        except OSError:
+        except Exception:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
             pass  # the original error is the one to raise; no index was written either way
 
     # -- state ---------------------------------------------------------------------------

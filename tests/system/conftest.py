@@ -1,0 +1,28 @@
+import pytest
+import s3fs
+
+from .s3_server import S3Server
+
+SECRET_KEY = "s3cr3t-THAT-must-never-be-printed"
+ACCESS_KEY = "AKIAMDSASSETSTEST"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A fresh S3 server, with credentials and endpoint only in the standard AWS variables."""
+    server = S3Server()
+    server.start()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")  # an outage fails in seconds, not a minute
+    s3fs.S3FileSystem.clear_instance_cache()  # a cached client would keep an old endpoint
+    try:
+        yield server
+    finally:
+        server.stop()
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+from ..mds_assets.conftest import instance  # noqa: E402,F401  (the temporary Dagster instance)
