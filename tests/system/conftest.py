@@ -12,6 +12,7 @@ def s3(monkeypatch):
     """A fresh S3 server, with credentials and endpoint only in the standard AWS variables."""
     server = S3Server()
     server.start()
+    server.reset()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -7,6 +7,7 @@ port — what a fault test needs to see that nothing published changed.
 from __future__ import annotations
 
 import socket
+import urllib.request
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -27,6 +28,11 @@ class S3Server:
     def start(self) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+
+    def reset(self) -> None:
+        """Forget every bucket: moto's state is per process, shared by every server in it."""
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
+                               timeout=10).close()
 
     def stop(self) -> None:
         if self._server is not None:
