@@ -5,9 +5,7 @@ import pytest
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.exists():  # CI clones the repo beside a copy of shared/
-    SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # shared/ lies beside the repo (CI: beside its clone)
 VECTORS = SHARED / "vectors"
 
 
