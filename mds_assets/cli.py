@@ -10,7 +10,7 @@ from typing import Sequence
 
 from .build import BuildReport, build
 from .demo_data import write_demo_batches
-from .resources import DEFAULT_FIELDS, MDSSettings
+from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    settings = MDSSettings(raw_url=_absolute(args.raw), out_url=_absolute(args.out), fields=args.fields.split(","),
+    settings = MDSSettings(raw_url=absolute_url(args.raw), out_url=absolute_url(args.out), fields=args.fields.split(","),
                            shard_size_limit=args.shard_size_limit, compression=args.compression,
                            storage_options=json.loads(args.storage_options) if args.storage_options else {})
     return _run(settings, args)
@@ -55,14 +55,9 @@ def _demo(args: argparse.Namespace) -> int:
     if not raw.exists() or not any(raw.iterdir()):
         paths = write_demo_batches(raw)
         print(f"wrote {len(paths)} demo batches under {raw}")
-    settings = MDSSettings(raw_url=_absolute(str(raw)), out_url=_absolute(str(Path(args.dir) / "mds")), fields=DEFAULT_FIELDS,
+    settings = MDSSettings(raw_url=absolute_url(str(raw)), out_url=absolute_url(str(Path(args.dir) / "mds")), fields=DEFAULT_FIELDS,
                            shard_size_limit=args.shard_size_limit, compression=args.compression)
     return _run(settings, args)
-
-
-def _absolute(url: str) -> str:
-    """Local paths made absolute, so the runs and the UI agree whatever their working directory."""
-    return url if "://" in url else str(Path(url).resolve())
 
 
 def _run(settings: MDSSettings, args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ that runs the step, so they never enter run config, which Dagster stores in its 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -48,11 +49,16 @@ class MDSSettings(ConfigurableResource):
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
 
 
+def absolute_url(url: str) -> str:
+    """Local paths made absolute (from the working directory), so every run process agrees on them."""
+    return url if "://" in url else str(Path(url).resolve())
+
+
 def settings_from_environment() -> MDSSettings:
     """The code location's defaults: the embedded demo paths unless MDS_* variables say otherwise."""
     return MDSSettings(
-        raw_url=os.environ.get("MDS_RAW_URL", DEFAULT_RAW_URL),
-        out_url=os.environ.get("MDS_OUT_URL", DEFAULT_OUT_URL),
+        raw_url=absolute_url(os.environ.get("MDS_RAW_URL", DEFAULT_RAW_URL)),
+        out_url=absolute_url(os.environ.get("MDS_OUT_URL", DEFAULT_OUT_URL)),
         fields=os.environ.get("MDS_FIELDS", ",".join(DEFAULT_FIELDS)).split(","),
         shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(1 << 24))),
         compression=os.environ.get("MDS_COMPRESSION") or None,

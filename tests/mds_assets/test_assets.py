@@ -57,15 +57,23 @@ def test_partitions_then_index_publish_one_dataset_in_key_order(instance, settin
     assert max(dataset.index.bytes_per_shard) <= 1000
 
 
-def test_rematerialising_the_index_is_idempotent(instance, settings, tmp_path):
-    register(instance, "batch-0", "batch-1")
-    for key in ("batch-0", "batch-1"):
+def build_and_publish(instance, settings, *keys):
+    register(instance, *keys)
+    for key in keys:
         materialise_partition(instance, settings, key)
     publish(instance, settings)
-    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+
+
+def published_files(out):
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+
+def test_rematerialising_the_index_is_idempotent(instance, settings, tmp_path):
+    build_and_publish(instance, settings, "batch-0", "batch-1")
+    before = published_files(tmp_path / "out")
     result = publish(instance, settings)
     assert result.asset_materializations_for_node("mds_index")[0].metadata["changed"].value is False
-    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before
+    assert published_files(tmp_path / "out") == before
 
 
 def test_a_bad_record_fails_its_partition_naming_batch_line_and_field(instance, settings, raw_dir):
@@ -97,15 +105,12 @@ def test_a_path_traversal_partition_key_writes_nothing_outside_the_output(instan
 
 
 def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings, tmp_path):
-    register(instance, "batch-0", "batch-1")
-    for key in ("batch-0", "batch-1"):
-        materialise_partition(instance, settings, key)
-    publish(instance, settings)
-    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    build_and_publish(instance, settings, "batch-0", "batch-1")
+    before = published_files(tmp_path / "out")
     (tmp_path / "out" / "partitions" / "batch-1" / "index.mds").unlink()
     result = publish(instance, settings, raise_on_error=False)
     assert not result.success
-    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before
+    assert published_files(tmp_path / "out") == before
 
 
 def job(name, settings):
