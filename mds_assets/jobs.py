@@ -6,12 +6,10 @@ from .assets.index import mds_index
 from .assets.raw import raw_samples
 from .assets.selected import selected_samples
 from .assets.shards import mds_shards
-from .partitions import raw_batches
 
 build_partition_job = define_asset_job(
     "build_partition",
     selection=AssetSelection.assets(raw_samples, selected_samples, mds_shards),
-    partitions_def=raw_batches,
     description="Load, select and write one raw batch as an .mds partition (with its shard_size check).",
 )
 
@@ -30,6 +28,5 @@ index_checks_job = define_asset_job(
 partition_checks_job = define_asset_job(
     "check_partition",
     selection=AssetSelection.checks_for_assets(mds_shards),
-    partitions_def=raw_batches,
-    description="Only the shard_size check of one partition, on what is in storage.",
+    description="Only the shard_size check of one partition (run tag dagster/partition), on what is in storage.",
 )
