@@ -89,7 +89,7 @@ def run(script: str, raw: Path, out: Path, home: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes-mb", default="150,1100", help="comma-separated raw sizes in MB (default 150,1100)")
+    parser.add_argument("--sizes-mb", default="150,1400", help="comma-separated raw sizes in MB (default 150,1400)")
     parser.add_argument("--batches", type=int, default=8)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")

@@ -8,14 +8,13 @@ every file in it is a sample `{path, label, content}` with `label` its parent di
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+import orjson
 
 from .partitions import partition_key_for_batch
 
@@ -78,22 +77,21 @@ def read_records(batch: RawBatch, storage_options: dict[str, Any] | None = None)
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
     compression = "gzip" if batch.name.endswith(".gz") else None
-    with fsspec.open(batch.url, "rb", compression=compression, **(storage_options or {})) as binary:
-        text = io.TextIOWrapper(binary, encoding="utf-8")
+    with fsspec.open(batch.url, "rb", compression=compression, **(storage_options or {})) as lines:
         line_number = 0
         try:
-            for line_number, line in enumerate(text, start=1):
-                if not line.strip():
-                    continue
-                yield line_number, _parse_line(batch, line_number, line)
-        except (UnicodeDecodeError, EOFError, OSError) as error:
+            for line_number, line in enumerate(lines, start=1):
+                if line.strip():
+                    yield line_number, _parse_line(batch, line_number, line)
+        except (EOFError, OSError) as error:
             raise RawDataError(f"batch {batch.name}, line {line_number + 1}: unreadable ({error})") from None
 
 
-def _parse_line(batch: RawBatch, line_number: int, line: str) -> dict:
+def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
+    # orjson: about twice as fast as the standard library on typical lines, and strict UTF-8
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
         raise RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})") from None
     if not isinstance(record, dict):
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, "

@@ -15,7 +15,6 @@ A selection is a list of `name[:encoding]`. Encodings, with the JSON types each 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import struct
@@ -51,7 +50,7 @@ class Encoding:
 
 
 def _base64(value: str) -> bytes:
-    return base64.b64decode(value, validate=True)
+    return binascii.a2b_base64(value, strict_mode=True)  # validates in C: faster than b64decode(validate=True)
 
 
 ENCODINGS: dict[str, Encoding] = {
