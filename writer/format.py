@@ -6,6 +6,7 @@ knows where a byte goes; the writer, the reader and the verifier all go through 
 
 from __future__ import annotations
 
+import re
 import struct
 import sys
 from array import array
@@ -29,6 +30,14 @@ _HEAD = struct.Struct("<IIIqq")
 def shard_name(shard_number: int, suffix: str = "") -> str:
     """File name of a shard: six digits, numbered from 0 with no gaps."""
     return f"{shard_number:06d}{SHARD_SUFFIX}{suffix}"
+
+
+_SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
+
+
+def is_shard_file(name: str) -> bool:
+    """True for a name a shard of some dataset (compressed or not) would have."""
+    return bool(_SHARD_FILE.match(name))
 
 
 def record_header(field_count: int) -> struct.Struct:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ from .reader import MDSDataset
 from .storage import Storage, is_temporary
 from .writer import index_name, publish, unpublish
 
-_SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
 
 
 @dataclass(frozen=True)
@@ -73,7 +71,7 @@ def merge_datasets(
         placements.add(storage.link_or_copy(dataset.storage, source_name, name))
         placed += 1
     for name in set(existing) - set(names):
-        if _SHARD_FILE.match(name) or is_temporary(name):
+        if mds.is_shard_file(name) or is_temporary(name):
             storage.remove(name)
     _publish_index(storage, datasets, manifest, sidecars)
     placement = ", ".join(sorted(placements)) or "already in place"

@@ -5,7 +5,6 @@ Used by `mds verify` and by the Dagster index check: both want every problem lis
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,6 @@ from . import format as mds
 from .manifest import Manifest, checksum
 from .reader import MDSDataset
 
-_SHARD_FILE = re.compile(r"^(\d{6})\.mds(\.gz)?$")
 
 
 @dataclass
@@ -83,7 +81,7 @@ def _check_shard_files(dataset: MDSDataset, report: Report) -> None:
     present = set(dataset.storage.list_names())
     for name in sorted(expected - present):
         report.problems.append(f"{dataset.storage.describe(name)}: missing")
-    extra = sorted(name for name in present - expected if _SHARD_FILE.match(name))
+    extra = sorted(name for name in present - expected if mds.is_shard_file(name))
     if extra:
         report.notes.append(f"shard files the index does not use: {', '.join(extra)}")
 

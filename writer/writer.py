@@ -9,7 +9,6 @@ partial one.
 from __future__ import annotations
 
 import os
-import re
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
@@ -25,7 +24,6 @@ from .shard_pipeline import ShardPipeline
 from .storage import Storage, is_temporary
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
-_SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
@@ -266,7 +264,7 @@ def _prepare_directory(storage: Storage, overwrite: bool) -> set[str]:
     storage.make_root()
     unpublish(storage, names)
     _remove_temporaries(storage, names)
-    return {name for name in names if _SHARD_FILE.match(name)}
+    return {name for name in names if mds.is_shard_file(name)}
 
 
 def _remove_temporaries(storage: Storage, names: list[str] | None = None) -> None:
