@@ -29,6 +29,7 @@ class Storage:
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = str(url)
+        self.options = storage_options
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.root = self.root.rstrip("/") or "/"

@@ -61,3 +61,13 @@ def test_head_prints_the_first_samples_of_a_field(dataset_path, capsys):
 def test_head_rejects_an_unknown_field(dataset_path, capsys):
     assert main(["head", str(dataset_path), "--field", "nope"]) == 1
     assert "no field 'nope'" in capsys.readouterr().err
+
+
+def test_the_reader_verifies_against_the_manifest(dataset_path):
+    from writer import MDSDataset
+
+    assert MDSDataset(str(dataset_path)).verify().ok
+    shard = dataset_path / "000002.mds.gz"
+    shard.write_bytes(shard.read_bytes()[:-9] + bytes([shard.read_bytes()[-9] ^ 1]) + shard.read_bytes()[-8:])
+    report = MDSDataset(str(dataset_path)).verify()
+    assert not report.ok and any("000002.mds.gz" in problem for problem in report.problems)
