@@ -18,7 +18,7 @@ raw_batches = DynamicPartitionsDefinition(name="raw_batches")
 PARTITIONS_DIR = "partitions"
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
-_BATCH_SUFFIXES = (".jsonl.gz", ".jsonl")
+_BATCH_SUFFIXES = (".jsonl.gz", ".jsonl", ".parquet")
 
 
 def partition_key_for_batch(batch_name: str) -> str:

@@ -1,8 +1,9 @@
 """Raw batches at any fsspec URL: which there are, what they look like now, and their records.
 
-Two layouts: JSONL batches (each `*.jsonl` / `*.jsonl.gz` file directly under the raw URL,
-one JSON object a line) and file-tree batches (each top-level directory, ImageFolder style:
-every file in it is a sample `{path, label, content}` with `label` its parent directory's name).
+Three layouts: JSONL batches (each `*.jsonl` / `*.jsonl.gz` file directly under the raw URL,
+one JSON object a line), Parquet batches (each `*.parquet` file, one row a record; needs the
+`parquet` extra) and file-tree batches (each top-level directory, ImageFolder style: every
+file in it is a sample `{path, label, content}` with `label` its parent directory's name).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import orjson
 from .partitions import partition_key_for_batch
 
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
+PARQUET_SUFFIX = ".parquet"
+PARQUET_ROWS_PER_READ = 4096  # rows decoded at a time: memory stays bounded whatever the file's size
 
 
 class RawDataError(ValueError):
@@ -29,7 +32,7 @@ class RawDataError(ValueError):
 class RawBatch:
     name: str  # the file or directory name under the raw URL
     url: str
-    layout: str  # "jsonl" or "filetree"
+    layout: str  # "jsonl", "parquet" or "filetree"
     fingerprint: str  # changes when the batch's content does (size, etag or mtime of its files)
     size: int  # bytes
 
@@ -56,6 +59,8 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
             batches.append(RawBatch(name, url, "filetree", fingerprint, sum(f.get("size") or 0 for f in files.values())))
         elif name.endswith(JSONL_SUFFIXES):
             batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
+        elif name.endswith(PARQUET_SUFFIX):
+            batches.append(RawBatch(name, url, "parquet", _fingerprint([entry]), entry.get("size") or 0))
     batches.sort(key=lambda batch: batch.partition_key)
     _refuse_key_collisions(batches)
     return batches
@@ -69,10 +74,9 @@ def find_batch(raw_url: str, partition_key: str, storage_options: dict[str, Any]
 
 
 def read_records(batch: RawBatch, storage_options: dict[str, Any] | None = None) -> Iterator[tuple[int, dict]]:
-    """(line number from 1, record) for each sample of the batch, streamed."""
-    if batch.layout == "jsonl":
-        return _read_jsonl(batch, storage_options)
-    return _read_file_tree(batch, storage_options)
+    """(line number from 1, record) for each sample of the batch, streamed (for Parquet, the row number)."""
+    readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree}
+    return readers[batch.layout](batch, storage_options)
 
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
@@ -97,6 +101,24 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, "
                            "not an object")
     return record
+
+
+def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise RawDataError(f"batch {batch.name}: Parquet batches need the parquet extra "
+                           "(pip install 'mds-assets[parquet]')") from None
+    with fsspec.open(batch.url, "rb", **(storage_options or {})) as file:
+        try:
+            table = parquet.ParquetFile(file)
+            row = 0
+            for chunk in table.iter_batches(batch_size=PARQUET_ROWS_PER_READ):
+                for record in chunk.to_pylist():
+                    row += 1
+                    yield row, record
+        except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+            raise RawDataError(f"batch {batch.name}: unreadable Parquet ({error})") from None
 
 
 def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:

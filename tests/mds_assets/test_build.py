@@ -92,3 +92,19 @@ def test_bad_settings_fail_before_any_work(instance, settings, bad, message, cap
     arguments.update(dict(zip(bad[::2], bad[1::2])))
     assert main(["build", *[x for pair in arguments.items() for x in pair], "--quiet"]) == 1
     assert message in capsys.readouterr().err
+
+
+def test_parquet_batches_build_like_jsonl(instance, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as parquet
+
+    raw = tmp_path / "parquet-raw"
+    raw.mkdir()
+    for batch in range(2):
+        rows = [{"uid": f"{batch}-{n}", "image": bytes([n % 256]) * 20, "label": n % 10} for n in range(50)]
+        parquet.write_table(pa.Table.from_pylist(rows), raw / f"shard-{batch}.parquet")
+    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=["uid", "image:bytes", "label:int64"])
+    assert build(settings, workers=1, progress=False).ok
+    dataset = MDSDataset(settings.out_url)
+    assert len(dataset) == 100 and dataset[51] == {"uid": b"1-1", "image": b"\x01" * 20,
+                                                   "label": (1).to_bytes(8, "little")}

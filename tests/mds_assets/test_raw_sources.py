@@ -65,3 +65,22 @@ def test_names_that_collide_after_sanitising_are_refused(tmp_path):
     (tmp_path / "a_b.jsonl").write_text("{}\n")
     keys = {b.partition_key for b in list_batches(str(tmp_path))}
     assert len(keys) == 2  # the changed name gets a hash suffix
+
+
+def test_parquet_batches_are_read_row_by_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as parquet
+
+    rows = [{"uid": f"u{n}", "n": n, "score": n / 2, "blob": bytes([n % 256]), "tags": ["a", "b"][: n % 3]}
+            for n in range(10_000)]
+    parquet.write_table(pa.Table.from_pylist(rows), tmp_path / "part-1.parquet", row_group_size=3000)
+    (batch,) = list_batches(str(tmp_path))
+    assert (batch.partition_key, batch.layout) == ("part-1", "parquet")
+    read = list(read_records(batch))
+    assert read[0] == (1, rows[0]) and read[-1] == (10_000, rows[-1]) and len(read) == 10_000
+
+
+def test_an_unreadable_parquet_batch_is_named(tmp_path):
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(RawDataError, match="batch broken.parquet: unreadable Parquet"):
+        list(read_records(list_batches(str(tmp_path))[0]))
