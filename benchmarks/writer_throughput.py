@@ -15,7 +15,7 @@ import platform
 import shutil
 import tempfile
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 from original_writer import OriginalStyleWriter
 

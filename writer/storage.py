@@ -74,9 +74,6 @@ class Storage:
         self.fs.invalidate_cache(self.root)
         return sorted(posixpath.basename(entry.rstrip("/")) for entry in entries)
 
-    def info(self, name: str) -> dict[str, Any]:
-        return self.fs.info(self.path(name))
-
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
         """Write `name` so that no reader ever sees it half-written."""
         if self.is_local:

@@ -1,7 +1,6 @@
 """Raw batches: JSONL, gzipped JSONL and ImageFolder trees, with safe partition keys."""
 
 import gzip
-import json
 
 import pytest
 
