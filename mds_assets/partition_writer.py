@@ -1,5 +1,10 @@
 """Write one raw batch as one complete `.mds` dataset: records stream through the selection
-into the writer, so memory stays O(one shard) and nothing passes through intermediate storage."""
+into the writer, so memory stays O(one shard) and nothing passes through intermediate storage.
+
+A rebuild is written to a staging directory first and promoted only when complete (by the
+same crash-safe merge that publishes the index: hard links locally, server-side copies on
+object stores). So a rebuild that fails — bad record, storage outage — leaves the partition's
+previous dataset exactly as it was."""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ from typing import Any
 
 from writer import StreamingDatasetWriter
 from writer.manifest import Manifest
+from writer.merge import merge_datasets
+from writer.storage import Storage
 
-from .partitions import partition_url
+from .partitions import partition_url, staging_url
 from .raw_sources import RawBatch, read_records
 from .selection import FieldSelection, RecordEncoder
-from .stamps import build_stamp, write_stamp
+from .stamps import STAMP_NAME, build_stamp, encode_stamp
 
 
 @dataclass(frozen=True)
@@ -37,14 +44,15 @@ def write_partition(
 ) -> PartitionBuild:
     """Replace the batch's partition dataset under `<out>/partitions/<key>/` with a fresh build."""
     url = partition_url(out_url, batch.partition_key)
+    staging = staging_url(out_url, batch.partition_key)
     encoder = RecordEncoder(selections, batch.name)
     samples = (encoder.encode(line, record) for line, record in read_records(batch, storage_options))
     start = time.perf_counter()
-    with StreamingDatasetWriter(url, [s.name for s in selections], shard_size_limit, compression,
+    with StreamingDatasetWriter(staging, [s.name for s in selections], shard_size_limit, compression,
                                 storage_options=storage_options, overwrite=True) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
     stamp = build_stamp(batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression)
-    write_stamp(url, stamp, storage_options)
-    assert writer.manifest is not None  # finish() sets it
-    return PartitionBuild(url, writer.manifest, seconds)
+    result = merge_datasets([staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)})
+    Storage(staging, storage_options).remove_all()
+    return PartitionBuild(url, result.manifest, seconds)

@@ -16,6 +16,7 @@ from dagster import DynamicPartitionsDefinition
 raw_batches = DynamicPartitionsDefinition(name="raw_batches")
 
 PARTITIONS_DIR = "partitions"
+STAGING_DIR = ".staging"  # starts with '.', so no partition key can be it
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 _BATCH_SUFFIXES = (".jsonl.gz", ".jsonl", ".parquet")
@@ -44,3 +45,8 @@ def check_partition_key(key: str) -> str:
 def partition_url(out_url: str, key: str) -> str:
     """Where a partition's dataset lives: `<out>/partitions/<key>`, never outside `<out>`."""
     return posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR, check_partition_key(key))
+
+
+def staging_url(out_url: str, key: str) -> str:
+    """Where a partition is built before it replaces `partition_url(out_url, key)`."""
+    return posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR, STAGING_DIR, check_partition_key(key))

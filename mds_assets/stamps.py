@@ -21,8 +21,8 @@ def build_stamp(batch_name: str, fingerprint: str, fields: list[str], shard_size
             "shard_size_limit": shard_size_limit, "compression": compression}
 
 
-def write_stamp(partition_url: str, stamp: dict[str, Any], storage_options: dict[str, Any] | None) -> None:
-    Storage(partition_url, storage_options).write_atomic(STAMP_NAME, json.dumps(stamp, indent=1).encode())
+def encode_stamp(stamp: dict[str, Any]) -> bytes:
+    return json.dumps(stamp, indent=1, sort_keys=True).encode()
 
 
 def read_stamp(partition_url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -96,6 +96,13 @@ class Storage:
         except FileNotFoundError:
             pass
 
+    def remove_all(self) -> None:
+        """Delete the directory and everything in it, if it is there."""
+        try:
+            self.fs.rm(self.root, recursive=True)
+        except FileNotFoundError:
+            pass
+
     def link_or_copy(self, source: "Storage", source_name: str, name: str) -> str:
         """Place `source/source_name` at `name` without re-encoding; returns how it was done.
 

@@ -57,6 +57,19 @@ def test_a_failing_partition_leaves_the_published_dataset_exactly_as_it_was(inst
     assert {name: data for name, data in snapshot(tmp_path / "out").items() if "/" not in name} == published
 
 
+def test_a_failed_rebuild_keeps_the_partitions_previous_dataset(instance, settings, raw_dir, tmp_path):
+    assert build(settings, workers=1, progress=False).ok
+    partition = tmp_path / "out" / "partitions" / "batch-0"
+    before = snapshot(partition)
+    broken = [record(0, n) for n in range(40)]
+    broken[30]["blob"] = "not base64!"  # a string, as profiled: it fails only while shards are written
+    write_batch(raw_dir, "batch-0.jsonl", broken)
+    report = build(settings, workers=1, progress=False)
+    assert "batch batch-0.jsonl, line 31, field 'blob': not valid base64" in report.failed["batch-0"]
+    assert snapshot(partition) == before
+    assert not (tmp_path / "out" / "partitions" / ".staging" / "batch-0" / "index.mds").exists()
+
+
 def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settings, raw_dir, capsys):
     write_batch(raw_dir, "zz.jsonl", [{"uid": "1", "text": "x", "blob": "AA==", "n": 1}])  # no "meta"
     status = main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", ",".join(settings.fields),
