@@ -6,12 +6,13 @@ knows where a byte goes; the writer, the reader and the verifier all go through 
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 MAGIC = 0xDA7AD06E
 VERSION = 1
@@ -177,6 +178,9 @@ class _ConstantSizes(Sequence[int]):
 
     def __len__(self) -> int:
         return self.total
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.repeat(self.size, self.total)  # not Sequence's per-item __getitem__ loop
 
     def __getitem__(self, item):  # type: ignore[override]
         if isinstance(item, slice):

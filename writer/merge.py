@@ -9,7 +9,6 @@ previous dataset, the new one, or no index — and running the merge again repai
 
 from __future__ import annotations
 
-import itertools
 import os
 from array import array
 from collections.abc import Mapping, Sequence
@@ -138,6 +137,5 @@ def _merged_sizes(datasets: list[MDSDataset]) -> array:
     merged = array(mds.SIZE_TYPECODES[mds.narrowest_size_format(largest)])
     for dataset in datasets:
         sizes = dataset.sample_sizes
-        merged.extend(sizes if isinstance(sizes, array) else itertools.repeat(sizes[0] if len(sizes) else 0,
-                                                                               len(sizes)))
+        merged.extend(sizes)
     return merged
