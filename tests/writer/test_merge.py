@@ -95,3 +95,16 @@ def test_memory_filesystem_merges_by_server_side_copy(tmp_path):
     result = merge_datasets(urls, f"memory://merge-{tmp_path.name}/out")
     assert result.placement == "server-side copy"
     assert samples(f"memory://merge-{tmp_path.name}/out") == [b"0", b"1"]
+
+
+def test_constant_size_sources_merge_into_a_constant_size_index(tmp_path):
+    urls = []
+    for part in range(2):
+        url = str(tmp_path / f"fixed{part}")
+        with StreamingDatasetWriter(url, ["a"]) as writer:
+            writer.write_samples(({"a": b"%d" % part} for _ in range(5)), use_tqdm=False)
+        urls.append(url)
+    merge_datasets(urls, str(tmp_path / "out"))
+    merged = MDSDataset(str(tmp_path / "out"))
+    assert merged.index.size_format == 0
+    assert samples(str(tmp_path / "out")) == [b"0"] * 5 + [b"1"] * 5
