@@ -14,7 +14,6 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from .jobs import build_partition_job
 from .partitions import raw_batches
@@ -65,7 +64,7 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
         history = context.instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50)
         for record in history:
             newest = max(newest, record.id)
-            if record.id > last_seen and record.status == AssetCheckExecutionRecordStatus.FAILED:
+            if record.id > last_seen and record.status.value == "FAILED":
                 partition = f" partition {record.partition}" if record.partition else ""
                 alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
     context.update_cursor(str(newest))
