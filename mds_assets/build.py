@@ -19,12 +19,15 @@ from typing import Any
 from dagster import DagsterInstance, ExecuteInProcessResult, materialize
 from tqdm.auto import tqdm
 
+from writer.published import describe_change, read_state
+from writer.storage import Storage
+
 from .assets.index import mds_index
 from .assets.raw import raw_samples
 from .assets.selected import selected_samples
 from .assets.shards import mds_shards
 from .checks import index_consistency, samples_decode
-from .partitions import partition_url, raw_batches
+from .partitions import partition_url, raw_batches, stored_partitions
 from .raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
 from .stamps import build_stamp, has_dataset, read_stamp
@@ -49,6 +52,8 @@ class BuildReport:
     failed: dict[str, str] = field(default_factory=dict)  # partition key -> error
     published: dict[str, Any] = field(default_factory=dict)  # mds_index metadata
     checks: dict[str, bool] = field(default_factory=dict)  # check name -> passed
+    without_batch: list[str] = field(default_factory=list)  # published partitions whose raw batch is gone
+    dataset_state: str = ""  # what the output holds after a failure, read back
 
     @property
     def ok(self) -> bool:
@@ -76,22 +81,39 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     report = BuildReport()
     stale = [batch for batch in batches if _needs_build(batch, settings)]
     report.unchanged = [batch.partition_key for batch in batches if batch not in stale]
+    before = read_state(Storage(settings.out_url, options))
     for key, error in _materialise_partitions(stale, settings, instance, workers, progress):
         if error is None:
             report.built.append(key)
         else:
             report.failed[key] = error
-    if report.failed or not batches:
-        return report
+    if batches and not report.failed:
+        _publish(settings, instance, [batch.partition_key for batch in batches], report)
+    if report.failed:
+        after = read_state(Storage(settings.out_url, options))
+        report.dataset_state = describe_change(settings.out_url, before, after, None)
+    return report
+
+
+def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], report: BuildReport) -> None:
+    """Publish every partition in storage, then confirm every batch of this build is in it."""
+    complete, _ = stored_partitions(settings.out_url, settings.fsspec_options())
+    missing = sorted(set(keys) - set(complete))
+    if missing:
+        report.failed.update({key: "its partition has no dataset after the build (removed while it ran?)"
+                              for key in missing})
+        return
     result = materialize([mds_index, index_consistency, samples_decode], instance=instance,
                          resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS)
     if not result.success:
         report.failed["mds_index"] = _first_error(result)
-        return report
+        return
     report.published = dict(result.asset_materializations_for_node("mds_index")[0].metadata)
+    published = report.published["partitions"].value
+    report.failed.update({key: "not in the published dataset" for key in keys if key not in published})
+    report.without_batch = sorted(set(published) - set(keys))
     for evaluation in result.get_asset_check_evaluations():
         report.checks[evaluation.check_name] = evaluation.passed
-    return report
 
 
 def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:

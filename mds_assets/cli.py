@@ -10,6 +10,7 @@ from typing import Sequence
 
 from .build import BuildReport, build
 from .demo_data import write_demo_batches
+from .partitions import partition_url
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 
@@ -75,13 +76,16 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     for key, error in sorted(report.failed.items()):
         print(f"FAILED {key}: {error}", file=sys.stderr)
     if report.failed:
-        print("nothing was published: the dataset at the output URL is as it was", file=sys.stderr)
+        print(f"not published: {report.dataset_state}", file=sys.stderr)
         return
     if not report.published:
         print("no raw batches found: nothing to publish")
         return
     rows, shards = report.published["dagster/row_count"].value, report.published["shards"].value
     print(f"published {rows} samples in {shards} shards at {settings.out_url}")
+    for key in report.without_batch:
+        print(f"note: partition {key} has no raw batch under {settings.raw_url} any more; it stays published "
+              f"until you delete {partition_url(settings.out_url, key)}")
     for name, passed in sorted(report.checks.items()):
         print(f"check {name}: {'passed' if passed else 'FAILED'}")
     print("load it with:\n" + report.published["how_to_load"].value.strip("`\n").removeprefix("python\n"))

@@ -10,8 +10,12 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from typing import Any
 
 from dagster import DynamicPartitionsDefinition
+
+from writer.published import has_dataset
+from writer.storage import Storage
 
 raw_batches = DynamicPartitionsDefinition(name="raw_batches")
 
@@ -50,3 +54,23 @@ def partition_url(out_url: str, key: str) -> str:
 def staging_url(out_url: str, key: str) -> str:
     """Where a partition is built before it replaces `partition_url(out_url, key)`."""
     return posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR, STAGING_DIR, check_partition_key(key))
+
+
+def stored_partitions(out_url: str, storage_options: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """What is under `<out>/partitions/`, the one source of truth for what gets published:
+    (keys whose dataset is complete, keys whose directory holds no dataset), each sorted.
+
+    A directory without an index is a build that was interrupted (or a dataset removed in
+    part); it is reported, never silently left out.
+    """
+    root = Storage(posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR), storage_options)
+    complete, incomplete = [], []
+    for name in root.list_names():
+        if name == STAGING_DIR or not _SAFE_KEY.match(name):
+            continue
+        partition = Storage(partition_url(out_url, name), storage_options)
+        if has_dataset(partition):
+            complete.append(name)
+        elif partition.list_names():
+            incomplete.append(name)
+    return complete, incomplete

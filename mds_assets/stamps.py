@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from writer.storage import Storage
-from writer.writer import published_index_names
+from writer.published import published_index_names
 
 STAMP_NAME = "mds_source.json"
 

@@ -2,9 +2,24 @@
 
 Shards are placed by hard link on a local disk (no bytes copied, and the source datasets stay
 whole and valid) or by a server-side copy on an object store (no bytes through this process);
-only the index is new. Publishing is crash-safe like the writer: the old index is removed
-before any shard name is reused and the new index is written last, so a crash leaves the
-previous dataset, the new one, or no index — and running the merge again repairs it.
+only the index is new.
+
+Validation first: everything that can fail on content — reading every source's index and
+manifest, checking they agree on fields and compression, merging the per-sample sizes,
+encoding the new index and manifest — runs in `plan_merge`, before the first change to the
+target. `apply` then only does storage steps, in an order that keeps the previous dataset
+readable as long as possible:
+
+1. shards under names the current index does not use (an appended partition) are placed while
+   the previous dataset stays published;
+2. only if a name the current index uses must change, or the metadata must, is the index
+   removed; then the remaining shards are placed and the new files written, the index last;
+3. shards no longer used are removed after the new index is in place.
+
+A failure at step 1 leaves the previous dataset byte for byte (the new names are removed
+again); at step 2 it leaves no index (never an index pointing at wrong shards), and running
+the same merge again publishes the new dataset. The error says which step failed and what the
+target holds, read back.
 """
 
 from __future__ import annotations
@@ -16,12 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import format as mds
-from .compression import parse_compression
+from .lock import DatasetLock
 from .manifest import MANIFEST_NAME, Manifest, merge
+from .published import DatasetFiles, PublishedState, PublishError, describe_change, read_state, unpublish
 from .reader import MDSDataset
 from .storage import Storage, is_temporary
-from .writer import index_name, publish, unpublish
-
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,29 @@ class MergeError(ValueError):
     """Sources that cannot form one dataset; the message names the source at fault."""
 
 
+@dataclass(frozen=True)
+class Placement:
+    source: Storage
+    source_name: str
+    name: str  # in the target
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    """Everything a merge will write, computed before anything is written."""
+
+    target: Storage
+    placements: tuple[Placement, ...]
+    files: DatasetFiles
+    manifest: Manifest
+    before: PublishedState
+    before_manifest: Manifest | None  # the published dataset's manifest, when it has one
+
+    @property
+    def shard_names(self) -> set[str]:
+        return {placement.name for placement in self.placements}
+
+
 def merge_datasets(
     sources: Sequence[str],
     target: str,
@@ -46,35 +83,135 @@ def merge_datasets(
 
     `sidecars` are extra files (e.g. provenance) published with the index, before it.
     """
+    datasets, manifests = _open_sources(sources, storage_options)  # content errors before the lock is taken
+    storage = Storage(target, storage_options)
+    with DatasetLock(storage, "merge"):
+        plan = plan_merge(datasets, manifests, storage, sidecars or {})
+        if _already_published(plan):
+            return MergeResult(plan.manifest, changed=False, placement="unchanged", shards_placed=0)
+        placements = apply(plan)
+    placement = ", ".join(sorted(set(placements))) or "already in place"
+    return MergeResult(plan.manifest, changed=True, placement=placement, shards_placed=len(placements))
+
+
+def _open_sources(sources: Sequence[str], storage_options: dict[str, Any] | None
+                  ) -> tuple[list[MDSDataset], list[Manifest]]:
     if not sources:
         raise MergeError("nothing to merge: no source datasets")
     datasets = [MDSDataset(url, storage_options=storage_options) for url in sources]
     manifests = [_manifest_of(dataset) for dataset in datasets]
     _check_compatible(datasets, manifests)
-    storage = Storage(target, storage_options)
-    suffix = datasets[0].compression.suffix if datasets[0].compression else ""
-    plan = [(dataset, dataset.shard_file(number)) for dataset in datasets for number in range(dataset.index.num_shards)]
-    names = [mds.shard_name(number, suffix) for number in range(len(plan))]
-    manifest = merge(manifests, names)
-    if _already_published(storage, manifest, sidecars or {}):
-        return MergeResult(manifest, changed=False, placement="unchanged", shards_placed=0)
+    return datasets, manifests
 
-    storage.make_root()
+
+def plan_merge(datasets: list[MDSDataset], manifests: list[Manifest], storage: Storage,
+               sidecars: Mapping[str, bytes]) -> MergePlan:
+    """Read and encode everything; change nothing."""
+    compression = datasets[0].compression
+    suffix = compression.suffix if compression else ""
+    sources = [(dataset.storage, dataset.shard_file(n)) for dataset in datasets for n in range(dataset.index.num_shards)]
+    names = [mds.shard_name(number, suffix) for number in range(len(sources))]
+    placements = tuple(Placement(source, source_name, name) for (source, source_name), name in zip(sources, names))
+    manifest = merge(manifests, names)
+    samples_per_shard = [count for dataset in datasets for count in dataset.index.samples_per_shard]
+    bytes_per_shard = [size for dataset in datasets for size in dataset.index.bytes_per_shard]
+    index = mds.encode_index(samples_per_shard, bytes_per_shard, merged_sizes(datasets), datasets[0].fields)
+    files = DatasetFiles.encode(compression, index, manifest.to_json(), sidecars)
+    before = read_state(storage)
+    return MergePlan(storage, placements, files, manifest, before, _current_manifest(storage, before))
+
+
+def apply(plan: MergePlan) -> list[str]:
+    """Do the storage steps of a plan (see the module docstring); returns how each shard was placed."""
+    storage = plan.target
     existing = storage.list_names()
-    unpublish(storage, existing, sidecars=list(sidecars or {}))
-    placements = set()
-    placed = 0
-    for (dataset, source_name), name in zip(plan, names):
-        if _same_file(dataset.storage, source_name, storage, name):
+    in_use = _names_in_use(storage, plan.before)
+    in_place = _shards_in_place(plan, existing)
+    todo = [p for p in plan.placements if p.name not in in_place]
+    fresh = [p for p in todo if p.name not in in_use]
+    replacing = [p for p in todo if p.name in in_use]
+    how: list[str] = []
+    _step(plan, "placing new shards beside the published dataset", lambda: _place_all(storage, fresh, how),
+          undo=lambda: _remove_names(storage, [p.name for p in fresh]))
+    _step(plan, "removing the previous index", lambda: unpublish(storage, existing))
+    _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
+    _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
+    stale = [name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]
+    _step(plan, "removing shards the new dataset does not use", lambda: _remove_names(storage, stale))
+    return how
+
+
+def _step(plan: MergePlan, what: str, action, undo=None) -> None:
+    """Run one storage step; on failure, undo it if it can be, and say what the target holds now."""
+    try:
+        action()
+    except Exception as error:
+        if undo is not None:
+            try:
+                undo()
+            except Exception:  # noqa: BLE001 - the state read back below says what is left
+                pass
+        after = read_state(plan.target)
+        state = describe_change(plan.target.url, plan.before, after, plan.files.index)
+        raise PublishError(getattr(error, "errno", None) or 0,
+                           f"publishing {plan.target.url} failed while {what}: {error}. Now {state}") from error
+
+
+def _place_all(storage: Storage, placements: list[Placement], how: list[str]) -> None:
+    for placement in placements:
+        how.append(storage.link_or_copy(placement.source, placement.source_name, placement.name))
+
+
+def _remove_names(storage: Storage, names: list[str]) -> None:
+    for name in names:
+        storage.remove(name)
+
+
+def _names_in_use(storage: Storage, before: PublishedState) -> set[str]:
+    """The shard names the currently published index refers to (none when there is no index)."""
+    if before.index is None:
+        return set()
+    try:
+        current = MDSDataset(storage.url, storage_options=storage.options)
+    except (OSError, ValueError):
+        return {name for name in storage.list_names() if mds.is_shard_file(name)}  # unreadable: assume all
+    return {current.shard_file(number) for number in range(current.index.num_shards)}
+
+
+def _shards_in_place(plan: MergePlan, existing: list[str]) -> set[str]:
+    """Names under which the target already holds the very shard the plan puts there: locally a
+    hard link to the source file; elsewhere the published manifest lists the same shard
+    (samples, bytes, checksum) under that name and the stored size agrees."""
+    storage, present = plan.target, set(existing)
+    published = {shard.file: shard for shard in plan.before_manifest.shards} if plan.before_manifest else {}
+    wanted = {shard.file: shard for shard in plan.manifest.shards}
+    in_place = set()
+    for placement in plan.placements:
+        if placement.name not in present:
             continue
-        placements.add(storage.link_or_copy(dataset.storage, source_name, name))
-        placed += 1
-    for name in set(existing) - set(names):
-        if mds.is_shard_file(name) or is_temporary(name):
-            storage.remove(name)
-    _publish_index(storage, datasets, manifest, sidecars)
-    placement = ", ".join(sorted(placements)) or "already in place"
-    return MergeResult(manifest, changed=True, placement=placement, shards_placed=placed)
+        if placement.source.is_local and storage.is_local:
+            if _same_file(placement.source.path(placement.source_name), storage.path(placement.name)):
+                in_place.add(placement.name)
+        elif published.get(placement.name) == wanted[placement.name] \
+                and storage.size(placement.name) == wanted[placement.name].stored_bytes:
+            in_place.add(placement.name)
+    return in_place
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _current_manifest(storage: Storage, before: PublishedState) -> Manifest | None:
+    if before.index is None or not storage.exists(MANIFEST_NAME):
+        return None
+    try:
+        return Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
+    except ValueError:
+        return None
 
 
 def _manifest_of(dataset: MDSDataset) -> Manifest:
@@ -95,47 +232,33 @@ def _check_compatible(datasets: list[MDSDataset], manifests: list[Manifest]) -> 
                              f"{first.storage.url} {first_manifest.compression}")
 
 
-def _already_published(storage: Storage, manifest: Manifest, sidecars: Mapping[str, bytes]) -> bool:
-    """True when `target` already holds exactly this dataset, every shard and sidecar in place."""
-    compression = parse_compression(manifest.compression)
-    if not storage.exists(index_name(compression)) or not storage.exists(MANIFEST_NAME):
+def _already_published(plan: MergePlan) -> bool:
+    """True when the target already holds exactly this dataset, every shard and sidecar in place."""
+    storage, files = plan.target, plan.files
+    current = plan.before_manifest
+    if plan.before.index != files.index or current is None:
         return False
-    try:
-        current = Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
-    except ValueError:
+    if (current.fields, current.compression, current.shards) != (plan.manifest.fields, plan.manifest.compression,
+                                                                 plan.manifest.shards):
         return False
-    if (current.fields, current.compression, current.shards) != (manifest.fields, manifest.compression,
-                                                                  manifest.shards):
-        return False
-    if any(not storage.exists(name) or storage.read(name) != data for name, data in sidecars.items()):
+    if any(not storage.exists(name) or storage.read(name) != data for name, data in files.sidecars.items()):
         return False
     return all(storage.exists(shard.file) and storage.size(shard.file) == shard.stored_bytes
-               for shard in manifest.shards)
+               for shard in plan.manifest.shards)
 
 
-def _same_file(source: Storage, source_name: str, target: Storage, name: str) -> bool:
-    """A hard link already in place (local disks only; elsewhere nothing is assumed)."""
-    if not (source.is_local and target.is_local):
-        return False
-    try:
-        return os.path.samefile(source.path(source_name), target.path(name))
-    except OSError:
-        return False
+def merged_sizes(datasets: Sequence[MDSDataset]) -> array:
+    """Every per-sample size, in one array of the narrowest signed type that holds the largest.
 
-
-def _publish_index(storage: Storage, datasets: list[MDSDataset], manifest: Manifest,
-                   sidecars: Mapping[str, bytes] | None) -> None:
-    samples_per_shard = [count for dataset in datasets for count in dataset.index.samples_per_shard]
-    bytes_per_shard = [size for dataset in datasets for size in dataset.index.bytes_per_shard]
-    index = mds.encode_index(samples_per_shard, bytes_per_shard, _merged_sizes(datasets), datasets[0].fields)
-    publish(storage, datasets[0].compression, manifest, index, sidecars)
-
-
-def _merged_sizes(datasets: list[MDSDataset]) -> array:
-    """All per-sample sizes in one array of the narrowest type that holds them."""
+    The sources may store their sizes in any width (int8, int16, int32, int64 or one constant);
+    `array.extend` only takes an array of its own type, so each is converted on the way in.
+    """
     largest = max((max(dataset.sample_sizes) for dataset in datasets if len(dataset)), default=0)
     merged = array(mds.SIZE_TYPECODES[mds.narrowest_size_format(largest)])
     for dataset in datasets:
         sizes = dataset.sample_sizes
-        merged.extend(sizes)
+        if isinstance(sizes, array) and sizes.typecode == merged.typecode:
+            merged.extend(sizes)
+        else:
+            merged.extend(array(merged.typecode, sizes))
     return merged

@@ -18,7 +18,7 @@ from . import format as mds
 from .compression import COMPRESSION_FILE, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME, Manifest
 from .storage import Storage
-from .writer import index_name
+from .published import index_name
 
 if TYPE_CHECKING:
     from .verify import Report

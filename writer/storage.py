@@ -11,12 +11,22 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 TEMPORARY_PREFIX = ".mds-tmp."
+
+# The test seam for fault injection: when set, it is called as `before_change(operation, url)`
+# before every change this module makes to storage, and may raise to simulate that step
+# failing. It is None in normal use; tests set it to fail the k-th change (tests/faults.py).
+before_change: Callable[[str, str], None] | None = None
+
+
+def _changing(operation: str, url: str) -> None:
+    if before_change is not None:
+        before_change(operation, url)
 
 
 def is_temporary(name: str) -> bool:
@@ -42,6 +52,7 @@ class Storage:
         return posixpath.join(self.url.rstrip("/"), name)
 
     def make_root(self) -> None:
+        _changing("makedirs", self.url)
         self.fs.makedirs(self.root, exist_ok=True)
 
     def exists(self, name: str) -> bool:
@@ -76,6 +87,7 @@ class Storage:
 
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
         """Write `name` so that no reader ever sees it half-written."""
+        _changing("write", self.describe(name))
         if self.is_local:
             final = self.path(name)
             temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
@@ -91,6 +103,7 @@ class Storage:
 
     def remove(self, name: str) -> None:
         """Delete `name` if it is there."""
+        _changing("remove", self.describe(name))
         try:
             self.fs.rm_file(self.path(name))
         except FileNotFoundError:
@@ -98,6 +111,7 @@ class Storage:
 
     def remove_all(self) -> None:
         """Delete the directory and everything in it, if it is there."""
+        _changing("remove_all", self.url)
         try:
             self.fs.rm(self.root, recursive=True)
         except FileNotFoundError:
@@ -109,6 +123,7 @@ class Storage:
         Local: a hard link (no bytes copied, the partition's file stays intact); elsewhere a
         server-side copy on the same filesystem (no bytes through this process).
         """
+        _changing("place", self.describe(name))
         src, dst = source.path(source_name), self.path(name)
         if self.is_local and source.is_local:
             temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
@@ -125,6 +140,28 @@ class Storage:
             return "server-side copy"
         self.fs.pipe_file(dst, source.read(source_name))
         return "copy through this process"
+
+
+    def create_exclusive(self, name: str, data: bytes) -> bool:
+        """Create `name` only if it does not exist, atomically; False when it already does.
+
+        Local: O_CREAT|O_EXCL. Elsewhere: fsspec's `mode="create"` (on S3 a conditional PUT,
+        `If-None-Match: *`, which the server decides atomically).
+        """
+        _changing("create", self.describe(name))
+        if self.is_local:
+            try:
+                descriptor = os.open(self.path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+            return True
+        try:
+            self.fs.pipe_file(self.path(name), data, mode="create")
+        except FileExistsError:
+            return False
+        return True
 
 
 def _remove_quietly(path: str) -> None:

@@ -18,41 +18,15 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import format as mds
-from .compression import COMPRESSION_FILE, Compression, parse_compression
-from .manifest import MANIFEST_NAME, Manifest, ShardRecord
+from .compression import parse_compression
+from .lock import DatasetLock
+from .manifest import Manifest, ShardRecord
+from .published import DatasetFiles, published_index_names, unpublish
 from .shard_pipeline import ShardPipeline
 from .storage import Storage, is_temporary
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
 _BYTES_LIKE = (bytes, bytearray, memoryview)
-
-
-def index_name(compression: Compression | None) -> str:
-    return mds.INDEX_NAME + (compression.suffix if compression else "")
-
-
-def published_index_names() -> tuple[str, ...]:
-    """Every name an index may have: its presence is what makes a directory a dataset."""
-    return (mds.INDEX_NAME, mds.INDEX_NAME + ".gz")
-
-
-def publish(storage: Storage, compression: Compression | None, manifest: Manifest, index: bytes,
-            sidecars: Mapping[str, bytes] | None = None) -> None:
-    """Write the files that make a directory a dataset; the index goes last, since it publishes."""
-    if compression:
-        storage.write_atomic(COMPRESSION_FILE, f"{compression.scheme}\n".encode())
-        index = compression.compress(index)
-    for name, data in (sidecars or {}).items():
-        storage.write_atomic(name, data)
-    storage.write_atomic(MANIFEST_NAME, manifest.to_json())
-    storage.write_atomic(index_name(compression), index)
-
-
-def unpublish(storage: Storage, names: Sequence[str], sidecars: Sequence[str] = ()) -> None:
-    """Remove the index first, then what describes it: from here on the directory holds no dataset."""
-    for name in (*published_index_names(), COMPRESSION_FILE, MANIFEST_NAME, *sidecars):
-        if name in names:
-            storage.remove(name)
 
 
 class StreamingDatasetWriter:
@@ -77,7 +51,13 @@ class StreamingDatasetWriter:
         self.shard_size_limit = _checked_limit(shard_size_limit)
         self.compression = parse_compression(compression)
         self._storage = Storage(dirname, storage_options)
-        self._stale_shards = _prepare_directory(self._storage, overwrite)
+        self._lock = DatasetLock(self._storage, "a StreamingDatasetWriter")
+        self._lock.acquire()
+        try:
+            self._stale_shards = _prepare_directory(self._storage, overwrite)
+        except BaseException:
+            self._lock.release()
+            raise
         if workers is None:
             workers = max(2, os.cpu_count() or 2)
         self._pipeline = ShardPipeline(self._storage, self.compression, workers, self._record_failure)
@@ -167,17 +147,18 @@ class StreamingDatasetWriter:
         except BaseException:
             self._discard_written()
             raise
+        self._lock.release()
 
     def _publish(self, records: list[ShardRecord]) -> None:
-        self.manifest = Manifest(self.fields, self.shard_size_limit, self.compression.name if self.compression
-                                 else None, tuple(records))
-        self._write_published_files(self.manifest)
-
-    def _write_published_files(self, manifest: Manifest) -> None:
+        """Encode every file first (content errors change nothing), then store them, index last."""
+        manifest = Manifest(self.fields, self.shard_size_limit, self.compression.name if self.compression
+                            else None, tuple(records))
+        index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
+        files = DatasetFiles.encode(self.compression, index, manifest.to_json())
         for name in self._stale_shards - {shard.file for shard in manifest.shards}:
             self._storage.remove(name)
-        index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
-        publish(self._storage, self.compression, manifest, index)
+        files.write(self._storage)
+        self.manifest = manifest
 
     def abort(self) -> None:
         """Give up: publish nothing and remove every file this writer wrote."""
@@ -195,6 +176,10 @@ class StreamingDatasetWriter:
             _remove_temporaries(self._storage)
         except Exception:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
             pass  # the original error is the one to raise; no index was written either way
+        try:
+            self._lock.release()
+        except Exception:  # noqa: BLE001 - a lock left behind by a live process is reported to the next writer
+            pass
 
     # -- state ---------------------------------------------------------------------------
 

@@ -8,11 +8,10 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from writer.merge import merge_datasets
 
 from ..checks import PARTITIONS_SIDECAR
-from ..partitions import partition_url, raw_batches
+from ..partitions import partition_url, stored_partitions
 from ..resources import MDSSettings
 from ..selection import FieldSelection
-from ..stamps import has_dataset
-from .shards import MDS_SHARDS, mds_shards
+from .shards import mds_shards
 
 
 @asset(
@@ -23,13 +22,14 @@ from .shards import MDS_SHARDS, mds_shards
     pool="mds_publish",  # with a pool limit of 1 (the default dagster.yaml), publishes never overlap
 )
 def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> MaterializeResult:
-    """One dataset at the output root: `index.mds` (+ `compression.txt`) over every materialised
-    partition's shards, renumbered globally in partition-key order, without re-encoding a sample
-    (hard links on local disks, server-side copies on object stores). The old index is removed
-    before any shard name is reused and the new one is written last, so a crash never leaves an
-    index pointing at missing or wrong shards; the next run repairs it."""
-    keys = _partitions_to_publish(context, mds_settings)
+    """One dataset at the output root: `index.mds` (+ `compression.txt`) over every partition
+    dataset under the output's `partitions/` folder, shards renumbered in partition-key order,
+    no sample re-encoded (hard links on local disks, server-side copies on object stores).
+    Everything is read and encoded before the first change; the old index is removed only when
+    a shard name it uses must change, and the new one is written last. So a failure leaves the
+    previous dataset, the new one, or no index (never a wrong one); the next run repairs it."""
     options = mds_settings.fsspec_options()
+    keys = partitions_to_publish(mds_settings.out_url, options)
     sidecar = json.dumps({"partitions": keys}, indent=1).encode()
     result = merge_datasets([partition_url(mds_settings.out_url, key) for key in keys], mds_settings.out_url,
                             options, sidecars={PARTITIONS_SIDECAR: sidecar})
@@ -51,19 +51,19 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     })
 
 
-def _partitions_to_publish(context: AssetExecutionContext, settings: MDSSettings) -> list[str]:
-    """Registered partitions that have been materialised; refuse if one's dataset is gone."""
-    registered = context.instance.get_dynamic_partitions(raw_batches.name)
-    materialised = context.instance.get_materialized_partitions(MDS_SHARDS)
-    keys = sorted(key for key in registered if key in materialised)
-    if not keys:
-        raise Failure("no materialised mds_shards partition to publish yet: materialise some first")
-    options = settings.fsspec_options()
-    broken = [key for key in keys if not has_dataset(partition_url(settings.out_url, key), options)]
-    if broken:
-        raise Failure(f"partitions {', '.join(broken)} have no dataset (their last build failed or was removed); "
-                      "rebuild them — the published dataset was left as it was")
-    return keys
+def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[str]:
+    """Every partition dataset under `<out>/partitions/` — storage, not the Dagster instance, is
+    the one record of what is built (another DAGSTER_HOME, or a build killed between writing a
+    partition and recording it, must not drop a batch). A partition directory without a
+    dataset blocks publishing, named, so no batch is ever left out silently."""
+    complete, incomplete = stored_partitions(out_url, storage_options)
+    if incomplete:
+        raise Failure(f"partitions {', '.join(incomplete)} have no complete dataset (a build was interrupted, "
+                      "or files were removed): rebuild them, or delete their directories under "
+                      f"{out_url.rstrip('/')}/partitions/ to drop them — nothing was published")
+    if not complete:
+        raise Failure("no partition dataset to publish yet: materialise some mds_shards partitions first")
+    return complete
 
 
 _DECODER_SOURCE = {

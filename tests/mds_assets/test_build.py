@@ -54,6 +54,7 @@ def test_a_failing_partition_leaves_the_published_dataset_exactly_as_it_was(inst
     report = build(settings, workers=2, progress=False)
     assert not report.ok and list(report.failed) == ["batch-9"]
     assert "batch batch-9.jsonl, line 3, field 'n'" in report.failed["batch-9"]
+    assert report.dataset_state.startswith(f"the dataset at {settings.out_url} is unchanged")
     assert {name: data for name, data in snapshot(tmp_path / "out").items() if "/" not in name} == published
 
 
@@ -77,7 +78,7 @@ def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settin
     assert status == 1
     err = capsys.readouterr().err
     assert "FAILED zz: batch zz.jsonl, field 'meta': in no record" in err
-    assert "nothing was published" in err
+    assert "not published: " in err and "held no dataset and still holds none" in err
     assert not os.path.exists(os.path.join(settings.out_url, "index.mds"))
 
 

@@ -52,9 +52,10 @@ def test_fewer_sources_remove_the_stale_shards(tmp_path):
     assert verify(str(tmp_path / "out")).notes == []  # no unused shard files left
 
 
-def test_a_crash_while_placing_shards_leaves_no_index_and_a_rerun_repairs(tmp_path, monkeypatch):
+def test_a_crash_while_placing_shards_never_leaves_a_wrong_index_and_a_rerun_repairs(tmp_path, monkeypatch):
     parts = make_parts(tmp_path)
     merge_datasets(parts[:2], str(tmp_path / "out"))
+    previous = samples(str(tmp_path / "out"))
     real = Storage.link_or_copy
     calls = []
 
@@ -65,9 +66,12 @@ def test_a_crash_while_placing_shards_leaves_no_index_and_a_rerun_repairs(tmp_pa
         return real(self, source, source_name, name)
 
     monkeypatch.setattr(Storage, "link_or_copy", crash_on_third)
-    with pytest.raises(OSError, match="killed"):
+    with pytest.raises(OSError, match="killed") as failure:
         merge_datasets(list(reversed(parts)), str(tmp_path / "out"))
-    assert not (tmp_path / "out" / "index.mds").exists()
+    if (tmp_path / "out" / "index.mds").exists():
+        assert samples(str(tmp_path / "out")) == previous and "is unchanged" in str(failure.value)
+    else:
+        assert "now holds no dataset" in str(failure.value)
     monkeypatch.setattr(Storage, "link_or_copy", real)
     merge_datasets(list(reversed(parts)), str(tmp_path / "out"))
     assert samples(str(tmp_path / "out")) == [s for part in reversed(parts) for s in samples(part)]
