@@ -17,12 +17,15 @@ import json
 import os
 import socket
 import time
+import uuid
+import warnings
 from types import TracebackType
 from typing import Any
 
 from .storage import Storage
 
 LOCK_NAME = ".mds-lock"
+_HELD_HERE: set[str] = set()  # tokens of the locks this process holds now
 
 
 class DatasetLockedError(RuntimeError):
@@ -35,29 +38,42 @@ class DatasetLock:
     def __init__(self, storage: Storage, purpose: str) -> None:
         self.storage = storage
         self.holder = {"purpose": purpose, "host": socket.gethostname(), "pid": os.getpid(),
-                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "token": uuid.uuid4().hex}
         self._data = json.dumps(self.holder).encode()
         self.held = False
 
     def acquire(self) -> None:
         self.storage.make_root()
-        if self.storage.create_exclusive(LOCK_NAME, self._data):
-            self.held = True
+        if self._create():
             return
         holder = self._current_holder()
-        if holder is not None and _is_dead_local_process(holder):
+        if holder is not None and _is_abandoned(holder):
             self.storage.remove(LOCK_NAME)
-            if self.storage.create_exclusive(LOCK_NAME, self._data):
-                self.held = True
+            if self._create():
                 return
             holder = self._current_holder()
         raise DatasetLockedError(f"{self.storage.url} is locked by {_describe(holder)}; "
                                  f"if that process is gone, remove {self.storage.describe(LOCK_NAME)}")
 
+    def _create(self) -> bool:
+        if not self.storage.create_exclusive(LOCK_NAME, self._data):
+            return False
+        self.held = True
+        _HELD_HERE.add(self.holder["token"])
+        return True
+
     def release(self) -> None:
-        if self.held and self._current_holder() == self.holder:
-            self.storage.remove(LOCK_NAME)
+        """Remove the lock if it is still ours. Never raises: the work it guarded is done, and a
+        lock left behind is taken over by this process or reported, with its holder, to others."""
+        if not self.held:
+            return
         self.held = False
+        _HELD_HERE.discard(self.holder["token"])
+        try:
+            if self._current_holder() == self.holder:
+                self.storage.remove(LOCK_NAME)
+        except Exception as error:  # noqa: BLE001 - see the docstring
+            warnings.warn(f"could not remove the lock {self.storage.describe(LOCK_NAME)}: {error}", stacklevel=2)
 
     def _current_holder(self) -> dict[str, Any] | None:
         try:
@@ -72,19 +88,16 @@ class DatasetLock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.release()
-            return
-        try:
-            self.release()
-        except Exception:  # noqa: BLE001 - the error that ended the block is the one to raise
-            pass
+        self.release()
 
 
-def _is_dead_local_process(holder: dict[str, Any]) -> bool:
-    """True only when the holder ran on this host and its pid is gone (never guessed elsewhere)."""
+def _is_abandoned(holder: dict[str, Any]) -> bool:
+    """True only for a lock of this host whose process is gone, or of this process that no lock
+    object here holds any more (its removal failed). Never guessed for another host."""
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return False
+    if holder["pid"] == os.getpid():
+        return holder.get("token") not in _HELD_HERE
     try:
         os.kill(holder["pid"], 0)
     except ProcessLookupError:

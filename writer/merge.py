@@ -131,9 +131,10 @@ def apply(plan: MergePlan) -> list[str]:
     fresh = [p for p in todo if p.name not in in_use]
     replacing = [p for p in todo if p.name in in_use]
     how: list[str] = []
+    remove_fresh = lambda: _remove_names(storage, [p.name for p in fresh])  # noqa: E731
     _step(plan, "placing new shards beside the published dataset", lambda: _place_all(storage, fresh, how),
-          undo=lambda: _remove_names(storage, [p.name for p in fresh]))
-    _step(plan, "removing the previous index", lambda: unpublish(storage, existing))
+          undo=remove_fresh)
+    _step(plan, "removing the previous index", lambda: unpublish(storage, existing), undo=remove_fresh)
     _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
     _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
     stale = [name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]

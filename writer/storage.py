@@ -154,8 +154,12 @@ class Storage:
                 descriptor = os.open(self.path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 return False
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
+            try:
+                with os.fdopen(descriptor, "wb") as file:
+                    file.write(data)
+            except BaseException:
+                _remove_quietly(self.path(name))
+                raise
             return True
         try:
             self.fs.pipe_file(self.path(name), data, mode="create")

@@ -176,10 +176,7 @@ class StreamingDatasetWriter:
             _remove_temporaries(self._storage)
         except Exception:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
             pass  # the original error is the one to raise; no index was written either way
-        try:
-            self._lock.release()
-        except Exception:  # noqa: BLE001 - a lock left behind by a live process is reported to the next writer
-            pass
+        self._lock.release()
 
     # -- state ---------------------------------------------------------------------------
 
