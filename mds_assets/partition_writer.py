@@ -8,7 +8,9 @@ previous dataset exactly as it was."""
 
 from __future__ import annotations
 
+import posixpath
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,5 +56,15 @@ def write_partition(
     seconds = time.perf_counter() - start
     stamp = build_stamp(batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression)
     result = merge_datasets([staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)})
-    Storage(staging, storage_options).remove_all()
+    _remove_staging(staging, storage_options)
     return PartitionBuild(url, result.manifest, seconds)
+
+
+def _remove_staging(staging: str, storage_options: dict[str, Any] | None) -> None:
+    """Best effort: the partition is promoted already, and the next build of it clears a leftover.
+    The `.staging/` folder goes too once no other build is using it."""
+    try:
+        Storage(staging, storage_options).remove_all()
+        Storage(posixpath.dirname(staging), storage_options).remove_if_empty()
+    except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+        warnings.warn(f"could not remove the staging folder {staging}: {error}", stacklevel=2)

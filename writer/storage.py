@@ -117,6 +117,15 @@ class Storage:
         except FileNotFoundError:
             pass
 
+    def remove_if_empty(self) -> None:
+        """Delete the directory if nothing is in it (object stores have no empty directories)."""
+        if self.is_local and not self.list_names():
+            _changing("remove_all", self.url)
+            try:
+                os.rmdir(self.root)
+            except OSError:
+                pass  # gone, or another build put something in it meanwhile
+
     def link_or_copy(self, source: "Storage", source_name: str, name: str) -> str:
         """Place `source/source_name` at `name` without re-encoding; returns how it was done.
 
