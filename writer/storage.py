@@ -67,11 +67,11 @@ class Storage:
 
     def list_names(self) -> list[str]:
         """Names of the files directly in the directory (an absent directory has none)."""
+        self.fs.invalidate_cache(self.root)  # before, so that a listing cached by anyone is never seen
         try:
             entries = self.fs.ls(self.root, detail=False)
         except FileNotFoundError:
             return []
-        self.fs.invalidate_cache(self.root)
         return sorted(posixpath.basename(entry.rstrip("/")) for entry in entries)
 
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
