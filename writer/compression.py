@@ -52,14 +52,16 @@ def parse_compression(value: str | None) -> Compression | None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"compression must be a str or None, not {type(value).__name__}; allowed: {ALLOWED}")
-    scheme, _, level_text = value.partition(":")
+    scheme, colon, level_text = value.partition(":")
     if scheme not in SCHEMES:
         raise ValueError(f"unknown compression {value!r}; allowed: {ALLOWED}")
     level = None
-    if level_text:
-        if not level_text.isdigit() or int(level_text) not in LEVELS[scheme]:
+    if colon:
+        # Exactly the canonical spellings: no "gz:", "gz:09", " 9" or non-ASCII digits such as "gz:\u0663".
+        levels = {str(number): number for number in LEVELS[scheme]}
+        if level_text not in levels:
             raise ValueError(f"bad compression level in {value!r}; allowed: {ALLOWED}")
-        level = int(level_text)
+        level = levels[level_text]
     return SCHEMES[scheme](level)
 
 
