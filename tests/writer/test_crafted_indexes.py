@@ -247,3 +247,42 @@ def test_bounded_gunzip_reads_what_gzip_reads_and_stops_past_the_limit():
         gz.decompress(two_members[:-3], "f.gz", 7)
     with pytest.raises(ValueError, match="f.gz: corrupt gz data"):
         gz.decompress(two_members + b"garbage!", "f.gz", 7)
+
+
+@pytest.fixture(scope="module")
+def small_datasets(tmp_path_factory):
+    """One plain and one gz dataset of 3 variable-size shards, for damaging their indexes."""
+    directories = {}
+    for compression in (None, "gz"):
+        directory = tmp_path_factory.mktemp(f"small-{compression}") / "ds"
+        with StreamingDatasetWriter(str(directory), ["uid", "data"], shard_size_limit=60,
+                                    compression=compression) as writer:
+            writer.write_samples(({"uid": b"%d" % ix, "data": b"x" * ix} for ix in range(8)), use_tqdm=False)
+        directories[compression] = directory
+    return directories
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(compression=st.sampled_from([None, "gz"]), edits=st.lists(
+    st.tuples(st.integers(0, 150), st.integers(0, 255)), min_size=1, max_size=4), cut=st.integers(0, 160))
+def test_the_cli_reports_any_damaged_index_without_raising(small_datasets, compression, edits, cut):
+    import contextlib
+    import gzip
+    import io
+
+    from writer.cli import main
+
+    directory = small_datasets[compression]
+    name = "index.mds.gz" if compression else "index.mds"
+    original = (directory / name).read_bytes()
+    data = bytearray(gzip.decompress(original) if compression else original)[: cut or None]
+    for position, value in edits:
+        if position < len(data):
+            data[position] = value
+    (directory / name).write_bytes(gzip.compress(bytes(data)) if compression else bytes(data))
+    try:
+        for command in (["inspect"], ["head", "-n", "20"], ["verify", "--quiet"]):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                assert main([*command, str(directory)]) in (0, 1)
+    finally:
+        (directory / name).write_bytes(original)
