@@ -22,14 +22,15 @@ class Compression:
     scheme: str  # as written to compression.txt, e.g. "gz"
     suffix: str
     compress: Callable[[bytes], bytes]
-    decompress_bytes: Callable[[bytes, int], bytes]  # (data, limit): at most limit + 1 bytes out
+    decompress_bytes: Callable[[bytes, int | None], bytes]  # (data, limit): at most limit + 1 bytes out
     open_stream: Callable[[bytes], BinaryIO]  # inflated as it is read
 
-    def decompress(self, data: bytes, where: str, expected: int) -> bytes:
+    def decompress(self, data: bytes, where: str, expected: int | None = None) -> bytes:
         """Unpack a stored file that should hold `expected` bytes; damage becomes a ValueError naming it.
 
         Inflates at most `expected + 1` bytes, so a file that would inflate to far more (a
         "gzip bomb") costs no more memory than a sound one: it comes back one byte too long.
+        Without `expected` (only for data from a trusted source) there is no bound.
         """
         try:
             return self.decompress_bytes(data, expected)
@@ -37,8 +38,10 @@ class Compression:
             raise ValueError(f"{where}: corrupt {self.scheme} data ({error})") from None
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
+def _gunzip(data: bytes, limit: int | None) -> bytes:
     """gzip.decompress (every member, nothing after them), but stopping after `limit + 1` bytes."""
+    if limit is None:
+        return gzip.decompress(data)
     out = bytearray()
     rest = data
     while True:

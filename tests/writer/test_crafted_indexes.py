@@ -286,3 +286,12 @@ def test_the_cli_reports_any_damaged_index_without_raising(small_datasets, compr
                 assert main([*command, str(directory)]) in (0, 1)
     finally:
         (directory / name).write_bytes(original)
+
+
+def test_unbounded_gunzip_is_gzip_decompress():
+    import gzip
+
+    from writer.compression import parse_compression
+
+    data = gzip.compress(b"abc") + gzip.compress(b"defg")
+    assert parse_compression("gz:1").decompress(data, "f.gz") == gzip.decompress(data) == b"abcdefg"
