@@ -53,10 +53,12 @@ CRAFTED = {
         craft((0,), (0,), sizes=struct.pack("<iq", 0, -8)), r"negative constant sample size"),
     "negative field count": (craft(fields=struct.pack("<i", -1)), r"negative field count -1"),
     "huge field count": (craft(fields=struct.pack("<i", 2**31 - 1)), r"truncated while reading field name lengths"),
-    "negative name length": (craft(fields=struct.pack("<i2i", 2, 3, -4) + b"uiddata"), r"field 1's name has a negative length -4"),
+    "negative name length": (
+        craft(fields=struct.pack("<i2i", 2, 3, -4) + b"uiddata"), r"field 1's name has a negative length -4"),
     "huge name length": (craft(fields=struct.pack("<i2i", 2, 3, 2**31 - 1) + b"uiddata"),
                          r"truncated while reading field names"),
-    "field name not UTF-8": (craft(fields=struct.pack("<i2i", 2, 3, 4) + b"uid\xff\xfeta"), r"field 1's name is not UTF-8"),
+    "field name not UTF-8": (
+        craft(fields=struct.pack("<i2i", 2, 3, 4) + b"uid\xff\xfeta"), r"field 1's name is not UTF-8"),
     "no fields but samples": (craft(fields=struct.pack("<i", 0)), r"no fields"),
     "negative total samples": (
         craft((0,), (0,), total_samples=-5, sizes=struct.pack("<i", 1)), r"negative sample count -5"),
@@ -66,9 +68,11 @@ CRAFTED = {
     "negative bytes in a shard": (
         craft((1, 1), (52, -26), sizes=struct.pack("<i", 1) + b"\x1a\x1a"), r"shard 1 .*negative byte count -26"),
     "int8 sizes claiming 2**40 samples": (
-        craft((1 << 40,), (2600,), sizes=struct.pack("<i", 1) + b"\x1a" * 100), r"truncated while reading sample sizes"),
+        craft((1 << 40,), (2600,), sizes=struct.pack("<i", 1) + b"\x1a" * 100),
+        r"truncated while reading sample sizes"),
     "int64 sizes claiming 2**60 samples": (
-        craft((1 << 60,), (2600,), sizes=struct.pack("<i", 8) + b"\x1a" * 100), r"truncated while reading sample sizes"),
+        craft((1 << 60,), (2600,), sizes=struct.pack("<i", 8) + b"\x1a" * 100),
+        r"truncated while reading sample sizes"),
     "2**32-1 shards": (craft(num_shards=2**32 - 1), r"truncated while reading samples per shard"),
     "shard sample counts that do not add up": (craft(total_samples=99), r"shards hold 100 samples, header says 99"),
 }

@@ -1,7 +1,7 @@
 """Filesystems whose writes are not atomic (sftp, ftp, hdfs, webdav, ...): temporary name, then a rename."""
 
-import pytest
 import fsspec
+import pytest
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from fsspec.registry import _registry as fsspec_registry
 
