@@ -122,3 +122,12 @@ def test_memory_urls_are_written_directly_and_read_back():
         assert len(MDSDataset(url)) == 100
     finally:
         Storage(url).remove_all()
+
+
+@pytest.mark.parametrize("protocol", ["s3", "memory"])
+def test_the_real_object_store_classes_keep_one_put(protocol):
+    try:
+        filesystem_class = fsspec.get_filesystem_class(protocol)
+    except ImportError:
+        pytest.skip(f"no fsspec implementation installed for {protocol}")
+    assert single_put_is_atomic(filesystem_class.protocol)
