@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -14,12 +15,51 @@ from .verify import verify
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    options = json.loads(args.storage_options) if args.storage_options else None
+    options = _storage_options(parser, args.storage_options)
     try:
-        return args.command(args, options)
+        code = args.command(args, options)
+        sys.stdout.flush()  # so that a reader gone away (`| head -1`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 1
     except (OSError, ValueError, KeyError) as error:
         print(f"mds: {error}", file=sys.stderr)
         return 1
+
+
+def _storage_options(parser: argparse.ArgumentParser, text: str | None) -> dict[str, Any] | None:
+    """The --storage-options JSON object; anything else is a usage error that never echoes the value
+    (it may hold a secret, even though secrets belong in the environment)."""
+    if not text:
+        return None
+    try:
+        options = json.loads(text)
+    except ValueError as error:
+        where = f" (invalid JSON at line {error.lineno} column {error.colno})" \
+            if isinstance(error, json.JSONDecodeError) else ""
+        parser.error(f"--storage-options must be a JSON object{where}; the value given is not shown")
+    if not isinstance(options, dict):
+        parser.error(f"--storage-options must be a JSON object, not a JSON {_json_kind(options)}; "
+                     "the value given is not shown")
+    return options
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
+
+
+def _discard_stdout() -> None:
+    """The reader of our output has gone (`mds inspect URL | head -1`): say nothing more.
+
+    As the Python docs' "Note on SIGPIPE" says: point stdout at devnull, so that flushing it at
+    exit raises no second BrokenPipeError ("Exception ignored ...").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (e.g. captured): nothing to flush at exit
+        pass
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import BinaryIO, Callable
 
 COMPRESSION_FILE = "compression.txt"
+
+
+DECOMPRESSION_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass(frozen=True)
@@ -18,14 +22,38 @@ class Compression:
     scheme: str  # as written to compression.txt, e.g. "gz"
     suffix: str
     compress: Callable[[bytes], bytes]
-    decompress_bytes: Callable[[bytes], bytes]
+    decompress_bytes: Callable[[bytes, int | None], bytes]  # (data, limit): at most limit + 1 bytes out
+    open_stream: Callable[[bytes], BinaryIO]  # inflated as it is read
 
-    def decompress(self, data: bytes, where: str) -> bytes:
-        """Unpack a stored file; damage becomes a ValueError naming the file."""
+    def decompress(self, data: bytes, where: str, expected: int | None = None) -> bytes:
+        """Unpack a stored file that should hold `expected` bytes; damage becomes a ValueError naming it.
+
+        Inflates at most `expected + 1` bytes, so a file that would inflate to far more (a
+        "gzip bomb") costs no more memory than a sound one: it comes back one byte too long.
+        Without `expected` (only for data from a trusted source) there is no bound.
+        """
         try:
-            return self.decompress_bytes(data)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+            return self.decompress_bytes(data, expected)
+        except DECOMPRESSION_ERRORS as error:
             raise ValueError(f"{where}: corrupt {self.scheme} data ({error})") from None
+
+
+def _gunzip(data: bytes, limit: int | None) -> bytes:
+    """gzip.decompress (every member, nothing after them), but stopping after `limit + 1` bytes."""
+    if limit is None:
+        return gzip.decompress(data)
+    out = bytearray()
+    rest = data
+    while True:
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += member.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit:
+            return bytes(out)
+        if not member.eof:
+            raise EOFError("compressed data ended before the end-of-stream marker was reached")
+        rest = member.unused_data
+        if not rest:
+            return bytes(out)
 
 
 def _gzip(level: int) -> Compression:
@@ -35,7 +63,8 @@ def _gzip(level: int) -> Compression:
         scheme="gz",
         suffix=".gz",
         compress=lambda data: gzip.compress(data, compresslevel=level, mtime=0),
-        decompress_bytes=gzip.decompress,
+        decompress_bytes=_gunzip,
+        open_stream=lambda data: gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"),
     )
 
 
@@ -52,14 +81,16 @@ def parse_compression(value: str | None) -> Compression | None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"compression must be a str or None, not {type(value).__name__}; allowed: {ALLOWED}")
-    scheme, _, level_text = value.partition(":")
+    scheme, colon, level_text = value.partition(":")
     if scheme not in SCHEMES:
         raise ValueError(f"unknown compression {value!r}; allowed: {ALLOWED}")
     level = None
-    if level_text:
-        if not level_text.isdigit() or int(level_text) not in LEVELS[scheme]:
+    if colon:
+        # Exactly the canonical spellings: no "gz:", "gz:09", " 9" or non-ASCII digits such as "gz:\u0663".
+        levels = {str(number): number for number in LEVELS[scheme]}
+        if level_text not in levels:
             raise ValueError(f"bad compression level in {value!r}; allowed: {ALLOWED}")
-        level = int(level_text)
+        level = levels[level_text]
     return SCHEMES[scheme](level)
 
 

@@ -12,7 +12,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 MAGIC = 0xDA7AD06E
 VERSION = 1
@@ -128,46 +128,126 @@ class FormatError(ValueError):
     """Bytes that do not follow the format; the message says what and where."""
 
 
-def decode_index(data: bytes, where: str = "index") -> Index:
-    """Parse `index.mds`. Wrapped sizes written by the original are returned as they are stored."""
-    view = memoryview(data)
-    offset = 0
+class _Source:
+    """The bytes of an index, from memory or from a stream (e.g. a gzip file being inflated).
 
-    def take(count: int, what: str) -> memoryview:
-        nonlocal offset
-        if offset + count > len(view):
-            raise FormatError(f"{where}: truncated while reading {what} at byte {offset}")
-        chunk = view[offset : offset + count]
-        offset += count
+    `take` never allocates more than is really there: in memory a count is checked against the
+    bytes left before anything is sliced; from a stream it is read in chunks of at most 1 MiB,
+    so an index that claims more than it holds costs no more than what it holds.
+    """
+
+    CHUNK = 1 << 20
+
+    def __init__(self, data: bytes | bytearray | memoryview | BinaryIO, where: str) -> None:
+        self.where = where
+        self.offset = 0
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            self._view: memoryview | None = memoryview(data)
+            self._stream: BinaryIO | None = None
+        else:
+            self._view, self._stream = None, data
+
+    def take(self, count: int, what: str) -> memoryview:
+        if count < 0:
+            raise FormatError(f"{self.where}: negative length {count} for {what} at byte {self.offset}")
+        if self._view is not None:
+            if count > len(self._view) - self.offset:
+                raise self._truncated(what)
+            chunk = self._view[self.offset : self.offset + count]
+        else:
+            assert self._stream is not None
+            buffer = bytearray()
+            while len(buffer) < count:
+                piece = self._stream.read(min(count - len(buffer), self.CHUNK))
+                if not piece:
+                    raise self._truncated(what)
+                buffer += piece
+            chunk = memoryview(buffer)
+        self.offset += count
         return chunk
 
-    magic, version, num_shards, total_samples, total_bytes = _HEAD.unpack(take(_HEAD.size, "header"))
+    def trailing(self) -> str | None:
+        """None at the end of the data, else a description of what is left."""
+        if self._view is not None:
+            left = len(self._view) - self.offset
+            return f"{left} bytes" if left else None
+        assert self._stream is not None
+        return "more bytes" if self._stream.read(1) else None
+
+    def _truncated(self, what: str) -> FormatError:
+        return FormatError(f"{self.where}: truncated while reading {what} at byte {self.offset}")
+
+
+def decode_index(data: bytes | bytearray | memoryview | BinaryIO, where: str = "index") -> Index:
+    """Parse `index.mds` from its bytes or from a binary stream (read with bounded reads).
+
+    Every count is checked before anything is allocated or iterated: against the bytes that are
+    really there, for signs, and, for a constant sample size, against the shards' byte counts.
+    Any damage is a FormatError naming `where`. Wrapped sizes written by the original are
+    returned as they are stored (the reader repairs them).
+    """
+    source = _Source(data, where)
+    magic, version, num_shards, total_samples, total_bytes = _HEAD.unpack(source.take(_HEAD.size, "header"))
     if magic != MAGIC:
         raise FormatError(f"{where}: bad magic 0x{magic:08X}, expected 0x{MAGIC:08X}; not an .mds index")
     if version != VERSION:
         raise FormatError(f"{where}: unsupported version {version}, expected {VERSION}")
-    samples_per_shard = tuple(_from_little_endian("q", take(8 * num_shards, "samples per shard")))
-    bytes_per_shard = tuple(_from_little_endian("q", take(8 * num_shards, "bytes per shard")))
-    (size_format,) = struct.unpack("<i", take(4, "size format"))
-    if size_format == CONSTANT_SIZE_FORMAT:
-        (constant,) = struct.unpack("<q", take(8, "constant sample size"))
-        sample_sizes: Sequence[int] = _ConstantSizes(constant, total_samples)
-    elif size_format in SIZE_TYPECODES:
-        sample_sizes = _from_little_endian(
-            SIZE_TYPECODES[size_format], take(size_format * total_samples, "sample sizes")
-        )
-    else:
-        raise FormatError(f"{where}: unknown size format {size_format}")
-    (num_fields,) = struct.unpack("<i", take(4, "field count"))
-    name_lengths = struct.unpack(f"<{num_fields}i", take(4 * num_fields, "field name lengths"))
-    fields = tuple(bytes(take(length, "field names")).decode("utf-8") for length in name_lengths)
-    if offset != len(view):
-        raise FormatError(f"{where}: {len(view) - offset} bytes of trailing garbage after the field names")
+    if total_samples < 0:
+        raise FormatError(f"{where}: header gives a negative sample count {total_samples}")
+    if total_bytes < 0:
+        raise FormatError(f"{where}: header gives a negative byte count {total_bytes}")
+    samples_per_shard = tuple(_from_little_endian("q", source.take(8 * num_shards, "samples per shard")))
+    bytes_per_shard = tuple(_from_little_endian("q", source.take(8 * num_shards, "bytes per shard")))
+    for shard_number, (count, size) in enumerate(zip(samples_per_shard, bytes_per_shard)):
+        if count < 0:
+            raise FormatError(f"{where}: shard {shard_number} has a negative sample count {count}")
+        if size < 0:
+            raise FormatError(f"{where}: shard {shard_number} has a negative byte count {size}")
     if sum(samples_per_shard) != total_samples:
         raise FormatError(f"{where}: shards hold {sum(samples_per_shard)} samples, header says {total_samples}")
     if sum(bytes_per_shard) != total_bytes:
         raise FormatError(f"{where}: shards hold {sum(bytes_per_shard)} bytes, header says {total_bytes}")
-    return Index(samples_per_shard, bytes_per_shard, sample_sizes, fields, size_format)
+    (size_format,) = struct.unpack("<i", source.take(4, "size format"))
+    if size_format == CONSTANT_SIZE_FORMAT:
+        (constant,) = struct.unpack("<q", source.take(8, "constant sample size"))
+        if constant < 0:
+            raise FormatError(f"{where}: negative constant sample size {constant}")
+        for shard_number, (count, size) in enumerate(zip(samples_per_shard, bytes_per_shard)):
+            if constant * count != size:
+                raise FormatError(f"{where}: constant sample size {constant} times shard {shard_number}'s "
+                                  f"{count} samples is not its {size} bytes")
+        sample_sizes: Sequence[int] = _ConstantSizes(constant, total_samples)
+    elif size_format in SIZE_TYPECODES:
+        sample_sizes = _from_little_endian(
+            SIZE_TYPECODES[size_format], source.take(size_format * total_samples, "sample sizes")
+        )
+    else:
+        raise FormatError(f"{where}: unknown size format {size_format}")
+    (num_fields,) = struct.unpack("<i", source.take(4, "field count"))
+    if num_fields < 0:
+        raise FormatError(f"{where}: negative field count {num_fields}")
+    name_lengths = _from_little_endian("i", source.take(4 * num_fields, "field name lengths"))
+    for field_number, length in enumerate(name_lengths):
+        if length < 0:
+            raise FormatError(f"{where}: field {field_number}'s name has a negative length {length}")
+    names = source.take(sum(name_lengths), "field names")
+    fields = []
+    offset = 0
+    for field_number, length in enumerate(name_lengths):
+        try:
+            fields.append(bytes(names[offset : offset + length]).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise FormatError(f"{where}: field {field_number}'s name is not UTF-8") from None
+        offset += length
+    trailing = source.trailing()
+    if trailing:
+        raise FormatError(f"{where}: {trailing} of trailing garbage after the field names")
+    if total_samples and not num_fields:
+        raise FormatError(f"{where}: {total_samples} samples but no fields")
+    if size_format == CONSTANT_SIZE_FORMAT and total_samples and constant < SIZE_HEADER_ITEM * num_fields:
+        raise FormatError(f"{where}: constant sample size {constant} is smaller than the size header of "
+                          f"{num_fields} fields ({SIZE_HEADER_ITEM * num_fields} bytes)")
+    return Index(samples_per_shard, bytes_per_shard, sample_sizes, tuple(fields), size_format)
 
 
 class _ConstantSizes(Sequence[int]):

@@ -87,7 +87,9 @@ class Manifest:
                 writer=document["writer"]["name"],
                 writer_version=document["writer"]["version"],
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except RecursionError:
+            raise ValueError(f"{where}: not a valid manifest (nested too deeply)") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{where}: not a valid manifest ({error})") from None
 
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from . import format as mds
-from .compression import COMPRESSION_FILE, Compression, scheme_from_file
+from .compression import COMPRESSION_FILE, DECOMPRESSION_ERRORS, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME, Manifest
 from .storage import Storage
 from .published import index_name
@@ -114,16 +114,26 @@ class MDSDataset(Sequence[dict[str, Any]]):
     def unpack_shard(self, shard_number: int, stored: bytes) -> bytes:
         """A shard file's bytes, decompressed and checked against the index's byte count."""
         name = self.shard_file(shard_number)
-        data = self.compression.decompress(stored, self.storage.describe(name)) if self.compression else stored
         expected = self.index.bytes_per_shard[shard_number]
+        if self.compression:  # inflates at most one byte more than the index gives the shard
+            data = self.compression.decompress(stored, self.storage.describe(name), expected)
+        else:
+            data = stored
         if len(data) != expected:
-            state = "shorter" if len(data) < expected else "longer"
-            raise ValueError(f"{self.storage.describe(name)}: shard holds {len(data)} bytes, {state} than "
-                             f"the {expected} the index gives it")
+            if len(data) < expected:
+                held = f"holds {len(data)} bytes, shorter than"
+            elif self.compression:  # inflation stopped one byte past what the index allows
+                held = "inflates to more bytes than"
+            else:
+                held = f"holds {len(data)} bytes, longer than"
+            raise ValueError(f"{self.storage.describe(name)}: shard {held} the {expected} the index gives it")
         return data
 
-    def _compute_shard_offsets(self, shard_number: int) -> array:
+    def _compute_shard_offsets(self, shard_number: int) -> Sequence[int]:
         first, last = self._shard_starts[shard_number], self._shard_starts[shard_number + 1]
+        if self.index.size_format == mds.CONSTANT_SIZE_FORMAT:  # arithmetic, whatever count the index claims
+            size = self.index.sample_sizes[first] if last > first else 0
+            return range(0, size * (last - first) + 1, size) if size else range(1)
         return array("q", itertools.accumulate(self.sample_sizes[first:last], initial=0))
 
     def _decoded(self, sample: dict[str, bytes]) -> dict[str, Any]:
@@ -147,9 +157,15 @@ def _read_index(storage: Storage, compression: Compression | None) -> mds.Index:
     if not storage.exists(name):
         raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
     data = storage.read(name)
-    if compression:
-        data = compression.decompress(data, storage.describe(name))
-    return mds.decode_index(data, storage.describe(name))
+    if not compression:
+        return mds.decode_index(data, storage.describe(name))
+    # Inflated as it is parsed: the magic is checked on the first bytes, and no more is inflated
+    # than the index's own counts ask for, so a small file cannot make this allocate much more.
+    try:
+        with compression.open_stream(data) as stream:
+            return mds.decode_index(stream, storage.describe(name))
+    except DECOMPRESSION_ERRORS as error:
+        raise ValueError(f"{storage.describe(name)}: corrupt {compression.scheme} data ({error})") from None
 
 
 def _repair_sizes(index: mds.Index, where: str) -> tuple[Sequence[int], bool]:

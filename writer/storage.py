@@ -1,9 +1,11 @@
 """The only place that touches fsspec: naming, reading, atomic publishing and listing of files.
 
 Atomicity is what makes a dataset crash-safe. On a local disk a file is written under a
-temporary name and renamed into place (`os.replace` is atomic). On an object store a
-single PUT is atomic by itself (an object is visible whole or not at all), so files are
-written straight to their final names.
+temporary name and renamed into place (`os.replace` is atomic). On an object store (s3, gs,
+az/abfs/adl) and memory:// a single PUT is atomic by itself (an object is visible whole or not
+at all), so files are written straight to their final names. Every other filesystem (sftp,
+ftp, hdfs, webdav, ...) may show an upload half done, so there too a file is written under a
+temporary name and moved into place with `fs.mv` (a server-side rename on those filesystems).
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def _changing(operation: str, url: str) -> None:
 def is_temporary(name: str) -> bool:
     """True for a file a writer was still writing when it stopped."""
     return name.startswith(TEMPORARY_PREFIX)
+
+
+# Protocols on which one PUT of a whole file is atomic: an object appears whole or not at all.
+ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"})
+
+
+def single_put_is_atomic(protocol: str | tuple[str, ...] | list[str]) -> bool:
+    """True when every protocol name of a filesystem is an object store's (or memory://).
+
+    Anything else (sftp, ftp, hdfs, webdav, smb, caching or wrapping filesystems, ...) may show a
+    half-written file under its final name, so `Storage.write_atomic` writes a temporary and renames it.
+    """
+    names = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+    return bool(names) and all(name in ATOMIC_PUT_PROTOCOLS for name in names)
 
 
 class Storage:
@@ -78,16 +94,19 @@ class Storage:
 
     def list_names(self) -> list[str]:
         """Names of the files directly in the directory (an absent directory has none)."""
+        self.fs.invalidate_cache(self.root)  # before, so that a listing cached by anyone is never seen
         try:
             entries = self.fs.ls(self.root, detail=False)
         except FileNotFoundError:
             return []
-        self.fs.invalidate_cache(self.root)
         return sorted(posixpath.basename(entry.rstrip("/")) for entry in entries)
 
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
-        """Write `name` so that no reader ever sees it half-written."""
+        """Write `name` so that no reader ever sees it half-written (see the module docstring)."""
         _changing("write", self.describe(name))
+        self._write(name, data)
+
+    def _write(self, name: str, data: bytes | bytearray | memoryview) -> None:
         if self.is_local:
             final = self.path(name)
             temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
@@ -98,8 +117,22 @@ class Storage:
             except BaseException:
                 _remove_quietly(temporary)
                 raise
-        else:
+        elif single_put_is_atomic(self.fs.protocol):
+            # An object store: one PUT is atomic, so the final name is written directly.
             self.fs.pipe_file(self.path(name), bytes(data) if not isinstance(data, bytes) else data)
+        else:
+            # sftp, ftp, hdfs, webdav, ...: an upload may be seen half done, so write a temporary and
+            # `fs.mv` it into place (a server-side rename there); a failed attempt removes its temporary.
+            temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
+            try:
+                self.fs.pipe_file(temporary, bytes(data) if not isinstance(data, bytes) else data)
+                self.fs.mv(temporary, self.path(name))
+            except BaseException:
+                try:
+                    self.fs.rm_file(temporary)
+                except Exception:  # noqa: BLE001 - best effort; the next writer removes leftovers (.mds-tmp.*)
+                    pass
+                raise
 
     def remove(self, name: str) -> None:
         """Delete `name` if it is there."""
@@ -137,18 +170,22 @@ class Storage:
         if self.is_local and source.is_local:
             temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
             try:
-                os.link(src, temporary)
-                how = "hard link"
-            except OSError:
-                self.fs.copy(src, temporary)
-                how = "copy"
-            os.replace(temporary, dst)
+                how = _hard_link_or_copy(src, temporary)
+                os.replace(temporary, dst)
+            except BaseException:
+                _remove_quietly(temporary)
+                raise
             return how
-        if type(source.fs) is type(self.fs):
+        if type(source.fs) is not type(self.fs):
+            self._write(name, source.read(source_name))
+            return "copy through this process"
+        if single_put_is_atomic(self.fs.protocol):
             self.fs.copy(src, dst)
-            return "server-side copy"
-        self.fs.pipe_file(dst, source.read(source_name))
-        return "copy through this process"
+        else:  # a copy may be seen half done here: copy to a temporary, then rename
+            temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
+            self.fs.copy(src, temporary)
+            self.fs.mv(temporary, dst)
+        return "server-side copy"
 
 
     def create_exclusive(self, name: str, data: bytes) -> bool:
@@ -175,6 +212,17 @@ class Storage:
         except FileExistsError:
             return False
         return True
+
+
+def _hard_link_or_copy(source: str, destination: str) -> str:
+    try:
+        os.link(source, destination)
+        return "hard link"
+    except OSError:  # another filesystem, or links not supported
+        with open(source, "rb") as reading, open(destination, "wb") as writing:
+            while chunk := reading.read(1 << 24):
+                writing.write(chunk)
+        return "copy"
 
 
 def _remove_quietly(path: str) -> None:

@@ -65,6 +65,8 @@ def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bo
 
 
 def _check_size_sums(dataset: MDSDataset, report: Report) -> None:
+    if dataset.index.size_format == mds.CONSTANT_SIZE_FORMAT:
+        return  # decode_index has checked size * samples == bytes for every shard, without iterating
     start = 0
     for shard_number, (count, shard_bytes) in enumerate(
         zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)

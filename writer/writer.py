@@ -137,9 +137,12 @@ class StreamingDatasetWriter:
 
     def finish(self) -> None:
         """Flush the last shard, wait for every shard to be stored, then publish the index last."""
-        self._raise_if_unusable()
+        if self._finished:
+            self._raise_if_unusable()  # finished or failed before: nothing of ours to discard any more
         self._finished = True
         try:
+            if self._problem is not None:  # a background failure since the last write_sample
+                self._raise_if_unusable()
             if self._shard_samples:
                 self._flush_shard()
             records = self._pipeline.drain()
@@ -220,6 +223,11 @@ def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:
     for field in fields:
         if not isinstance(field, str) or not field:
             raise ValueError(f"field names must be non-empty strings, got {field!r}")
+        try:
+            field.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"field name {field!r} cannot be encoded as UTF-8 ({error.reason}): "
+                             "the index stores field names in UTF-8") from None
     duplicates = sorted({field for field in fields if fields.count(field) > 1})
     if duplicates:
         raise ValueError(f"fields must be unique; repeated: {', '.join(duplicates)}")
