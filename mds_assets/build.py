@@ -68,7 +68,7 @@ def dagster_instance() -> DagsterInstance:
 
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
-    settings.validate()
+    settings.check()
     instance = dagster_instance()
     options = settings.fsspec_options()
     batches = list_batches(settings.raw_url, options)

@@ -1,0 +1,90 @@
+"""Hardening: links out of the raw root, deep JSON, empty batches, --out inside --raw, unsafe
+keys, bad --storage-options, the load snippet, and pool workers that die with their parent."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import psutil
+import pytest
+from dagster import materialize
+
+from mds_assets.assets.index import how_to_load
+from mds_assets.assets.raw import raw_samples
+from mds_assets.build import build
+from mds_assets.cli import main
+from mds_assets.partitions import raw_batches
+from mds_assets.raw_sources import RawDataError, list_batches, read_records
+from mds_assets.resources import MDSSettings
+from mds_assets.selection import parse_fields
+from writer import MDSDataset, StreamingDatasetWriter
+
+from .conftest import FIELDS, record, write_batch
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "hunter2-do-not-print"
+
+
+# 5. --out inside --raw -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw, out", [("/data/raw", "/data/raw"), ("/data/raw", "/data/raw/mds"),
+                                      ("/data/raw/", "/data/raw/x/y"), ("s3://b/raw", "s3://b/raw/mds"),
+                                      ("s3://b/raw/", "s3://b/raw"), ("file:///data/raw", "/data/raw/mds"),
+                                      ("/data/raw", "/data/raw/../raw/mds")])
+def test_an_output_inside_the_raw_url_is_refused(raw, out):
+    with pytest.raises(ValueError, match="inside the raw"):
+        MDSSettings(raw_url=raw, out_url=out, fields=["uid"]).check()
+
+
+@pytest.mark.parametrize("raw, out", [("/data/raw", "/data/raw2"), ("/data/raw", "/data/mds"),
+                                      ("s3://b/raw", "s3://b/raw-mds"), ("s3://b/raw", "s3://other/raw"),
+                                      ("/data/raw", "s3://data/raw/mds")])
+def test_an_output_beside_the_raw_url_is_accepted(raw, out):
+    MDSSettings(raw_url=raw, out_url=out, fields=["uid"]).check()
+
+
+def test_the_command_refuses_an_output_inside_the_raw_folder(instance, raw_dir, capsys):
+    before = sorted(p.name for p in raw_dir.iterdir())
+    status = main(["build", "--raw", str(raw_dir), "--out", str(raw_dir / "mds"), "--fields", "uid", "--quiet"])
+    assert status == 1
+    assert f"out_url {raw_dir / 'mds'} is inside the raw" in capsys.readouterr().err
+    assert sorted(p.name for p in raw_dir.iterdir()) == before
+
+
+def test_a_run_from_the_ui_refuses_an_output_inside_the_raw_folder(instance, raw_dir):
+    settings = MDSSettings(raw_url=str(raw_dir), out_url=str(raw_dir / "mds"), fields=FIELDS)
+    instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
+    result = materialize([raw_samples], partition_key="batch-0", instance=instance,
+                         resources={"mds_settings": settings}, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_failure)
+    assert "is inside the raw" in str(failure.event_specific_data.error)
+
+
+# 8. --storage-options ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, message", [
+    (f'["{SECRET}"]', "must be a JSON object"),
+    (f'"{SECRET}"', "must be a JSON object"),
+    (f'{{"key": "{SECRET}"', "not valid JSON"),
+    (f"{SECRET}", "not valid JSON"),
+])
+def test_bad_storage_options_are_refused_without_echoing_them(instance, settings, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", "uid",
+              "--storage-options", value, "--quiet"])
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert message in err
+    assert SECRET not in out + err
+
+
+def test_settings_errors_never_echo_their_input():
+    with pytest.raises(ValueError) as error:
+        MDSSettings(raw_url="a", out_url="b", fields=["uid"], storage_options=[SECRET])
+    assert "storage_options" in str(error.value) and SECRET not in str(error.value)
