@@ -22,6 +22,11 @@ from .partitions import partition_key_for_batch
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
 PARQUET_ROWS_PER_READ = 4096  # rows decoded at a time: memory stays bounded whatever the file's size
+# Deepest JSON value accepted in a record. Deeper values are refused naming batch, line and field:
+# Python's repr/json.dumps/json.loads (the profile's preview, the json encoding, a reader's
+# decoder) hit the interpreter's recursion limit somewhere under 1000 levels, depending on the
+# stack they are called from, and orjson itself refuses more than 1024.
+MAX_NESTING = 256
 
 
 class RawDataError(ValueError):
@@ -100,7 +105,27 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     if not isinstance(record, dict):
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, "
                            "not an object")
+    if line.count(b"[") + line.count(b"{") > MAX_NESTING:  # cheap (C) bound on the depth: most lines stop here
+        for name, value in record.items():
+            if _nesting(value) > MAX_NESTING:
+                raise RawDataError(f"batch {batch.name}, line {line_number}, field {name!r}: nested deeper than "
+                                   f"{MAX_NESTING} levels")
     return record
+
+
+def _nesting(value: Any) -> int:
+    """How many arrays/objects deep `value` goes (0 for a scalar); stops counting past MAX_NESTING."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
