@@ -60,6 +60,29 @@ def test_deep_json_fails_its_partition_naming_batch_line_and_field(instance, tmp
     assert report.failed["deep"].startswith("batch deep.jsonl, line 1, field 'meta': nested deeper than")
 
 
+# 4. empty batches ----------------------------------------------------------------------------
+
+def test_empty_batches_become_empty_partitions_and_do_not_fail_the_others(instance, settings, raw_dir, tmp_path):
+    (raw_dir / "empty.jsonl").write_bytes(b"")
+    (raw_dir / "blank.jsonl").write_text("\n  \n\n")
+    (raw_dir / "nofiles").mkdir()
+    report = build(settings, workers=1, progress=False)
+    assert report.ok and not report.failed, report.failed
+    assert sorted(report.built) == ["batch-0", "batch-1", "batch-2", "blank", "empty", "nofiles"]
+    for key in ("empty", "blank", "nofiles"):
+        assert len(MDSDataset(str(tmp_path / "out" / "partitions" / key))) == 0
+    published = MDSDataset(str(tmp_path / "out"))
+    assert len(published) == 120 and published.verify().problems == []
+
+
+def test_a_raw_folder_of_empty_batches_publishes_an_empty_dataset(instance, tmp_path):
+    write_batch(tmp_path / "raw", "empty.jsonl", [])
+    settings = MDSSettings(raw_url=str(tmp_path / "raw"), out_url=str(tmp_path / "out"), fields=FIELDS)
+    report = build(settings, workers=1, progress=False)
+    assert report.ok and report.built == ["empty"], report
+    assert len(MDSDataset(str(tmp_path / "out"))) == 0
+
+
 # 5. --out inside --raw -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw, out", [("/data/raw", "/data/raw"), ("/data/raw", "/data/raw/mds"),
