@@ -285,3 +285,40 @@ def test_two_datasets_get_two_cache_folders(fake_composer, tmp_path):
     assert snippet_code(how_to_load("s3://bucket/a", selections)) == snippet_code(how_to_load("s3://bucket/a",
                                                                                                  selections))
     assert "rebuil" in how_to_load("s3://bucket/a", selections)  # the comment on emptying it after a rebuild
+
+
+# 7. pool workers die with their parent ---------------------------------------------------------
+
+def test_killing_the_build_kills_its_pool_workers(tmp_path):
+    raw = tmp_path / "raw"
+    for batch in range(6):
+        write_batch(raw, f"b{batch}.jsonl", [dict(record(batch, n), text="x" * 2000) for n in range(4000)])
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "home"), DAGSTER_DISABLE_TELEMETRY="1",
+               PYTHONPATH=str(REPO))
+    parent = subprocess.Popen([sys.executable, "-m", "mds_assets.cli", "build", "--raw", str(raw),
+                               "--out", str(tmp_path / "out"), "--fields", ",".join(FIELDS), "--workers", "2",
+                               "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    children = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(children) < 2 and time.monotonic() < deadline and parent.poll() is None:
+            try:
+                children = psutil.Process(parent.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        assert len(children) >= 2, "the build never started its workers"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        gone, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, f"workers outlived their parent: {[p.pid for p in alive]}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=10)
+        for child in children:
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
