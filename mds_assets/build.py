@@ -7,10 +7,13 @@ runs its checks. If any partition fails, nothing is published: the dataset stays
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import multiprocessing
 import os
 import re
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +76,7 @@ def dagster_instance() -> DagsterInstance:
 
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
-    settings.validate()
+    settings.check()
     instance = dagster_instance()
     options = settings.fsspec_options()
     batches = list_batches(settings.raw_url, options)
@@ -134,7 +137,8 @@ def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, inst
                 yield batch.partition_key, materialise_partition(batch.partition_key, settings.model_dump(), instance)
                 bar.update()
             return
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
+                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
             home = instance.root_directory
             futures = {pool.submit(materialise_partition, b.partition_key, settings.model_dump(), home): b.partition_key
                        for b in batches}
@@ -150,6 +154,24 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     slower end to end). Safe here: Dagster's SQLite storage keeps no open connection or thread
     that a worker could inherit, and each worker opens its own instance."""
     return multiprocessing.get_context("fork")
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: on Linux the kernel SIGKILLs the worker when the process that
+    started it dies, so `kill -9` of `mds-assets build` leaves no orphaned workers building on.
+    (The signal follows the thread that forked the worker: the one that submits to the pool,
+    which waits for the pool until it ends.) A parent that died before the signal was armed is
+    caught by comparing the parent's pid with the one the pool was started from."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(error)}")
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 @functools.cache

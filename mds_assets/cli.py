@@ -12,6 +12,7 @@ from .build import BuildReport, build
 from .demo_data import write_demo_batches
 from .partitions import partition_url
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
+from .selection import json_type
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,16 +39,33 @@ def _parser() -> argparse.ArgumentParser:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-size-limit", type=int, default=1 << 24, help="bytes per shard (default 16 MiB)")
     parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
-    parser.add_argument("--storage-options", default=None,
+    parser.add_argument("--storage-options", type=_json_object, default={},
                         help="JSON fsspec options (credentials belong in AWS_* environment variables)")
     parser.add_argument("--workers", type=int, default=2, help="partitions built at once (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _json_object(text: str) -> dict:
+    """--storage-options: a JSON object. Errors never repeat the value: it may hold a secret."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        position = f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
+        raise argparse.ArgumentTypeError(f"not valid JSON{position}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'must be a JSON object such as {{"anon": true}}, not a JSON '
+                                         f"{json_type(value)}")
+    return value
+
+
 def _build(args: argparse.Namespace) -> int:
-    settings = MDSSettings(raw_url=absolute_url(args.raw), out_url=absolute_url(args.out), fields=args.fields.split(","),
-                           shard_size_limit=args.shard_size_limit, compression=args.compression,
-                           storage_options=json.loads(args.storage_options) if args.storage_options else {})
+    try:
+        settings = MDSSettings(raw_url=absolute_url(args.raw), out_url=absolute_url(args.out),
+                               fields=args.fields.split(","), shard_size_limit=args.shard_size_limit,
+                               compression=args.compression, storage_options=args.storage_options)
+    except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
+        print(f"mds-assets: {error}", file=sys.stderr)
+        return 2
     return _run(settings, args)
 
 

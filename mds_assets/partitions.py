@@ -21,7 +21,7 @@ raw_batches = DynamicPartitionsDefinition(name="raw_batches")
 
 PARTITIONS_DIR = "partitions"
 STAGING_DIR = ".staging"  # starts with '.', so no partition key can be it
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_SAFE_KEY = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")  # \Z: "$" would accept a trailing newline
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 _BATCH_SUFFIXES = (".jsonl.gz", ".jsonl", ".parquet")
 

@@ -71,7 +71,10 @@ def _preview(value: Any) -> str:
 
 
 def check_selection(selections: list[FieldSelection], profile: BatchProfile) -> None:
-    """Refuse a selection the batch cannot satisfy, naming batch, line and field."""
+    """Refuse a selection the batch cannot satisfy, naming batch, line and field. An empty batch
+    (no file, no line but blank ones) satisfies any selection: it becomes an empty partition."""
+    if profile.records == 0:
+        return
     batch = profile.batch
     for selection in selections:
         field_profile = profile.fields.get(selection.name)

@@ -9,6 +9,7 @@ file in it is a sample `{path, label, content}` with `label` its parent director
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,12 +17,18 @@ from typing import Any
 
 import fsspec
 import orjson
+from fsspec.implementations.local import LocalFileSystem
 
 from .partitions import partition_key_for_batch
 
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
 PARQUET_ROWS_PER_READ = 4096  # rows decoded at a time: memory stays bounded whatever the file's size
+# Deepest JSON value accepted in a record. Deeper values are refused naming batch, line and field:
+# Python's repr/json.dumps/json.loads (the profile's preview, the json encoding, a reader's
+# decoder) hit the interpreter's recursion limit somewhere under 1000 levels, depending on the
+# stack they are called from, and orjson itself refuses more than 1024.
+MAX_NESTING = 256
 
 
 class RawDataError(ValueError):
@@ -32,9 +39,10 @@ class RawDataError(ValueError):
 class RawBatch:
     name: str  # the file or directory name under the raw URL
     url: str
-    layout: str  # "jsonl", "parquet" or "filetree"
+    layout: str  # "jsonl", "parquet", "filetree", or "refused" (a link out of the raw root: reading it fails)
     fingerprint: str  # changes when the batch's content does (size, etag or mtime of its files)
     size: int  # bytes
+    problem: str = ""  # why a "refused" batch cannot be read
 
     @property
     def partition_key(self) -> str:
@@ -53,6 +61,13 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
         url = posixpath.join(raw_url.rstrip("/"), name)
+        if entry.get("islink"):  # local filesystems only: object stores have no links
+            entry = _follow_top_level_link(root, entry, name)
+            if entry is None:
+                continue
+            if entry["type"] == "refused":
+                batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, entry["problem"]))
+                continue
         if entry["type"] == "directory":
             files = fs.find(entry["name"], detail=True)
             fingerprint = _fingerprint(list(files.values()))
@@ -66,6 +81,27 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
     return batches
 
 
+def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
+    """A link directly under the raw root: what it points to, when that is inside the raw root; a
+    "refused" entry naming it when it leaves the root or is broken; None when it is no batch."""
+    target = os.path.realpath(entry["name"])
+    is_batch_name = name.endswith(JSONL_SUFFIXES + (PARQUET_SUFFIX,))
+    if not os.path.exists(target) or not _is_inside(target, os.path.realpath(root)):
+        if not (is_batch_name or os.path.isdir(target)):
+            return None  # a link to some other file (a README, say) is no batch, like the file itself
+        where = "which does not exist" if not os.path.exists(target) else f"outside the raw root {root}"
+        return {"name": entry["name"], "type": "refused", "size": None, "ETag": target, "mtime": entry.get("mtime"),
+                "problem": f"batch {name}: a symbolic link to {target}, {where}; links are followed only "
+                           "when they stay inside the raw root"}
+    status = os.stat(target)
+    kind = "directory" if os.path.isdir(target) else "file"
+    return {"name": entry["name"], "type": kind, "size": status.st_size, "mtime": status.st_mtime}
+
+
+def _is_inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def find_batch(raw_url: str, partition_key: str, storage_options: dict[str, Any] | None = None) -> RawBatch:
     for batch in list_batches(raw_url, storage_options):
         if batch.partition_key == partition_key:
@@ -75,8 +111,13 @@ def find_batch(raw_url: str, partition_key: str, storage_options: dict[str, Any]
 
 def read_records(batch: RawBatch, storage_options: dict[str, Any] | None = None) -> Iterator[tuple[int, dict]]:
     """(line number from 1, record) for each sample of the batch, streamed (for Parquet, the row number)."""
-    readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree}
+    readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree, "refused": _refuse}
     return readers[batch.layout](batch, storage_options)
+
+
+def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+    raise RawDataError(batch.problem)
+    yield  # a generator, like the other readers: it fails when read, not when asked for
 
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
@@ -100,7 +141,27 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     if not isinstance(record, dict):
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, "
                            "not an object")
+    if line.count(b"[") + line.count(b"{") > MAX_NESTING:  # cheap (C) bound on the depth: most lines stop here
+        for name, value in record.items():
+            if _nesting(value) > MAX_NESTING:
+                raise RawDataError(f"batch {batch.name}, line {line_number}, field {name!r}: nested deeper than "
+                                   f"{MAX_NESTING} levels")
     return record
+
+
+def _nesting(value: Any) -> int:
+    """How many arrays/objects deep `value` goes (0 for a scalar); stops counting past MAX_NESTING."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
@@ -123,14 +184,35 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> It
 
 def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
     fs, root = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    raw_root = posixpath.dirname(root.rstrip("/"))  # batches are directly under the raw root
     for number, path in enumerate(sorted(fs.find(root)), start=1):
         relative = posixpath.relpath(path, root)
         label = posixpath.basename(posixpath.dirname(path)) if posixpath.dirname(relative) else ""
+        if isinstance(fs, LocalFileSystem):
+            _refuse_unsafe_local_file(batch, relative, path, raw_root)
         try:
             content = fs.cat_file(path)
         except OSError as error:
             raise RawDataError(f"batch {batch.name}, file {relative}: unreadable ({error})") from None
         yield number, {"path": relative, "label": label, "content": content}
+
+
+def _refuse_unsafe_local_file(batch: RawBatch, relative: str, path: str, raw_root: str) -> None:
+    """Before a local file is read: refuse a link that leaves the raw root (its content would be
+    published), a broken link, a link to a directory (not followed) and anything but a regular file
+    (a FIFO would block the read forever)."""
+    target = os.path.realpath(path)
+    where = f"batch {batch.name}, file {relative}"
+    link = f"a symbolic link to {target}" if os.path.islink(path) else None
+    if not _is_inside(target, os.path.realpath(raw_root)):
+        raise RawDataError(f"{where}: {link or 'a path through a symbolic link to ' + target}, outside the raw "
+                           f"root {raw_root}; links are followed only when they stay inside it")
+    if not os.path.exists(target):
+        raise RawDataError(f"{where}: {link}, which does not exist")
+    if os.path.isdir(target):
+        raise RawDataError(f"{where}: {link or 'a directory'}, a directory; links to directories are not followed")
+    if not os.path.isfile(target):
+        raise RawDataError(f"{where}: not a regular file")
 
 
 def _fingerprint(entries: list[dict]) -> str:

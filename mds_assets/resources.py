@@ -8,11 +8,12 @@ that runs the step, so they never enter run config, which Dagster stores in its 
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import ConfigDict, Field
 
 from writer.compression import parse_compression
 
@@ -25,6 +26,9 @@ DEFAULT_FIELDS = ["uid", "caption", "image:base64", "width:int64", "height:int64
 
 class MDSSettings(ConfigurableResource):
     """Where raw batches are read, where the `.mds` dataset is published, and how it is written."""
+
+    # A rejected value is never echoed in an error: storage_options may hold a secret after all.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     raw_url: str = Field(description="fsspec URL whose *.jsonl[.gz] files / top-level directories are batches")
     out_url: str = Field(description="fsspec URL of the published dataset; partitions go under <out>/partitions/")
@@ -41,12 +45,35 @@ class MDSSettings(ConfigurableResource):
     def fsspec_options(self) -> dict[str, Any] | None:
         return dict(self.storage_options) or None
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Fail fast on settings that can never work, before any batch is read."""
         self.selections()
         parse_compression(self.compression)
         if self.shard_size_limit <= 0:
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
+        if _is_inside(self.out_url, self.raw_url):
+            raise ValueError(f"out_url {self.out_url} is inside the raw_url {self.raw_url}: the output would be "
+                             "read as raw batches; put it beside the raw data (e.g. data/raw and data/mds)")
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Runs launched from the UI (or by a sensor or schedule) get the same checks as `mds-assets build`.
+        self.check()
+
+
+def _location(url: str) -> tuple[str, str]:
+    """(protocol, normalised path) of a local path or fsspec URL; local paths resolved through links."""
+    protocol, separator, path = url.partition("://")
+    if not separator:
+        protocol, path = "file", url
+    if protocol in ("file", "local"):
+        return "file", os.path.realpath(path)
+    return protocol, posixpath.normpath("/" + path)
+
+
+def _is_inside(url: str, parent: str) -> bool:
+    """Whether `url` is `parent` or anything under it (same protocol)."""
+    (protocol, path), (parent_protocol, parent_path) = _location(url), _location(parent)
+    return protocol == parent_protocol and (path == parent_path or path.startswith(parent_path.rstrip("/") + "/"))
 
 
 def absolute_url(url: str) -> str:

@@ -119,7 +119,7 @@ class RecordEncoder:
                                      f"encoded as {encoding_name} (accepts {', '.join(sorted(encoding.accepts))})")
             try:
                 sample[name] = encoding.encode(value)
-            except (ValueError, binascii.Error, OverflowError, struct.error) as error:
+            except (ValueError, binascii.Error, OverflowError, struct.error, RecursionError) as error:
                 raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: "
                                      f"not valid {encoding_name} ({error})") from None
         return sample

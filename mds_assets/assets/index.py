@@ -66,25 +66,44 @@ def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[st
     return complete
 
 
-_DECODER_SOURCE = {
-    "utf8": "lambda b: b.decode('utf-8')",
-    "json": "json.loads",
-    "int64": "lambda b: int.from_bytes(b, 'little', signed=True)",
-    "float64": "lambda b: struct.unpack('<d', b)[0]",
+_DECODER_SOURCE = {  # encoding -> (decoder source, module it needs); unlisted encodings stay bytes
+    "utf8": ("lambda b: b.decode('utf-8')", None),
+    "json": ("json.loads", "json"),
+    "int64": ("lambda b: int.from_bytes(b, 'little', signed=True)", None),
+    "float64": ("lambda b: struct.unpack('<d', b)[0]", "struct"),
 }
+_RAW_BYTES = ("lambda b: b", None)
+LOAD_CACHE_ROOT = "/tmp/mds-cache"
+
+
+def load_cache_folder(url: str) -> str:
+    """Composer's `local` for the dataset at `url`: one folder per URL, because Composer 0.10.1
+    reuses any file already in `local` — a shared folder would serve one dataset's shards as another's."""
+    import hashlib  # here, not at the top: this module's imports are someone else's to edit
+
+    return f"{LOAD_CACHE_ROOT}/{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
 def how_to_load(url: str, selections: list[FieldSelection]) -> str:
-    decoders = ",\n".join(f"        {s.name!r}: {_DECODER_SOURCE.get(s.encoding, 'lambda b: b')}"
-                          for s in selections)
+    """A Markdown code block of Python that loads the dataset with Composer or MDSDataset, decoded.
+
+    The cache folder is per URL, not per build: after a rebuild at the same URL the snippet
+    says to empty it (a content hash in the name would need the published manifest here, and
+    would leave every old build's copy behind in /tmp)."""
+    sources = [_DECODER_SOURCE.get(s.encoding, _RAW_BYTES) for s in selections]
+    modules = sorted({module for _, module in sources if module})
+    decoders = "".join(f"    {s.name!r}: {source},\n" for s, (source, _) in zip(selections, sources))
     return (
         "```python\n"
-        "import json, struct\n"
-        "from composer.datasets.streaming import StreamingDataset\n\n"
-        f"dataset = StreamingDataset(remote={url!r}, local='/tmp/mds-cache', shuffle=False,\n"
-        f"    decoders={{\n{decoders}\n    }})\n\n"
+        + (f"import {', '.join(modules)}\n" if modules else "")
+        + "from composer.datasets.streaming import StreamingDataset\n\n"
+        f"decoders = {{\n{decoders}}}\n"
+        "# Composer reuses whatever is already in `local` (a folder for this URL only): empty it\n"
+        "# after the dataset at this URL is rebuilt, or the old shards are read.\n"
+        f"local = {load_cache_folder(url)!r}\n"
+        f"dataset = StreamingDataset(remote={url!r}, local=local, shuffle=False, decoders=decoders)\n\n"
         "# or without Composer:\n"
         "from writer import MDSDataset\n"
-        f"dataset = MDSDataset({url!r})\n"
+        f"dataset = MDSDataset({url!r}, decoders=decoders)\n"
         "```"
     )

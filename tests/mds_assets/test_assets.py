@@ -1,7 +1,7 @@
 """The asset graph materialised in-process on temporary directories."""
 
 import pytest
-from dagster import AssetSelection, Definitions, materialize
+from dagster import AssetMaterialization, AssetSelection, Definitions, materialize
 
 from mds_assets.assets.index import mds_index
 from mds_assets.assets.raw import raw_samples
@@ -14,7 +14,7 @@ from mds_assets.resources import MDSSettings
 from mds_assets.selection import RecordEncoder, decoders_for
 from writer import MDSDataset, StreamingDatasetWriter
 
-from .conftest import record, write_batch
+from .conftest import record, snapshot, write_batch
 
 ALL = [raw_samples, selected_samples, mds_shards, mds_index, index_consistency, samples_decode]
 PARTITION = AssetSelection.assets(raw_samples, selected_samples, mds_shards)
@@ -97,11 +97,21 @@ def test_unreadable_json_fails_raw_samples_naming_batch_and_line(instance, setti
     assert "batch garbled.jsonl, line 2: not valid JSON" in str(failure.step_failure_data.error)
 
 
-def test_a_path_traversal_partition_key_writes_nothing_outside_the_output(instance, settings, tmp_path):
+def test_a_path_traversal_partition_key_reaches_nothing_outside_partitions(instance, settings, tmp_path):
+    # A key typed into the UI: <out>/partitions/../escape is a valid dataset planted outside
+    # <out>/partitions/. Building that key fails (no batch has it) and writes nothing; once the
+    # key is recorded as materialised, mds_index would publish the planted dataset as that
+    # partition if partition_url did not refuse the key.
+    forge_partition(settings, "../escape", [10, 10], limit=1000)
+    before = snapshot(tmp_path / "out")
     register(instance, "../escape")
-    result = materialise_partition(instance, settings, "../escape", raise_on_error=False)
+    assert not materialise_partition(instance, settings, "../escape", raise_on_error=False).success
+    instance.report_runless_asset_event(AssetMaterialization("mds_shards", partition="../escape"))
+    result = publish(instance, settings, raise_on_error=False)
     assert not result.success
-    assert not (tmp_path / "out" / "escape").exists() and not (tmp_path / "escape").exists()
+    assert snapshot(tmp_path / "out") == before and not (tmp_path / "escape").exists()
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "unsafe partition key '../escape'" in str(failure.step_failure_data.error)
 
 
 def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings, tmp_path):

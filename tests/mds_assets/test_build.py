@@ -88,7 +88,7 @@ def test_the_command_builds_and_prints_how_to_load(instance, settings, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     assert "published 120 samples" in out and "check index_consistency: passed" in out
-    assert f"MDSDataset('{settings.out_url}')" in out
+    assert f"MDSDataset('{settings.out_url}', decoders=decoders)" in out
 
 
 def test_demo_generates_raw_data_and_builds_it(instance, tmp_path, capsys, monkeypatch):

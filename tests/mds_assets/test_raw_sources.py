@@ -53,17 +53,31 @@ def test_partition_keys_from_odd_names_stay_inside_the_output_root(name):
     assert partition_url("/out", key).startswith("/out/partitions/")
 
 
-@pytest.mark.parametrize("key", ["../evil", "..", ".", "a/b", "/abs", "", "x" * 200])
+@pytest.mark.parametrize("key", ["../evil", "..", ".", "a/b", "/abs", "", "x" * 200, "abc\n", "abc\n\n", "\nabc"])
 def test_unsafe_partition_keys_are_refused_as_paths(key):
     with pytest.raises(ValueError, match="unsafe partition key"):
         partition_url("/out", key)
 
 
-def test_names_that_collide_after_sanitising_are_refused(tmp_path):
+def test_names_that_differ_only_in_unsafe_characters_get_distinct_keys(tmp_path):
     (tmp_path / "a b.jsonl").write_text("{}\n")
     (tmp_path / "a_b.jsonl").write_text("{}\n")
     keys = {b.partition_key for b in list_batches(str(tmp_path))}
     assert len(keys) == 2  # the changed name gets a hash suffix
+
+
+@pytest.mark.parametrize("names", [("x.jsonl", "x/"), ("a.jsonl", "a.jsonl.gz"), ("p.parquet", "p.jsonl")])
+def test_batches_whose_names_give_the_same_key_are_refused(tmp_path, names):
+    for name in names:
+        if name.endswith("/"):
+            (tmp_path / name / "cat").mkdir(parents=True)
+            (tmp_path / name / "cat" / "1.png").write_bytes(b"png")
+        else:
+            (tmp_path / name).write_bytes(b"")
+    first, second = sorted(name.rstrip("/") for name in names)
+    with pytest.raises(RawDataError, match="map to the same partition key") as error:
+        list_batches(str(tmp_path))
+    assert first in str(error.value) and second in str(error.value)
 
 
 def test_parquet_batches_are_read_row_by_row(tmp_path):
