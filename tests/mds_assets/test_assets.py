@@ -99,19 +99,19 @@ def test_unreadable_json_fails_raw_samples_naming_batch_and_line(instance, setti
 
 def test_a_path_traversal_partition_key_reaches_nothing_outside_partitions(instance, settings, tmp_path):
     # A key typed into the UI: <out>/partitions/../escape is a valid dataset planted outside
-    # <out>/partitions/. Building that key fails (no batch has it) and writes nothing; once the
-    # key is recorded as materialised, mds_index would publish the planted dataset as that
-    # partition if partition_url did not refuse the key.
+    # <out>/partitions/. Checking that partition must refuse the key, not judge the planted
+    # dataset; publishing reads only <out>/partitions/, so it never sees it either.
     forge_partition(settings, "../escape", [10, 10], limit=1000)
     before = snapshot(tmp_path / "out")
     register(instance, "../escape")
     assert not materialise_partition(instance, settings, "../escape", raise_on_error=False).success
-    instance.report_runless_asset_event(AssetMaterialization("mds_shards", partition="../escape"))
-    result = publish(instance, settings, raise_on_error=False)
-    assert not result.success
-    assert snapshot(tmp_path / "out") == before and not (tmp_path / "escape").exists()
-    failure = next(e for e in result.all_events if e.is_step_failure)
+    check = job("check_partition", settings).execute_in_process(
+        tags={"dagster/partition": "../escape"}, instance=instance, raise_on_error=False)
+    assert not check.success and not any(e.passed for e in check.get_asset_check_evaluations())
+    failure = next(e for e in check.all_events if e.is_step_failure)
     assert "unsafe partition key '../escape'" in str(failure.step_failure_data.error)
+    assert not publish(instance, settings, raise_on_error=False).success
+    assert snapshot(tmp_path / "out") == before and not (tmp_path / "escape").exists()
 
 
 def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings, tmp_path):
