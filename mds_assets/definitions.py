@@ -7,11 +7,14 @@ from .assets.raw import raw_samples
 from .assets.selected import selected_samples
 from .assets.shards import mds_shards
 from .checks import index_consistency, samples_decode
+from .execution import executor_from_environment
 from .jobs import build_partition_job, index_checks_job, partition_checks_job, publish_index_job
 from .resources import settings_from_environment
 from .schedules import nightly_publish_schedule
 from .sensors import failed_check_alert_sensor, raw_batch_sensor
+from .step_io import step_io_from_environment
 
+SETTINGS = settings_from_environment()
 ASSETS = [raw_samples, selected_samples, mds_shards, mds_index]
 CHECKS = [index_consistency, samples_decode]
 
@@ -21,5 +24,20 @@ defs = Definitions(
     jobs=[build_partition_job, publish_index_job, index_checks_job, partition_checks_job],
     schedules=[nightly_publish_schedule],
     sensors=[raw_batch_sensor, failed_check_alert_sensor],
-    resources={"mds_settings": settings_from_environment()},
+    resources={"mds_settings": SETTINGS, "io_manager": step_io_from_environment(SETTINGS)},
+    executor=executor_from_environment(),  # MDS_EXECUTOR: in_process (default), multiprocess, celery, k8s
 )
+
+
+def job(name: str):
+    """A job of this code location, resolved: the target of `reconstructable`, so that another
+    process (a Celery worker, a Kubernetes Job) can load the same job by module and name."""
+    return defs.resolve_job_def(name)
+
+
+def build_partition():
+    return job("build_partition")
+
+
+def publish_index():
+    return job("publish_index")

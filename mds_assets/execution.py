@@ -1,0 +1,92 @@
+"""Which engine runs a run's steps, chosen by configuration: `MDS_EXECUTOR`.
+
+* `in_process` (default): every step of a run in the run's own process. A partition run is a
+  strict chain (raw_samples -> selected_samples -> mds_shards), so a process per step would buy
+  no parallelism and cost a Python start-up with Dagster and this code location (~1.5 s) per
+  step; parallelism comes from one run per partition (`mds-assets build --workers`, or the
+  run queue).
+* `multiprocess`: Dagster's default, a child process per step on the run's machine.
+* `celery`: each step is a Celery task on whichever worker takes it (`dagster-celery worker
+  start -A dagster_celery.app -y deploy/celery-worker.yaml`). Needs `MDS_CELERY_BROKER`
+  (e.g. `redis://127.0.0.1:6379/0`); `MDS_CELERY_BACKEND` defaults to the broker. Both are
+  read on the machine that runs the run, through Dagster's `EnvVar` (`{"env": ...}`), so URLs
+  (which may hold a password) never enter run config. The instance must be one every worker
+  reaches (PostgreSQL), and step outputs go to `step_io_manager` (an fsspec URL, not a disk).
+* `k8s`: dagster-k8s' `k8s_job_executor`, a Kubernetes Job per step (deploy/ has the chart values).
+
+The executor's settings can still be overridden per run in the launchpad under `execution:`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
+
+EXECUTOR_VARIABLE = "MDS_EXECUTOR"
+BROKER_VARIABLE = "MDS_CELERY_BROKER"
+BACKEND_VARIABLE = "MDS_CELERY_BACKEND"
+VISIBILITY_TIMEOUT_VARIABLE = "MDS_CELERY_VISIBILITY_TIMEOUT"
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
+DEFAULT_EXECUTOR = "in_process"
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 120
+
+
+class ExecutorSettingError(ValueError):
+    pass
+
+
+def executor_name() -> str:
+    name = (os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR).strip().lower()
+    if name not in EXECUTORS:
+        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}={name!r}: expected one of {', '.join(EXECUTORS)}")
+    return name
+
+
+def celery_config_source() -> dict:
+    """Celery settings shared by the orchestrator and the workers (deploy/celery-worker.yaml repeats them).
+
+    `task_acks_late`: a task is acknowledged when it ends, not when it starts, so a worker lost
+    with its task (machine gone, `kill -9` of the whole worker) leaves the task unacknowledged
+    in Redis, and Redis hands it to another worker once `visibility_timeout` seconds have passed
+    since it was delivered: the step is retried, bounded by that timeout. A step *process*
+    killed while its worker lives is a `WorkerLostError` the orchestrator sees within a second:
+    the run fails (`task_reject_on_worker_lost` stays False so that such a task is not retried
+    forever)."""
+    visibility = int(os.environ.get(VISIBILITY_TIMEOUT_VARIABLE, DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
+    return {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": False,
+        "worker_prefetch_multiplier": 1,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": visibility},
+        "result_backend_transport_options": {"visibility_timeout": visibility},
+    }
+
+
+def celery_executor_definition() -> ExecutorDefinition:
+    from dagster_celery import celery_executor  # the `celery` extra
+
+    if not os.environ.get(BROKER_VARIABLE):
+        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=celery needs {BROKER_VARIABLE} "
+                                   "(e.g. redis://127.0.0.1:6379/0)")
+    backend_variable = BACKEND_VARIABLE if os.environ.get(BACKEND_VARIABLE) else BROKER_VARIABLE
+    return celery_executor.configured(
+        {"broker": {"env": BROKER_VARIABLE}, "backend": {"env": backend_variable},
+         "config_source": celery_config_source()},
+        name="celery",
+    )
+
+
+def executor_from_environment() -> ExecutorDefinition:
+    """The executor every job of the code location uses (UI, sensors, schedules, `mds-assets build`)."""
+    name = executor_name()
+    if name == "in_process":
+        return in_process_executor
+    if name == "multiprocess":
+        return multiprocess_executor
+    if name == "celery":
+        return celery_executor_definition()
+    from dagster_k8s import k8s_job_executor  # the `k8s` extra
+
+    return k8s_job_executor
