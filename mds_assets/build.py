@@ -33,6 +33,7 @@ from .checks import index_consistency, samples_decode
 from .partitions import partition_url, raw_batches, stored_partitions
 from .raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
+from .runs import first_error, run_job
 from .stamps import build_stamp, has_dataset, read_stamp
 
 PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
@@ -106,10 +107,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         report.failed.update({key: "its partition has no dataset after the build (removed while it ran?)"
                               for key in missing})
         return
-    result = materialize([mds_index, index_consistency, samples_decode], instance=instance,
-                         resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS)
+    result = run_job("publish_index", settings, instance, tags={"mds/launched_by": "mds-assets build"})
     if not result.success:
-        report.failed["mds_index"] = _first_error(result)
+        report.failed["mds_index"] = first_error(result)
         return
     report.published = dict(result.asset_materializations_for_node("mds_index")[0].metadata)
     published = report.published["partitions"].value
@@ -185,10 +185,9 @@ def materialise_partition(partition_key: str, settings: dict[str, Any], instance
     `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""
     if isinstance(instance, str):
         instance = _worker_instance(instance)
-    result = materialize(PARTITION_ASSETS, partition_key=partition_key, instance=instance,
-                         resources={"mds_settings": MDSSettings(**settings)}, raise_on_error=False,
-                         tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
-    return None if result.success else _first_error(result)
+    result = run_job("build_partition", MDSSettings(**settings), instance, partition_key=partition_key,
+                     tags={"mds/launched_by": "mds-assets build"})
+    return None if result.success else first_error(result)
 
 
 def _first_error(result: ExecuteInProcessResult) -> str:

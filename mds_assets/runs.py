@@ -1,0 +1,67 @@
+"""Runs of the code location's own jobs, from any process, on whatever executor MDS_EXECUTOR names.
+
+`mds-assets build` starts its runs here: the named jobs of `mds_assets.definitions`, loaded
+through `reconstructable` (so a Celery worker or a Kubernetes Job can load the same job by
+module and name), with every setting in the run config (which Dagster stores and every step
+process reads) rather than in Python objects that exist only in this process.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dagster import DagsterInstance, JobDefinition, execute_job, reconstructable
+from dagster._core.execution.execution_result import ExecutionResult  # the type execute_job returns
+
+from . import definitions
+from .resources import MDSSettings
+from .step_io import step_io_url
+
+QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
+JOB_TARGETS = {"build_partition": definitions.build_partition, "publish_index": definitions.publish_index}
+
+
+def run_config(settings: MDSSettings) -> dict[str, Any]:
+    """The settings as run config: the dataset's settings, and step outputs beside its output."""
+    return {
+        "resources": {
+            "mds_settings": {"config": settings.model_dump()},
+            "io_manager": {"config": {"base_url": step_io_url(settings.out_url),
+                                      "storage_options": dict(settings.storage_options)}},
+        },
+        "loggers": QUIET_LOGS,
+    }
+
+
+def job_definition(name: str) -> JobDefinition:
+    return JOB_TARGETS[name]()
+
+
+def run_job(name: str, settings: MDSSettings, instance: DagsterInstance, partition_key: str | None = None,
+            tags: dict[str, str] | None = None) -> ExecutionResult:
+    """One run of the named job, orchestrated in this process, its steps where the executor sends them."""
+    all_tags = dict(tags or {})
+    if partition_key is not None:
+        all_tags["dagster/partition"] = partition_key
+    with execute_job(reconstructable(JOB_TARGETS[name]), instance=instance, run_config=run_config(settings),
+                     tags=all_tags, raise_on_error=False) as result:
+        return result
+
+
+def first_error(result: ExecutionResult) -> str:
+    """The user's error of the first failed step; else the run's own failure (a step process
+    killed, a worker lost: no step failure was recorded)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            return _message(event.step_failure_data.error)
+    for event in result.all_events:
+        if event.is_job_failure and event.job_failure_data and event.job_failure_data.error:
+            return _message(event.job_failure_data.error)
+    return "the run failed (see the Dagster UI for its logs)"
+
+
+def _message(error) -> str:
+    while error.cause is not None and "dagster" in error.cls_name.lower():
+        error = error.cause  # unwrap Dagster's wrappers down to the user's error
+    return re.sub(r"^[\w.]+: ", "", error.message.strip())  # drop the exception's class path
