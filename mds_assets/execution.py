@@ -29,7 +29,8 @@ BACKEND_VARIABLE = "MDS_CELERY_BACKEND"
 VISIBILITY_TIMEOUT_VARIABLE = "MDS_CELERY_VISIBILITY_TIMEOUT"
 EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
 DEFAULT_EXECUTOR = "in_process"
-DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 120
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 600
+RESTORE_INTERVAL_SECONDS = 5
 
 
 class ExecutorSettingError(ValueError):
@@ -48,8 +49,10 @@ def celery_config_source() -> dict:
 
     `task_acks_late`: a task is acknowledged when it ends, not when it starts, so a worker lost
     with its task (machine gone, `kill -9` of the whole worker) leaves the task unacknowledged
-    in Redis, and Redis hands it to another worker once `visibility_timeout` seconds have passed
-    since it was delivered: the step is retried, bounded by that timeout. A step *process*
+    in Redis, and a live worker takes it again once `visibility_timeout` seconds (default 600,
+    MDS_CELERY_VISIBILITY_TIMEOUT) have passed since it was delivered, checking every 5 s: the
+    step is retried within that bound. The timeout must exceed the longest step, or Redis
+    would hand a task still running to a second worker. A step *process*
     killed while its worker lives is a `WorkerLostError` the orchestrator sees within a second:
     the run fails (`task_reject_on_worker_lost` stays False so that such a task is not retried
     forever)."""
@@ -59,8 +62,11 @@ def celery_config_source() -> dict:
         "task_reject_on_worker_lost": False,
         "worker_prefetch_multiplier": 1,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": visibility},
-        "result_backend_transport_options": {"visibility_timeout": visibility},
+        # Redis hands an unacknowledged task to another worker `visibility_timeout` seconds after
+        # delivering it; a live worker looks for such tasks every restore_interval x throttle s.
+        "broker_transport_options": {"visibility_timeout": visibility,
+                                     "unacked_restore_interval": RESTORE_INTERVAL_SECONDS,
+                                     "unacked_restore_throttle": 1},
     }
 
 
