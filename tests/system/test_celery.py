@@ -4,6 +4,7 @@ orchestrator's disk). One cluster for the module; the tests run in file order.""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -142,3 +143,101 @@ def test_a_celery_build_takes_every_step_to_the_workers_and_publishes_the_same_b
     # the step outputs are beside the data, never on the orchestrator's disk
     assert not (cluster.home / "storage" / "raw_samples").exists()
     assert len(list((cluster.root / "out" / ".dagster-io" / "raw_samples").glob("*.pickle"))) == BATCHES
+
+
+def write_big_batch(raw: Path, name: str, records: int) -> Path:
+    """A batch whose steps take seconds, so that a process can be killed while one runs."""
+    blob = base64.b64encode(bytes(range(96))).decode()
+    path = raw / name
+    with path.open("w") as file:
+        for start in range(0, records, 10_000):
+            file.write("".join(
+                f'{{"uid": "big-{n}", "text": "sample {n} of the big batch", "blob": "{blob}", "n": {n}, '
+                f'"meta": {{"batch": 99, "tags": ["a", {n}]}}}}\n' for n in range(start, min(records, start + 10_000))))
+    return path
+
+
+class StepWatch:
+    """Waits for a Celery worker to start `step` of a build run of `partition` begun after this was made."""
+
+    def __init__(self, instance: DagsterInstance, partition: str, step: str) -> None:
+        self.instance, self.partition, self.step = instance, partition, step
+        self.earlier = {run.run_id for run in build_runs(instance, partition)}
+
+    def wait(self, timeout: float = 60) -> tuple[str, str]:
+        """(run id, worker hostname)."""
+        def started():
+            for run in build_runs(self.instance, self.partition):
+                host = run.run_id not in self.earlier and celery_hosts(self.instance, run.run_id).get(self.step)
+                if host:
+                    return run.run_id, host
+            return None
+        return wait_until(started, timeout, f"step {self.step} of {self.partition} on a worker", interval=0.05)
+
+
+def run_end(instance: DagsterInstance, run_id: str, timeout: float) -> tuple[DagsterRunStatus, float]:
+    """The run's final status, and when this process saw it (time.monotonic)."""
+    def ended():
+        run = instance.get_run_by_id(run_id)
+        return run.status if run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
+                                            DagsterRunStatus.CANCELED) else None
+    status = wait_until(ended, timeout, f"run {run_id} ending", interval=0.1)
+    return status, time.monotonic()
+
+
+def test_a_killed_step_process_fails_the_run_within_seconds_and_publishes_nothing(cluster, raw):
+    out = cluster.root / "out"
+    before = snapshot(out)
+    write_big_batch(raw, "big.jsonl", 150_000)
+    instance = cluster.instance()
+    step_started = StepWatch(instance, "big", "raw_samples")
+    build = subprocess.Popen(build_command(raw, out), env={**os.environ, **cluster.env,
+                                                          "DAGSTER_HOME": str(cluster.home)},
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        run_id, host = step_started.wait()
+        (step_process, *_) = cluster.worker(host).pool_processes()
+        step_process.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        status, ended = run_end(instance, run_id, timeout=60)
+        stdout, stderr = build.communicate(timeout=60)
+    finally:
+        if build.poll() is None:
+            os.killpg(build.pid, signal.SIGKILL)
+            build.wait(timeout=10)
+    print(f"step process killed -> run {status.value} after {ended - killed:.1f} s")
+    assert status == DagsterRunStatus.FAILURE
+    assert ended - killed < STEP_KILL_BOUND
+    assert build.returncode == 1 and "FAILED big" in stderr, stdout + stderr
+    assert snapshot(out) == before, "the published dataset changed"
+
+
+def test_a_lost_worker_s_step_is_taken_by_the_other_within_the_visibility_timeout(cluster, raw):
+    cluster.ensure_workers()  # the pool restarts a killed child by itself; a whole worker is started again
+    out = cluster.root / "out"
+    instance = cluster.instance()
+    step_started = StepWatch(instance, "big", "raw_samples")
+    build = subprocess.Popen(build_command(raw, out), env={**os.environ, **cluster.env,
+                                                          "DAGSTER_HOME": str(cluster.home)},
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        run_id, host = step_started.wait()
+        lost = cluster.worker(host)
+        lost.kill_all()  # the whole worker, pool and all, as when its machine dies
+        killed = time.monotonic()
+        bound = VISIBILITY_TIMEOUT + 5 + 60  # redelivery + restore interval + the step's own run
+        status, ended = run_end(instance, run_id, timeout=bound)
+        stdout, stderr = build.communicate(timeout=120)
+    finally:
+        if build.poll() is None:
+            os.killpg(build.pid, signal.SIGKILL)
+            build.wait(timeout=10)
+    print(f"whole worker killed -> run {status.value} after {ended - killed:.1f} s")
+    assert status == DagsterRunStatus.SUCCESS, stdout + stderr
+    (other,) = [worker for worker in cluster.workers if worker is not lost]
+    assert celery_hosts(instance, run_id)["raw_samples"] == other.hostname
+    assert build.returncode == 0, stdout + stderr
+    assert json.loads((out / "mds_partitions.json").read_text())["partitions"][0] == "batch-0"
+    assert "big" in json.loads((out / "mds_partitions.json").read_text())["partitions"]
