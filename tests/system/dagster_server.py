@@ -26,11 +26,12 @@ concurrency:
 
 
 class DagsterDev:
-    def __init__(self, dagster_home: Path, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, dagster_home: Path, env: dict[str, str], log_path: Path,
+                 instance_config: str = INSTANCE_CONFIG) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         dagster_home.mkdir(parents=True, exist_ok=True)
-        (dagster_home / "dagster.yaml").write_text(INSTANCE_CONFIG)
+        (dagster_home / "dagster.yaml").write_text(instance_config)
         self._env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home), "DAGSTER_DISABLE_TELEMETRY": "1"}
         self._log = log_path.open("wb")
         self.process: subprocess.Popen | None = None

@@ -17,6 +17,8 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from ..mds_assets.conftest import record, snapshot, write_batch
+from .dagster_server import DagsterDev
+from .test_dagster_ui import ADD_PARTITION, check_executions, launch, wait_for_run
 from .cluster import REPO, CeleryWorker, Postgres, Redis, instance_yaml, wait_until
 
 pytestmark = pytest.mark.slow
@@ -43,8 +45,13 @@ class Cluster:
         self.redis.start()
         self.home.mkdir()
         (self.home / "dagster.yaml").write_text(instance_yaml(self.postgres.create_database("dagster")))
+        # The code location's environment, on the workers too (as one image and one env everywhere):
+        # a run launched without run config takes its settings from the defaults of the process
+        # that runs each step. `mds-assets build` passes them as run config instead.
         self.env = {"MDS_EXECUTOR": "celery", "MDS_CELERY_BROKER": self.redis.url,
-                    "MDS_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "DAGSTER_DISABLE_TELEMETRY": "1"}
+                    "MDS_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "DAGSTER_DISABLE_TELEMETRY": "1",
+                    "MDS_RAW_URL": str(self.root / "raw-ui"), "MDS_OUT_URL": str(self.root / "out-ui"),
+                    "MDS_FIELDS": FIELDS, "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT)}
         self.workers = [CeleryWorker(name, self.home, self.redis.url, self.env, self.root, VISIBILITY_TIMEOUT)
                         for name in ("worker-1", "worker-2")]
         self.ensure_workers()
@@ -241,3 +248,48 @@ def test_a_lost_worker_s_step_is_taken_by_the_other_within_the_visibility_timeou
     assert build.returncode == 0, stdout + stderr
     assert json.loads((out / "mds_partitions.json").read_text())["partitions"][0] == "batch-0"
     assert "big" in json.loads((out / "mds_partitions.json").read_text())["partitions"]
+
+
+@pytest.fixture(scope="module")
+def server(cluster):
+    """`dagster dev` on the cluster's instance (PostgreSQL), MDS_EXECUTOR=celery in its environment."""
+    raw = cluster.root / "raw-ui"
+    for batch in (1, 2):
+        write_batch(raw, f"ui-{batch}.jsonl", [record(batch, n) for n in range(30)])
+    assert cluster.env["MDS_RAW_URL"] == str(raw)
+    dagster = DagsterDev(cluster.home, cluster.env, cluster.root / "dagster-dev.log",
+                         instance_config=(cluster.home / "dagster.yaml").read_text())
+    try:
+        dagster.start()
+        yield dagster
+    finally:
+        dagster.stop()
+
+
+def step_interval(instance: DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
+    times = {entry.dagster_event.event_type: entry.timestamp
+             for entry in instance.all_logs(run_id) if entry.is_dagster_event and entry.step_key == step}
+    return times[DagsterEventType.STEP_START], times[DagsterEventType.STEP_SUCCESS]
+
+
+def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_overlap(cluster, server):
+    cluster.ensure_workers()
+    server.graphql(ADD_PARTITION, {"key": "ui-1"})
+    run_id = launch(server, "build_partition", "ui-1")
+    assert wait_for_run(server, run_id) == "SUCCESS"
+    instance = cluster.instance()
+    assert set(celery_hosts(instance, run_id)) == PARTITION_STEPS
+
+    first, second = launch(server, "publish_index"), launch(server, "publish_index")  # at once
+    assert wait_for_run(server, first) == "SUCCESS" and wait_for_run(server, second) == "SUCCESS"
+    assert set(celery_hosts(instance, first)) == {"mds_index", "mds_index_index_consistency", "mds_index_samples_decode"}
+    (start_1, end_1), (start_2, end_2) = step_interval(instance, first, "mds_index"), \
+        step_interval(instance, second, "mds_index")
+    print(f"mds_index steps: {start_1:.2f}-{end_1:.2f} and {start_2:.2f}-{end_2:.2f}")
+    assert end_1 <= start_2 or end_2 <= start_1, "two mds_index steps ran at once despite the mds_publish pool"
+    for check in ("index_consistency", "samples_decode"):
+        (latest, *_) = check_executions(server, "mds_index", check)
+        assert latest["status"] == "SUCCEEDED", (check, latest)
+    (latest, *_) = check_executions(server, "mds_shards", "shard_size", "ui-1")
+    assert latest["status"] == "SUCCEEDED" and latest["evaluation"]["success"]
+    assert (cluster.root / "out-ui" / "index.mds").exists()
