@@ -33,15 +33,14 @@ PARTITION_STEPS = {"raw_samples", "selected_samples", "mds_shards"}
 
 
 class Cluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, postgres: Postgres) -> None:
         self.root = root
-        self.postgres = Postgres()
+        self.postgres = postgres
         self.redis = Redis()
         self.home = root / "home"
         self.workers: list[CeleryWorker] = []
 
     def start(self) -> None:
-        self.postgres.start()
         self.redis.start()
         self.home.mkdir()
         (self.home / "dagster.yaml").write_text(instance_yaml(self.postgres.create_database("dagster")))
@@ -67,7 +66,6 @@ class Cluster:
         for worker in self.workers:
             worker.stop()
         self.redis.stop()
-        self.postgres.stop()
 
     def instance(self) -> DagsterInstance:
         return DagsterInstance.from_config(str(self.home))
@@ -77,8 +75,18 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    cluster = Cluster(tmp_path_factory.mktemp("celery"))
+def postgres():
+    server = Postgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, postgres):
+    cluster = Cluster(tmp_path_factory.mktemp("celery"), postgres)
     try:
         cluster.start()
         yield cluster
@@ -293,3 +301,79 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "ui-1")
     assert latest["status"] == "SUCCEEDED" and latest["evaluation"]["success"]
     assert (cluster.root / "out-ui" / "index.mds").exists()
+
+
+FAKE_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: fake, user: {token: not-a-real-token}}]
+contexts: [{name: fake, context: {cluster: fake, user: fake, namespace: dagster}}]
+current-context: fake
+"""
+K8S_CHECK = """\
+import json, sys
+import yaml
+from dagster import DagsterInstance, validate_run_config
+from dagster_k8s import K8sRunLauncher
+from mds_assets import definitions
+
+instance = DagsterInstance.get()
+launcher = instance.run_launcher
+assert isinstance(launcher, K8sRunLauncher), type(launcher)
+run_config = yaml.safe_load(open(sys.argv[1]))
+for job in (definitions.build_partition(), definitions.publish_index()):
+    validate_run_config(job, run_config)
+print(json.dumps({"executor": definitions.build_partition().executor_def.name,
+                  "namespace": launcher.job_namespace, "env_secrets": list(launcher.env_secrets),
+                  "storage": type(instance.run_storage).__name__,
+                  "pool_limit": instance.get_concurrency_config().pool_config.default_pool_limit}))
+"""
+
+
+def test_the_kubernetes_configuration_loads_and_validates(postgres, tmp_path):
+    """No cluster here: the instance configuration of deploy/ is loaded against the loopback
+    PostgreSQL (its host, port and database swapped for it) and a fake kubeconfig, and the
+    example run config is validated against the jobs with MDS_EXECUTOR=k8s."""
+    import yaml
+
+    deploy = REPO / "deploy"
+    values = yaml.safe_load((deploy / "helm-values.yaml").read_text())
+    config = yaml.safe_load((deploy / "dagster.yaml").read_text())
+    database = "k8s_check"
+    postgres.create_database(database)
+    for storage in ("run_storage", "event_log_storage", "schedule_storage"):
+        config[storage]["config"]["postgres_db"].update(hostname="127.0.0.1", port=postgres.port,
+                                                        db_name=database, username="postgres")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(FAKE_KUBECONFIG)
+    config["run_launcher"]["config"].update(load_incluster_config=False, kubeconfig_file=str(kubeconfig))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_PG_PASSWORD": "trust-auth-ignores-it",
+           "DAGSTER_K8S_INSTANCE_CONFIG_MAP": "dagster-instance",
+           "DAGSTER_K8S_PG_PASSWORD_SECRET": "dagster-postgresql-secret",
+           "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP": "dagster-pipeline-env", "MDS_EXECUTOR": "k8s"}
+    checked = subprocess.run([sys.executable, "-c", K8S_CHECK, str(deploy / "run-config-k8s.yaml")], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    facts = json.loads(checked.stdout.strip().splitlines()[-1])
+    assert facts == {"executor": "k8s", "namespace": "dagster", "env_secrets": ["mds-aws"],
+                     "storage": "PostgresRunStorage", "pool_limit": 1}
+
+    # the chart values say the same as the instance configuration
+    launcher = values["runLauncher"]
+    assert launcher["type"] == "K8sRunLauncher"
+    assert launcher["config"]["k8sRunLauncher"]["jobNamespace"] == facts["namespace"]
+    assert [s["name"] for s in launcher["config"]["k8sRunLauncher"]["envSecrets"]] == facts["env_secrets"]
+    assert values["concurrency"]["pools"]["defaultLimit"] == config["concurrency"]["pools"]["default_limit"]
+    assert values["concurrency"]["runs"]["maxConcurrentRuns"] == config["concurrency"]["runs"]["max_concurrent_runs"]
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "mds_assets.definitions"]
+    assert {"name": "MDS_EXECUTOR", "value": "k8s"} in deployment["env"]
+    assert [s["name"] for s in deployment["envSecrets"]] == ["mds-aws"]
+    rendered = yaml.safe_load((deploy / "dagster.yaml").read_text())["run_storage"]["config"]["postgres_db"]
+    assert (rendered["hostname"], rendered["port"], rendered["db_name"]) == (
+        values["postgresql"]["postgresqlHost"], values["postgresql"]["service"]["port"],
+        values["postgresql"]["postgresqlDatabase"])
