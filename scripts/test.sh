@@ -11,6 +11,21 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+missing=""
+[ -x /usr/bin/redis-server ] || command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$missing postgresql"
+if [ -n "$missing" ]; then
+  echo "== installing Debian's$missing for the Celery tests (servers are started by the tests, on 127.0.0.1)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+# The package starts a cluster and a server of its own: the tests use only their own, so stop those.
+if [ -n "$missing" ] && command -v service >/dev/null 2>&1; then
+  service postgresql stop >/dev/null 2>&1 || true
+  service redis-server stop >/dev/null 2>&1 || true
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
