@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,7 @@ def main() -> None:
             worker.stop()
         redis.stop()
         postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
     print(json.dumps({"batches": args.batches, "records_per_batch": args.records, "cpus": os.cpu_count()}))
     for name, seconds in results:
         print(f"{name:45s} {seconds:7.1f} s  {seconds / args.batches:5.2f} s/partition")

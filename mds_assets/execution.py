@@ -71,7 +71,11 @@ def celery_config_source() -> dict:
 
 
 def celery_executor_definition() -> ExecutorDefinition:
-    from dagster_celery import celery_executor  # the `celery` extra
+    try:
+        from dagster_celery import celery_executor  # the `celery` extra
+    except ImportError:
+        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=celery needs the celery extra: "
+                                   "pip install 'mds-assets[celery]'") from None
 
     if not os.environ.get(BROKER_VARIABLE):
         raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=celery needs {BROKER_VARIABLE} "
@@ -93,6 +97,21 @@ def executor_from_environment() -> ExecutorDefinition:
         return multiprocess_executor
     if name == "celery":
         return celery_executor_definition()
-    from dagster_k8s import k8s_job_executor  # the `k8s` extra
-
+    try:
+        from dagster_k8s import k8s_job_executor  # the `k8s` extra
+    except ImportError:
+        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=k8s needs the k8s extra: "
+                                   "pip install 'mds-assets[k8s]'") from None
     return k8s_job_executor
+
+
+def check_instance(instance) -> None:
+    """A distributed executor needs an instance every worker reaches: refuse SQLite up front
+    (the workers would fail later with 'Could not load run')."""
+    name = executor_name()
+    storage = type(instance.run_storage)
+    if name in ("celery", "k8s") and "sqlite" in f"{storage.__module__}.{storage.__name__}".lower():
+        raise ExecutorSettingError(
+            f"{EXECUTOR_VARIABLE}={name} runs steps in other processes and machines, which cannot share the "
+            f"SQLite instance at {instance.root_directory}: put `storage: postgres:` in its dagster.yaml "
+            "(README: Scaling out)")

@@ -11,15 +11,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dagster import DagsterInstance, JobDefinition, execute_job, reconstructable
-from dagster._core.execution.execution_result import ExecutionResult  # the type execute_job returns
+from dagster import DagsterInstance, JobDefinition, JobExecutionResult, execute_job, reconstructable
 
-from . import definitions
+from .execution import check_instance, executor_name
 from .resources import MDSSettings
 from .step_io import step_io_url
 
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
-JOB_TARGETS = {"build_partition": definitions.build_partition, "publish_index": definitions.publish_index}
+JOBS = ("build_partition", "publish_index")
+
+
+def _target(name: str):
+    """The module-scope function `reconstructable` needs; the code location is imported only
+    here, so a bad MDS_EXECUTOR is reported as an error of the run, not of `import`."""
+    executor_name()  # raises ExecutorSettingError (a ValueError) naming the bad value
+    from . import definitions
+
+    return {"build_partition": definitions.build_partition, "publish_index": definitions.publish_index}[name]
 
 
 def run_config(settings: MDSSettings) -> dict[str, Any]:
@@ -35,21 +43,23 @@ def run_config(settings: MDSSettings) -> dict[str, Any]:
 
 
 def job_definition(name: str) -> JobDefinition:
-    return JOB_TARGETS[name]()
+    return _target(name)()
 
 
 def run_job(name: str, settings: MDSSettings, instance: DagsterInstance, partition_key: str | None = None,
-            tags: dict[str, str] | None = None) -> ExecutionResult:
+            tags: dict[str, str] | None = None) -> JobExecutionResult:
     """One run of the named job, orchestrated in this process, its steps where the executor sends them."""
+    target = _target(name)
+    check_instance(instance)
     all_tags = dict(tags or {})
     if partition_key is not None:
         all_tags["dagster/partition"] = partition_key
-    with execute_job(reconstructable(JOB_TARGETS[name]), instance=instance, run_config=run_config(settings),
+    with execute_job(reconstructable(target), instance=instance, run_config=run_config(settings),
                      tags=all_tags, raise_on_error=False) as result:
         return result
 
 
-def first_error(result: ExecutionResult) -> str:
+def first_error(result: JobExecutionResult) -> str:
     """The user's error of the first failed step; else the run's own failure (a step process
     killed, a worker lost: no step failure was recorded)."""
     for event in result.all_events:

@@ -1,0 +1,116 @@
+"""The executor chosen by MDS_EXECUTOR, step outputs under an fsspec URL, and `mds-assets build`
+through reconstructable jobs on another executor than the default."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, in_process_executor, multiprocess_executor
+
+from mds_assets import execution
+from mds_assets.execution import ExecutorSettingError, executor_from_environment
+from mds_assets.runs import run_config
+from mds_assets.step_io import StepIOManager, step_io_url
+
+from .conftest import FIELDS, record, snapshot, write_batch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("value, expected", [("", in_process_executor), ("in_process", in_process_executor),
+                                             ("multiprocess", multiprocess_executor)])
+def test_the_executor_follows_mds_executor(monkeypatch, value, expected):
+    monkeypatch.setenv("MDS_EXECUTOR", value)
+    assert executor_from_environment() is expected
+
+
+def test_celery_reads_broker_and_backend_through_envvar(monkeypatch):
+    monkeypatch.setenv("MDS_EXECUTOR", "celery")
+    monkeypatch.delenv("MDS_CELERY_BROKER", raising=False)
+    with pytest.raises(ExecutorSettingError, match="needs MDS_CELERY_BROKER"):
+        executor_from_environment()
+    monkeypatch.setenv("MDS_CELERY_BROKER", "redis://127.0.0.1:1/0")
+    monkeypatch.delenv("MDS_CELERY_BACKEND", raising=False)
+    executor = executor_from_environment()
+    assert executor.name == "celery"
+    config = executor.config_schema.default_value if executor.config_schema.default_provided else None
+    assert config is None or "redis://" not in str(config)  # URLs stay in the environment
+    monkeypatch.setenv("MDS_CELERY_BACKEND", "redis://127.0.0.1:1/1")
+    assert executor_from_environment().name == "celery"
+
+
+def test_a_bad_executor_name_is_refused(monkeypatch):
+    monkeypatch.setenv("MDS_EXECUTOR", "dask")
+    with pytest.raises(ExecutorSettingError, match="expected one of in_process, multiprocess, celery, k8s"):
+        execution.executor_name()
+
+
+def test_a_distributed_executor_refuses_a_sqlite_instance(monkeypatch, instance):
+    monkeypatch.setenv("MDS_EXECUTOR", "celery")
+    with pytest.raises(ExecutorSettingError, match="cannot share the SQLite instance"):
+        execution.check_instance(instance)
+    monkeypatch.setenv("MDS_EXECUTOR", "in_process")
+    execution.check_instance(instance)
+
+
+def test_step_outputs_round_trip_under_any_fsspec_url(settings):
+    from dagster import Definitions, asset, materialize
+
+    @asset
+    def upstream():
+        return {"profile": [1, 2, 3]}
+
+    @asset
+    def downstream(upstream):
+        assert upstream == {"profile": [1, 2, 3]}
+        return len(upstream["profile"])
+
+    manager = StepIOManager(base_url="memory://mds-step-io-test/out/.dagster-io")
+    result = materialize([upstream, downstream], resources={"io_manager": manager})
+    assert result.success
+    import fsspec
+
+    assert fsspec.filesystem("memory").exists("/mds-step-io-test/out/.dagster-io/upstream/__all__.pickle")
+
+
+def test_run_config_carries_every_setting_and_the_step_output_url(settings):
+    config = run_config(settings)
+    assert config["resources"]["mds_settings"]["config"] == settings.model_dump()
+    assert config["resources"]["io_manager"]["config"]["base_url"] == step_io_url(settings.out_url)
+    assert step_io_url("s3://bucket/mds/") == "s3://bucket/mds/.dagster-io"
+
+
+def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_path):
+    raw = tmp_path / "raw"
+    write_batch(raw, "batch-0.jsonl", [record(0, n) for n in range(30)])
+    outputs = {}
+    for name in ("in_process", "multiprocess"):
+        home = tmp_path / f"home-{name}"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n# kept as it is\n")
+        out = tmp_path / f"out-{name}"
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "mds-assets"), "build", "--raw", str(raw), "--out", str(out),
+             "--fields", ",".join(FIELDS), "--shard-size-limit", "1000", "--quiet"],
+            env={**os.environ, "DAGSTER_HOME": str(home), "MDS_EXECUTOR": name}, cwd=REPO,
+            capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (home / "dagster.yaml").read_text().endswith("# kept as it is\n")  # never overwritten
+        outputs[name] = {k: v for k, v in snapshot(out).items() if not k.startswith(".dagster-io")}
+        with DagsterInstance.from_config(str(home)) as instance:
+            (run,) = [r for r in instance.get_runs() if r.job_name == "build_partition"]
+            assert run.run_config["resources"]["mds_settings"]["config"]["out_url"] == str(out)
+    assert outputs["in_process"] == outputs["multiprocess"]
+
+
+def test_a_bad_executor_name_fails_the_build_with_a_message(tmp_path):
+    raw = tmp_path / "raw"
+    write_batch(raw, "batch-0.jsonl", [record(0, n) for n in range(3)])
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mds-assets"), "build", "--raw", str(raw), "--out", str(tmp_path / "out"),
+         "--fields", ",".join(FIELDS), "--quiet"],
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "MDS_EXECUTOR": "dask"}, cwd=REPO,
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "MDS_EXECUTOR='dask'" in done.stderr and "Traceback" not in done.stderr
