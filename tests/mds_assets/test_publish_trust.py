@@ -37,3 +37,35 @@ def test_a_build_under_another_dagster_home_publishes_every_batch(tmp_path, monk
     assert build_cli(raw, out) == 0
     assert [s["uid"] for s in MDSDataset(str(out), decoders={"uid": bytes.decode})] == ["1", "2"]
     assert json.loads((out / "mds_partitions.json").read_text())["partitions"] == ["b1", "b2"]
+
+
+def test_two_builds_on_one_output_at_once_never_corrupt_it_and_say_who_holds_the_lock(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for batch in range(2):  # big enough that both builds write the same partition at the same time
+        lines(raw / f"b{batch}.jsonl", [{"uid": f"{batch}-{n}", "text": "t" * (n % 50)} for n in range(60_000)])
+    command = [sys.executable, "-m", "mds_assets.cli", "build", "--raw", str(raw), "--out", str(out),
+               "--fields", "uid,text", "--quiet", "--shard-size-limit", "20000"]
+    def start(home: str) -> subprocess.Popen:
+        return subprocess.Popen(command + ["--workers", "1"], env={**os.environ, "DAGSTER_HOME": str(tmp_path / home)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    builds = [start("home0")]
+    deadline = time.monotonic() + 60
+    while not (out / "partitions" / ".staging" / "b0").exists():  # the first build is writing b0 now
+        assert time.monotonic() < deadline and builds[0].poll() is None, "the first build never started b0"
+        time.sleep(0.005)
+    builds.append(start("home1"))
+    results = [build.communicate(timeout=240) + (build.returncode,) for build in builds]
+    for stdout, stderr, status in results:
+        assert "Traceback" not in stderr and "Errno 2" not in stderr and "not empty" not in stderr, stderr
+        assert status == 0 or "is locked by" in stderr, stderr
+    assert any(status == 0 for _, _, status in results) or all("is locked by" in err for _, err, _ in results)
+    rerun = subprocess.run(command, env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home0")},
+                           capture_output=True, text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stderr
+    assert len(MDSDataset(str(out))) == 2 * 60_000 and verify(str(out)).ok
