@@ -24,10 +24,10 @@ from .assets.raw import raw_samples
 from .assets.selected import selected_samples
 from .assets.shards import mds_shards
 from .checks import index_consistency, samples_decode
-from .partitions import partition_url, raw_batches
+from .partitions import raw_batches
 from .raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
-from .stamps import build_stamp, has_dataset, read_stamp
+from .stamps import partition_is_current
 
 PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
@@ -95,11 +95,7 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
 
 
 def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
-    url = partition_url(settings.out_url, batch.partition_key)
-    options = settings.fsspec_options()
-    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
-                         settings.shard_size_limit, settings.compression)
-    return not has_dataset(url, options) or read_stamp(url, options) != wanted
+    return not partition_is_current(batch, settings)
 
 
 def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance,

@@ -19,6 +19,8 @@ from .jobs import build_partition_job
 from .partitions import raw_batches
 from .raw_sources import RawDataError, list_batches
 from .resources import MDSSettings
+from .stamps import partition_is_current
+from .wording import plural
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
@@ -32,7 +34,9 @@ WATCHED_CHECKS = [
 @sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
     """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
-    whose size, etag or mtime changed is requested again. The cursor maps key -> fingerprint."""
+    whose size, ETag or mtime changed is requested again; a batch whose partition is already
+    built from it with the current settings (by `mds-assets build`, say) is not. The cursor maps
+    each partition key to its batch's fingerprint."""
     try:
         batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
     except RawDataError as error:
@@ -43,7 +47,7 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     requests = [
         RunRequest(partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}",
                    tags={"mds/batch": b.name})
-        for b in batches if seen.get(b.partition_key) != b.fingerprint
+        for b in batches if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
     ]
     cursor = json.dumps({b.partition_key: b.fingerprint for b in batches}, sort_keys=True)
     return SensorResult(
@@ -71,7 +75,7 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
     for alert in alerts:
         context.log.error(alert)
         _post_webhook(alert, context)
-    return SkipReason(f"{len(alerts)} failed check(s) alerted" if alerts else "no new failed checks")
+    return SkipReason(f"{plural(len(alerts), 'failed check')} alerted" if alerts else "no new failed checks")
 
 
 def _post_webhook(message: str, context: SensorEvaluationContext) -> None:

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from dagster import AssetCheckKey, AssetSelection, Definitions, build_schedule_context, build_sensor_context, materialize
 
 from mds_assets.assets.raw import raw_samples
+from mds_assets.build import build
 from mds_assets.assets.selected import selected_samples
 from mds_assets.assets.shards import mds_shards
 from mds_assets.jobs import partition_checks_job
@@ -86,7 +87,7 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
         defs.resolve_job_def("check_partition").execute_in_process(
             partition_key="batch-0", instance=instance, raise_on_error=False)
         alerted, context = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
-        assert alerted.skip_message == "1 failed check(s) alerted"
+        assert alerted.skip_message == "1 failed check alerted"
         assert _Webhook.received and "mds_shards:shard_size partition batch-0 failed" in _Webhook.received[-1]["text"]
         again, _ = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
     finally:
@@ -157,3 +158,25 @@ def test_a_checks_only_run_without_a_partition_checks_every_materialised_partiti
         AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=10)
     latest = {r.partition: r.status.value for r in records if r.run_id == failing.run_id}
     assert latest == {"batch-0": "SUCCEEDED", "batch-1": "FAILED", None: "FAILED"}
+
+
+def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_and_settings(instance, settings,
+                                                                                              raw_dir):
+    """Opening the UI after `mds-assets demo`: the sensor's first tick (no cursor) used to request
+    a run for every batch the demo had just built."""
+    assert build(settings, workers=1, progress=False).ok
+    first, _ = evaluate(raw_batch_sensor, instance, settings)
+    assert first.run_requests == [] and first.dynamic_partitions_requests == []
+
+    write_batch(raw_dir, "batch-1.jsonl", [record(1, n) for n in range(3)])  # changed since it was built
+    changed, _ = evaluate(raw_batch_sensor, instance, settings, cursor=first.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["batch-1"]
+
+    materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-1", instance=instance,
+                resources={"mds_settings": settings})  # built from the UI this time
+    fresh, _ = evaluate(raw_batch_sensor, instance, settings)
+    assert fresh.run_requests == []
+
+    gz = type(settings)(**{**settings.model_dump(), "compression": "gz"})  # the way they are written changed
+    regz, _ = evaluate(raw_batch_sensor, instance, gz)
+    assert sorted(r.partition_key for r in regz.run_requests) == ["batch-0", "batch-1", "batch-2"]
