@@ -16,20 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import DagsterInstance, ExecuteInProcessResult
 from tqdm.auto import tqdm
 
-from .assets.index import mds_index
-from .assets.raw import raw_samples
-from .assets.selected import selected_samples
-from .assets.shards import mds_shards
-from .checks import index_consistency, samples_decode
+from .definitions import defs
 from .partitions import raw_batches
 from .raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
 from .stamps import partition_is_current
 
-PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
@@ -83,8 +78,9 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
             report.failed[key] = error
     if report.failed or not batches:
         return report
-    result = materialize([mds_index, index_consistency, samples_decode], instance=instance,
-                         resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS)
+    result = defs.resolve_job_def("publish_index").execute_in_process(  # a named job, as in the UI
+        instance=instance, resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS,
+        tags={"mds/launched_by": "mds-assets build"})
     if not result.success:
         report.failed["mds_index"] = _first_error(result)
         return report
@@ -137,9 +133,9 @@ def materialise_partition(partition_key: str, settings: dict[str, Any], instance
     `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""
     if isinstance(instance, str):
         instance = _worker_instance(instance)
-    result = materialize(PARTITION_ASSETS, partition_key=partition_key, instance=instance,
-                         resources={"mds_settings": MDSSettings(**settings)}, raise_on_error=False,
-                         tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
+    result = defs.resolve_job_def("build_partition").execute_in_process(  # a named job, as in the UI
+        partition_key=partition_key, instance=instance, resources={"mds_settings": MDSSettings(**settings)},
+        raise_on_error=False, tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
     return None if result.success else _first_error(result)
 
 

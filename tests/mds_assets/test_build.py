@@ -121,3 +121,13 @@ def test_parquet_batches_build_like_jsonl(instance, tmp_path):
     dataset = MDSDataset(settings.out_url)
     assert len(dataset) == 100 and dataset[51] == {"uid": b"1-1", "image": b"\x01" * 20,
                                                    "label": (1).to_bytes(8, "little")}
+
+
+def test_build_runs_show_as_the_named_jobs(instance, settings):
+    """They used to show as `__ephemeral_asset_job__` in the UI's Runs."""
+    assert build(settings, workers=2, progress=False).ok
+    runs = instance.get_runs()
+    partition_runs = [run for run in runs if run.job_name == "build_partition"]
+    assert sorted(run.tags["dagster/partition"] for run in partition_runs) == ["batch-0", "batch-1", "batch-2"]
+    assert all(run.tags["mds/launched_by"] == "mds-assets build" for run in runs)
+    assert {run.job_name for run in runs} == {"build_partition", "publish_index"}
