@@ -34,6 +34,10 @@ INSTANCE_CONFIG = """\
 concurrency:
   pools:
     default_limit: 1
+# Dagster's anonymous usage statistics are off, and so is its notice about them (which would
+# print in the middle of the progress bar). Set `enabled: true` to send them to Dagster Labs.
+telemetry:
+  enabled: false
 """
 
 
