@@ -54,7 +54,7 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         if size > limit and samples == 1:
             warnings.append(f"{name}: sample {first_sample} alone is {size} bytes, over the {limit}-byte limit")
         elif size > limit:
-            errors.append(f"{name}: {size} bytes in {samples} samples, over the {limit}-byte limit")
+            errors.append(f"{name}: {size} bytes in {plural(samples, 'sample')}, over the {limit}-byte limit")
         first_sample += samples
     metadata = {
         "shards": dataset.index.num_shards,
@@ -112,7 +112,7 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
                 problems.append(f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
                                 f"manifest says {shard.stored_bytes}")
     if manifest is not None and manifest.total_samples != len(published):
-        problems.append(f"manifest counts {manifest.total_samples} samples, the index {len(published)}")
+        problems.append(f"manifest counts {plural(manifest.total_samples, 'sample')}, the index {len(published)}")
     return AssetCheckResult(
         passed=not problems,
         metadata={"partitions": len(partition_keys), "samples": len(published), "shards": published.index.num_shards,

@@ -15,7 +15,7 @@ from .resources import MDSSettings
 build_partition_job = define_asset_job(
     "build_partition",
     selection=AssetSelection.assets(raw_samples, selected_samples, mds_shards),
-    description="Load, select and write one raw batch as an .mds partition (with its shard_size check).",
+    description="Load, select and write one raw batch as an `.mds` partition (with its shard_size check).",
 )
 
 publish_index_job = define_asset_job(

@@ -31,7 +31,9 @@ WATCHED_CHECKS = [
 ]
 
 
-@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
+@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
+        description="Registers each new raw batch as a partition and requests its build_partition run; a changed "
+                    "batch is requested again, a batch already built from the same data and settings is not.")
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
     """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
     whose size, ETag or mtime changed is requested again; a batch whose partition is already
@@ -57,7 +59,9 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     )
 
 
-@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
+@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
+        description="Logs each newly failed asset check as an error and, when MDS_ALERT_WEBHOOK_URL is set, "
+                    "POSTs it there.")
 def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
     """Alerts on every newly failed asset check: a log line, and a POST to the URL in
     MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""
