@@ -42,6 +42,10 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
                                 metadata={"problem": str(error)})
     limit = shard_size_limit  # the configured limit: a partition built under an older, larger one is flagged
     errors, warnings = [], []
+    if manifest is not None and len(manifest.shards) != dataset.index.num_shards:
+        errors.append(f"the manifest lists {plural(len(manifest.shards), 'shard')}, the index "
+                      f"{dataset.index.num_shards}: sizes checked against the index alone")
+        manifest = None
     first_sample = 0
     for number, (samples, size) in enumerate(zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)):
         name = dataset.shard_file(number)

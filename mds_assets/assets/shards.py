@@ -21,7 +21,7 @@ from dagster import (
 
 from ..checks import MDS_SHARDS, SHARD_SIZE, shard_size_evaluation, shard_size_result
 from ..partition_writer import PartitionBuild, write_partition
-from ..partitions import partition_url, raw_batches
+from ..partitions import partition_url, raw_batches, stored_partitions
 from ..raw_sources import find_batch
 from ..resources import MDSSettings
 from ..wording import plural
@@ -86,11 +86,12 @@ def mds_shards(context: AssetExecutionContext, mds_settings: MDSSettings) -> Ite
 
 def _check_every_partition(context: AssetExecutionContext,
                            settings: MDSSettings) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
-    """A checks-only run without a partition (the UI's "Execute all") checks every materialised
-    partition: one evaluation per partition, shown on that partition, then a summary for the run."""
-    registered = context.instance.get_dynamic_partitions(raw_batches.name)
-    materialised = context.instance.get_materialized_partitions(MDS_SHARDS)
-    keys = sorted(key for key in registered if key in materialised)
+    """A checks-only run without a partition (the UI's "Execute all") checks every partition in
+    storage (the one record of what is built): one evaluation per partition, shown on that
+    partition, then a summary for the run."""
+    complete, incomplete = stored_partitions(settings.out_url, settings.fsspec_options())
+    registered = set(context.instance.get_dynamic_partitions(raw_batches.name))
+    keys = sorted(key for key in complete + incomplete if key in registered)
     failed, warned = [], []
     for key in keys:
         evaluation = shard_size_evaluation(settings, key)
