@@ -11,7 +11,6 @@ import ctypes
 import functools
 import multiprocessing
 import os
-import re
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -19,25 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import DagsterInstance
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
-from .assets.index import mds_index
-from .assets.raw import raw_samples
-from .assets.selected import selected_samples
-from .assets.shards import mds_shards
-from .checks import index_consistency, samples_decode
-from .partitions import partition_url, raw_batches, stored_partitions
+from .partitions import raw_batches, stored_partitions
 from .raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
 from .runs import first_error, run_job
-from .stamps import build_stamp, has_dataset, read_stamp
+from .stamps import partition_is_current
 
-PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
 # Dagster's default local instance for mds-assets (SQLite under this folder).
@@ -46,6 +38,10 @@ INSTANCE_CONFIG = """\
 concurrency:
   pools:
     default_limit: 1
+# Dagster's anonymous usage statistics are off, and so is its notice about them (which would
+# print in the middle of the progress bar). Set `enabled: true` to send them to Dagster Labs.
+telemetry:
+  enabled: false
 """
 
 
@@ -107,6 +103,7 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         report.failed.update({key: "its partition has no dataset after the build (removed while it ran?)"
                               for key in missing})
         return
+    # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job("publish_index", settings, instance, tags={"mds/launched_by": "mds-assets build"})
     if not result.success:
         report.failed["mds_index"] = first_error(result)
@@ -120,11 +117,7 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
 
 
 def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
-    url = partition_url(settings.out_url, batch.partition_key)
-    options = settings.fsspec_options()
-    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
-                         settings.shard_size_limit, settings.compression)
-    return not has_dataset(url, options) or read_stamp(url, options) != wanted
+    return not partition_is_current(batch, settings)
 
 
 def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance,
@@ -185,18 +178,7 @@ def materialise_partition(partition_key: str, settings: dict[str, Any], instance
     `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""
     if isinstance(instance, str):
         instance = _worker_instance(instance)
+    # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job("build_partition", MDSSettings(**settings), instance, partition_key=partition_key,
                      tags={"mds/launched_by": "mds-assets build"})
     return None if result.success else first_error(result)
-
-
-def _first_error(result: ExecuteInProcessResult) -> str:
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            while error.cause is not None and "dagster" in error.cls_name.lower():
-                error = error.cause  # unwrap Dagster's wrappers down to the user's error
-            return re.sub(r"^[\w.]+: ", "", error.message.strip())  # drop the exception's class path
-    return "the run failed (see the Dagster UI for its logs)"
-
-

@@ -7,10 +7,17 @@ batch is rebuilt exactly when its content or the way it is written changed.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from writer.compression import parse_compression
+from writer.published import has_dataset
 from writer.storage import Storage
-from writer.published import published_index_names
+
+from .partitions import partition_url
+
+if TYPE_CHECKING:
+    from .raw_sources import RawBatch
+    from .resources import MDSSettings
 
 STAMP_NAME = "mds_source.json"
 
@@ -18,7 +25,13 @@ STAMP_NAME = "mds_source.json"
 def build_stamp(batch_name: str, fingerprint: str, fields: list[str], shard_size_limit: int,
                 compression: str | None) -> dict[str, Any]:
     return {"batch": batch_name, "fingerprint": fingerprint, "fields": list(fields),
-            "shard_size_limit": shard_size_limit, "compression": compression}
+            "shard_size_limit": shard_size_limit, "compression": canonical_compression(compression)}
+
+
+def canonical_compression(compression: str | None) -> str | None:
+    """One spelling per setting ("gz" and "gz:6" are the same), so a respelling rebuilds nothing."""
+    parsed = parse_compression(compression)
+    return parsed.name if parsed else None
 
 
 def encode_stamp(stamp: dict[str, Any]) -> bytes:
@@ -35,7 +48,18 @@ def read_stamp(partition_url: str, storage_options: dict[str, Any] | None) -> di
         return None
 
 
-def has_dataset(partition_url: str, storage_options: dict[str, Any] | None) -> bool:
-    """A partition counts as built only when its dataset is published (its index exists)."""
-    storage = Storage(partition_url, storage_options)
-    return any(storage.exists(name) for name in published_index_names())
+def partition_is_current(batch: RawBatch, settings: MDSSettings) -> bool:
+    """The batch's partition holds a dataset built from this very batch (fingerprint) with these
+    settings, whoever built it: the one test of "up to date", for `mds-assets build` and the sensor."""
+    url = partition_url(settings.out_url, batch.partition_key)
+    options = settings.fsspec_options()
+    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
+                         settings.shard_size_limit, settings.compression)
+    stamp = read_stamp(url, options)
+    if stamp is None or not has_dataset(Storage(url, options)):
+        return False
+    try:  # stamps written before compression was stored canonically
+        stamp = {**stamp, "compression": canonical_compression(stamp.get("compression"))}
+    except (TypeError, ValueError):
+        return False
+    return stamp == wanted
