@@ -61,15 +61,14 @@ class BuildReport:
 
 
 def dagster_instance() -> DagsterInstance:
-    """The instance at DAGSTER_HOME; by default `./.dagster_home`, the one `dagster dev` uses per the README."""
-    home = os.environ.get("DAGSTER_HOME") or str(Path(DEFAULT_DAGSTER_HOME).resolve())
-    home_path = Path(home).resolve()
-    os.environ["DAGSTER_HOME"] = str(home_path)
+    """The instance at DAGSTER_HOME; by default `./.dagster_home`, the one `dagster dev` uses per
+    the README. Its `dagster.yaml` is written only when there is none (never overwritten)."""
+    home_path = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     home_path.mkdir(parents=True, exist_ok=True)
     config = home_path / "dagster.yaml"
     if not config.exists():
         config.write_text(INSTANCE_CONFIG)
-    return DagsterInstance.get()
+    return DagsterInstance.from_config(str(home_path))
 
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:

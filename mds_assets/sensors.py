@@ -62,24 +62,35 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
 @sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
         description="Logs each newly failed asset check as an error and, when MDS_ALERT_WEBHOOK_URL is set, "
                     "POSTs it there.")
-def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
+def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     """Alerts on every newly failed asset check: a log line, and a POST to the URL in
     MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""
     last_seen = int(context.cursor or 0)
     newest = last_seen
     alerts = []
     for check_key in WATCHED_CHECKS:
-        history = context.instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50)
-        for record in history:
+        for record in _check_executions(context, check_key):
             newest = max(newest, record.id)
-            if record.id > last_seen and record.status.value == "FAILED":
+            if record.id > last_seen and record.status.value == _FAILED:
                 partition = f" partition {record.partition}" if record.partition else ""
                 alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
-    context.update_cursor(str(newest))
+    if not alerts:
+        context.update_cursor(str(newest))
+        return SkipReason("no new failed checks")
     for alert in alerts:
         context.log.error(alert)
         _post_webhook(alert, context)
-    return SkipReason(f"{plural(len(alerts), 'failed check')} alerted" if alerts else "no new failed checks")
+    return SensorResult(cursor=str(newest))
+
+
+_FAILED = "FAILED"  # AssetCheckExecutionRecordStatus.FAILED; the enum is not exported by `dagster`
+
+
+def _check_executions(context: SensorEvaluationContext, check_key: AssetCheckKey) -> list:
+    """The last 50 executions of a check, newest first. Dagster 1.13.27 (pinned) has no public
+    history call (the instance offers only the latest record), so this is the one place that
+    reads the event log storage directly."""
+    return list(context.instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50))
 
 
 def _post_webhook(message: str, context: SensorEvaluationContext) -> None:

@@ -5,6 +5,7 @@ import warnings
 from collections.abc import Iterator
 
 from dagster import (
+    PreviewWarning,
     AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -34,7 +35,7 @@ _SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn(
 def _shard_size_spec() -> AssetCheckSpec:
     # Partitioned checks are a preview feature of Dagster; they give one result per partition.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec")
+        warnings.simplefilter("ignore", PreviewWarning)
         return AssetCheckSpec(
             SHARD_SIZE,
             asset=MDS_SHARDS,
