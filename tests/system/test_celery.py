@@ -274,10 +274,20 @@ def server(cluster):
         dagster.stop()
 
 
+def step_events(instance: DagsterInstance, run_id: str, step: str) -> dict:
+    return {entry.dagster_event.event_type: entry.timestamp
+            for entry in instance.all_logs(run_id) if entry.is_dagster_event and entry.step_key == step}
+
+
 def step_interval(instance: DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
-    times = {entry.dagster_event.event_type: entry.timestamp
-             for entry in instance.all_logs(run_id) if entry.is_dagster_event and entry.step_key == step}
+    times = step_events(instance, run_id, step)
     return times[DagsterEventType.STEP_START], times[DagsterEventType.STEP_SUCCESS]
+
+
+def set_pool_limit(cluster: Cluster, limit: int) -> None:
+    subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "concurrency", "set", "mds_publish",
+                    str(limit)], env={**os.environ, "DAGSTER_HOME": str(cluster.home)}, check=True,
+                   capture_output=True, timeout=60)
 
 
 def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_overlap(cluster, server):
@@ -288,7 +298,17 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
     instance = cluster.instance()
     assert set(celery_hosts(instance, run_id)) == PARTITION_STEPS
 
+    # The pool holds both publishes: with its limit at 0 (Dagster's CLI) neither step starts
+    # although both runs are going; at 1 they run, one after the other.
+    set_pool_limit(cluster, 0)
     first, second = launch(server, "publish_index"), launch(server, "publish_index")  # at once
+    time.sleep(8)  # the queue may hold them (QUEUED) or their steps may wait for a slot (STARTED)
+    waiting = (DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
+    print("with the pool at 0:", [instance.get_run_by_id(run).status.value for run in (first, second)])
+    assert all(instance.get_run_by_id(run).status in waiting for run in (first, second))
+    assert not any(DagsterEventType.STEP_START in step_events(instance, run, "mds_index") for run in (first, second)), \
+        "the pool let a step through"
+    set_pool_limit(cluster, 1)
     assert wait_for_run(server, first) == "SUCCESS" and wait_for_run(server, second) == "SUCCESS"
     assert set(celery_hosts(instance, first)) == {"mds_index", "mds_index_index_consistency", "mds_index_samples_decode"}
     (start_1, end_1), (start_2, end_2) = step_interval(instance, first, "mds_index"), \
