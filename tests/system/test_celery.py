@@ -50,7 +50,8 @@ class Cluster:
         self.env = {"MDS_EXECUTOR": "celery", "MDS_CELERY_BROKER": self.redis.url,
                     "MDS_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "DAGSTER_DISABLE_TELEMETRY": "1",
                     "MDS_RAW_URL": str(self.root / "raw-ui"), "MDS_OUT_URL": str(self.root / "out-ui"),
-                    "MDS_FIELDS": FIELDS, "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT)}
+                    "MDS_FIELDS": FIELDS, "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
+                    "MDS_SENSOR_INTERVAL_SECONDS": "5"}
         self.workers = [CeleryWorker(name, self.home, self.redis.url, self.env, self.root, VISIBILITY_TIMEOUT)
                         for name in ("worker-1", "worker-2")]
         self.ensure_workers()
@@ -321,6 +322,14 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "ui-1")
     assert latest["status"] == "SUCCEEDED" and latest["evaluation"]["success"]
     assert (cluster.root / "out-ui" / "index.mds").exists()
+
+    # the daemon's sensor requested a run for each batch: its steps ran on the workers too
+    def sensor_run(partition):
+        runs = instance.get_runs(RunsFilter(job_name="build_partition",
+                                            tags={"dagster/partition": partition}))
+        return [run for run in runs if "dagster/sensor_name" in run.tags and run.status == DagsterRunStatus.SUCCESS]
+    (run, *_) = wait_until(lambda: sensor_run("ui-2"), 120, "a sensor run of ui-2", interval=1)
+    assert set(celery_hosts(instance, run.run_id)) == PARTITION_STEPS
 
 
 FAKE_KUBECONFIG = """\
