@@ -117,20 +117,27 @@ def test_any_damaged_index_raises_only_format_errors(base, edits, cut):
 # -- the CLI in a subprocess, with its peak memory --------------------------------------------
 
 
+# Runs the CLI in a fresh interpreter that limits its own address space and records its own peak
+# RSS when it ends: measured in the parent (wait4), a forked child would count the test
+# process's memory it starts as, before exec.
+_CHILD = """
+import atexit, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+atexit.register(lambda: open({rss_file!r}, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+from writer.cli import main
+sys.argv[0] = "mds"
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def run_mds(*args: str, tmp_path: Path) -> tuple[int, str, str, int]:
-    """`python -m writer.cli ARGS` -> (exit code, stdout, stderr, peak RSS in bytes)."""
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-
-    def limit_memory():
-        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-
+    """`mds ARGS` in a fresh interpreter -> (exit code, stdout, stderr, its peak RSS in bytes)."""
+    rss_file = tmp_path / "peak_rss.txt"
+    child = _CHILD.format(limit=ADDRESS_SPACE_LIMIT, rss_file=str(rss_file))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "writer.cli", *args], stdout=stdout, stderr=stderr,
-                                   stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, preexec_fn=limit_memory)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(), err.read_text(), usage.ru_maxrss * 1024
+    process = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, timeout=120)
+    return process.returncode, process.stdout, process.stderr, int(rss_file.read_text()) * 1024
 
 
 def assert_reported(result, name: str, message: str = "") -> None:
