@@ -26,10 +26,11 @@ from writer.published import describe_change, read_state
 from writer.storage import Storage
 
 from .definitions import defs
-from .partitions import raw_batches, stored_partitions
-from .raw_sources import RawBatch, list_batches
+from .partitions import raw_batches
+from .core.layout import stored_partitions
+from .core.raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
-from .stamps import partition_is_current
+from .core.stamps import partition_is_current
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"

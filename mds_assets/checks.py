@@ -17,10 +17,10 @@ from dagster import (
 from writer import MDSDataset
 from writer.manifest import Manifest
 
-from .partitions import partition_url
+from .core.layout import partition_url
 from .resources import MDSSettings
-from .selection import decoders_for
-from .wording import plural
+from .core.selection import decoders_for
+from .core.wording import plural
 
 SHARD_SIZE = "shard_size"
 MDS_SHARDS = AssetKey("mds_shards")

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 from .build import BuildReport, build
-from .demo_data import write_demo_batches
-from .partitions import partition_url
+from .core.demo_data import write_demo_batches
+from .core.layout import partition_url
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
-from .selection import json_type
+from .core.selection import json_type
 
 
 def main(argv: Sequence[str] | None = None) -> int:

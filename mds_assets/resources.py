@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field
 
 from writer.compression import parse_compression
 
-from .selection import FieldSelection, parse_fields
+from .core.selection import FieldSelection, parse_fields
 
 DEFAULT_RAW_URL = "data/raw"
 DEFAULT_OUT_URL = "data/mds"

@@ -17,10 +17,10 @@ from dagster import (
 
 from .jobs import build_partition_job
 from .partitions import raw_batches
-from .raw_sources import RawDataError, list_batches
+from .core.raw_sources import RawDataError, list_batches
 from .resources import MDSSettings
-from .stamps import partition_is_current
-from .wording import plural
+from .core.stamps import partition_is_current
+from .core.wording import plural
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))

@@ -11,9 +11,9 @@ import warnings
 import fsspec
 
 from mds_assets.assets.index import mds_index  # noqa: F401 - the asset whose publish step is merge_datasets
-from mds_assets.partition_writer import write_partition
-from mds_assets.raw_sources import list_batches
-from mds_assets.selection import parse_fields
+from mds_assets.core.partition_writer import write_partition
+from mds_assets.core.raw_sources import list_batches
+from mds_assets.core.selection import parse_fields
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.merge import merge_datasets
 from writer.verify import verify

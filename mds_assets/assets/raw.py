@@ -4,10 +4,10 @@
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ..partitions import raw_batches
-from ..profile import BatchProfile, profile_records
-from ..raw_sources import find_batch, read_records
+from ..core.profile import BatchProfile, profile_records
+from ..core.raw_sources import find_batch, read_records
 from ..resources import MDSSettings
-from ..wording import plural
+from ..core.wording import plural
 
 
 @asset(

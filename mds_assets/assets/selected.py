@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ..partitions import raw_batches
-from ..profile import BatchProfile, check_selection
+from ..core.profile import BatchProfile, check_selection
 from ..resources import MDSSettings
-from ..selection import FieldSelection
+from ..core.selection import FieldSelection
 
 
 @dataclass(frozen=True)

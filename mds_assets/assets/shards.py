@@ -21,11 +21,12 @@ from dagster import (
 )
 
 from ..checks import MDS_SHARDS, SHARD_SIZE, shard_size_evaluation, shard_size_result
-from ..partition_writer import PartitionBuild, write_partition
-from ..partitions import partition_url, raw_batches, stored_partitions
-from ..raw_sources import find_batch
+from ..core.partition_writer import PartitionBuild, write_partition
+from ..partitions import raw_batches
+from ..core.layout import partition_url, stored_partitions
+from ..core.raw_sources import find_batch
 from ..resources import MDSSettings
-from ..wording import plural
+from ..core.wording import plural
 
 _SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn("samples", "int"),
                                     TableColumn("bytes", "int"), TableColumn("stored_bytes", "int"),

@@ -11,7 +11,7 @@ from mds_assets.checks import index_consistency, samples_decode
 from mds_assets.jobs import index_checks_job, partition_checks_job
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
-from mds_assets.selection import RecordEncoder, decoders_for
+from mds_assets.core.selection import RecordEncoder, decoders_for
 from writer import MDSDataset, StreamingDatasetWriter
 
 from .conftest import record, snapshot, write_batch
@@ -216,6 +216,6 @@ def test_descriptions_shown_in_the_ui_hold_no_html_like_text():
 
 
 def test_counts_read_as_people_write_them():
-    from mds_assets.wording import plural
+    from mds_assets.core.wording import plural
 
     assert [plural(n, "shard") for n in (0, 1, 2)] == ["0 shards", "1 shard", "2 shards"]

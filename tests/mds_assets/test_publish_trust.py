@@ -77,8 +77,8 @@ def test_a_partition_promoted_but_never_recorded_by_dagster_is_published(tmp_pat
 
     from mds_assets.assets.index import mds_index
     from mds_assets.build import dagster_instance
-    from mds_assets.partition_writer import write_partition
-    from mds_assets.raw_sources import list_batches
+    from mds_assets.core.partition_writer import write_partition
+    from mds_assets.core.raw_sources import list_batches
     from mds_assets.resources import MDSSettings
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
