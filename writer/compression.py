@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 COMPRESSION_FILE = "compression.txt"
+DEFLATE = "zlib"  # the deflate implementation that writes gz
 
 
 DECOMPRESSION_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
