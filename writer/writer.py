@@ -203,11 +203,15 @@ class StreamingDatasetWriter:
             self.finish()
 
 
+SMALL_RECORD = 512  # records under this are joined into one object as they are written
+
 _LOOP_TEMPLATE = """
 def write_loop(self, samples, fields, header, limit):
     {fields} = fields
     pack = header.pack
+    join = b"".join
     pieces = self._shard
+    add_piece = pieces.append
     add_size = self._sample_sizes.append
     shard_bytes = self._shard_bytes
     try:
@@ -225,13 +229,17 @@ def write_loop(self, samples, fields, header, limit):
                 self._shard_bytes = shard_bytes
                 self._flush_shard()
                 pieces = self._shard
+                add_piece = pieces.append
                 shard_bytes = 0
             try:
                 add_size(record)
             except OverflowError:
                 add_size = self._widen_sizes()
                 add_size(record)
-            pieces += (pack({sizes}), {values})
+            if record < SMALL_RECORD:  # one object, not 1 + fields: the shard's join chases fewer pointers
+                add_piece(join((pack({sizes}), {values})))
+            else:  # kept by reference: the shard's join (a GIL-free memcpy, off this thread) copies it once
+                pieces += (pack({sizes}), {values})
             shard_bytes += record
     finally:
         self._shard_bytes = shard_bytes
@@ -243,9 +251,9 @@ def _sample_loop(field_count: int) -> Callable[..., None]:
     """The per-sample loop, written out for `field_count` fields (as `namedtuple` does for its class).
 
     Per sample it does only: one subscript per field, an exact-`bytes` test, one `len` per
-    value, one header pack, three appends, one add and one compare against the shard limit;
-    everything else (a flush, bytearray/memoryview copies, explaining a bad sample) is a
-    method call off that path. The state it keeps in locals is written back to the writer on
+    value, one header pack, one join (small records) or one list extend, one size append, one
+    add and one compare against the shard limit; everything else (a flush, bytearray/memoryview
+    copies, explaining a bad sample, widening the sizes) is a method call off that path. The state it keeps in locals is written back to the writer on
     any exit, so a bad sample leaves every sample before it written.
     """
     values = [f"v{number}" for number in range(field_count)]
@@ -259,7 +267,7 @@ def _sample_loop(field_count: int) -> Callable[..., None]:
         measure="; ".join(f"{size} = len({value})" for size, value in zip(sizes, values)),
         record=" + ".join([str(8 * field_count), *sizes]),
     )
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"SMALL_RECORD": SMALL_RECORD}
     exec(compile(source, f"<mds sample loop, {field_count} fields>", "exec"), namespace)  # noqa: S102
     return namespace["write_loop"]
 
