@@ -19,23 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, ExecuteInProcessResult, materialize
+from dagster import DagsterInstance, ExecuteInProcessResult
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
-from .assets.index import mds_index
-from .assets.raw import raw_samples
-from .assets.selected import selected_samples
-from .assets.shards import mds_shards
-from .checks import index_consistency, samples_decode
-from .partitions import partition_url, raw_batches, stored_partitions
+from .definitions import defs
+from .partitions import raw_batches, stored_partitions
 from .raw_sources import RawBatch, list_batches
 from .resources import MDSSettings
-from .stamps import build_stamp, has_dataset, read_stamp
+from .stamps import partition_is_current
 
-PARTITION_ASSETS = [raw_samples, selected_samples, mds_shards]
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
@@ -45,6 +40,10 @@ INSTANCE_CONFIG = """\
 concurrency:
   pools:
     default_limit: 1
+# Dagster's anonymous usage statistics are off, and so is its notice about them (which would
+# print in the middle of the progress bar). Set `enabled: true` to send them to Dagster Labs.
+telemetry:
+  enabled: false
 """
 
 
@@ -106,8 +105,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         report.failed.update({key: "its partition has no dataset after the build (removed while it ran?)"
                               for key in missing})
         return
-    result = materialize([mds_index, index_consistency, samples_decode], instance=instance,
-                         resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS)
+    result = defs.resolve_job_def("publish_index").execute_in_process(  # a named job, as in the UI
+        instance=instance, resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS,
+        tags={"mds/launched_by": "mds-assets build"})
     if not result.success:
         report.failed["mds_index"] = _first_error(result)
         return
@@ -120,11 +120,7 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
 
 
 def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
-    url = partition_url(settings.out_url, batch.partition_key)
-    options = settings.fsspec_options()
-    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
-                         settings.shard_size_limit, settings.compression)
-    return not has_dataset(url, options) or read_stamp(url, options) != wanted
+    return not partition_is_current(batch, settings)
 
 
 def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance,
@@ -185,9 +181,9 @@ def materialise_partition(partition_key: str, settings: dict[str, Any], instance
     `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""
     if isinstance(instance, str):
         instance = _worker_instance(instance)
-    result = materialize(PARTITION_ASSETS, partition_key=partition_key, instance=instance,
-                         resources={"mds_settings": MDSSettings(**settings)}, raise_on_error=False,
-                         tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
+    result = defs.resolve_job_def("build_partition").execute_in_process(  # a named job, as in the UI
+        partition_key=partition_key, instance=instance, resources={"mds_settings": MDSSettings(**settings)},
+        raise_on_error=False, tags={"mds/launched_by": "mds-assets build"}, run_config=QUIET_LOGS)
     return None if result.success else _first_error(result)
 
 

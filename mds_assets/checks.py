@@ -4,7 +4,15 @@
 import json
 from typing import Any
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
 
 from writer import MDSDataset
 from writer.manifest import Manifest
@@ -12,8 +20,10 @@ from writer.manifest import Manifest
 from .partitions import partition_url
 from .resources import MDSSettings
 from .selection import decoders_for
+from .wording import plural
 
 SHARD_SIZE = "shard_size"
+MDS_SHARDS = AssetKey("mds_shards")
 PARTITIONS_SIDECAR = "mds_partitions.json"
 MAX_SHARDS_DECODED = 200
 
@@ -44,18 +54,33 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         if size > limit and samples == 1:
             warnings.append(f"{name}: sample {first_sample} alone is {size} bytes, over the {limit}-byte limit")
         elif size > limit:
-            errors.append(f"{name}: {size} bytes in {samples} samples, over the {limit}-byte limit")
+            errors.append(f"{name}: {size} bytes in {plural(samples, 'sample')}, over the {limit}-byte limit")
         first_sample += samples
     metadata = {
         "shards": dataset.index.num_shards,
         "largest_shard_bytes": max(dataset.index.bytes_per_shard, default=0),
         "shard_size_limit": limit,
-        "problems": MetadataValue.json(errors + warnings),
+        **_problems(errors + warnings),
     }
     passed = not errors and not warnings
     severity = AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN
     return AssetCheckResult(check_name=SHARD_SIZE, asset_key="mds_shards", passed=passed, severity=severity,
                             metadata=metadata, description="; ".join(errors + warnings) or None)
+
+
+def shard_size_evaluation(settings: MDSSettings, partition_key: str) -> AssetCheckEvaluation:
+    """`shard_size` of one partition as an evaluation recorded on that partition, for runs that
+    check partitions other than their own (or have none)."""
+    result = shard_size_result(partition_url(settings.out_url, partition_key), settings.shard_size_limit,
+                               settings.fsspec_options())
+    return AssetCheckEvaluation(asset_key=MDS_SHARDS, check_name=SHARD_SIZE, passed=result.passed,
+                                metadata=result.metadata, severity=result.severity,
+                                description=result.description, blocking=True, partition=partition_key)
+
+
+def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataValue]:
+    """The problems as metadata, or nothing: a passing check shows no empty entry."""
+    return {key: MetadataValue.json(problems)} if problems else {}
 
 
 def _stored_size(dataset: MDSDataset, name: str) -> int | None:
@@ -87,11 +112,11 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
                 problems.append(f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
                                 f"manifest says {shard.stored_bytes}")
     if manifest is not None and manifest.total_samples != len(published):
-        problems.append(f"manifest counts {manifest.total_samples} samples, the index {len(published)}")
+        problems.append(f"manifest counts {plural(manifest.total_samples, 'sample')}, the index {len(published)}")
     return AssetCheckResult(
         passed=not problems,
         metadata={"partitions": len(partition_keys), "samples": len(published), "shards": published.index.num_shards,
-                  "problems": MetadataValue.json(problems[:50])},
+                  **_problems(problems[:50])},
         description="; ".join(problems[:5]) or None,
     )
 
@@ -109,7 +134,7 @@ def _compare_with_partitions(manifest: Manifest, keys: list[str], out_url: str,
             return [f"partition {key}: no manifest"]
         expected += [(key, shard) for shard in part.shards]
     if len(expected) != len(manifest.shards):
-        return [f"{len(manifest.shards)} shards published, the partitions hold {len(expected)}"]
+        return [f"{plural(len(manifest.shards), 'shard')} published, the partitions hold {len(expected)}"]
     problems = []
     for (key, source), shard in zip(expected, manifest.shards):
         if (source.samples, source.bytes, source.checksum) != (shard.samples, shard.bytes, shard.checksum):
@@ -139,5 +164,5 @@ def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSetting
             failures.append(f"sample {sample_number}: {error}")
     return AssetCheckResult(passed=not failures,
                             metadata={"samples_decoded": len(probes) - len(failures),
-                                      "failures": MetadataValue.json(failures[:20])},
+                                      **_problems(failures[:20], "failures")},
                             description="; ".join(failures[:3]) or None)

@@ -21,7 +21,7 @@ from writer.storage import Storage
 
 from .partitions import partition_url, staging_url
 from .raw_sources import RawBatch, read_records
-from .selection import FieldSelection, RecordEncoder
+from .selection import FieldSelection, RecordEncoder, column_encodings
 from .stamps import STAMP_NAME, build_stamp, encode_stamp
 
 
@@ -51,7 +51,8 @@ def write_partition(
     samples = (encoder.encode(line, record) for line, record in read_records(batch, storage_options))
     start = time.perf_counter()
     with StreamingDatasetWriter(staging, [s.name for s in selections], shard_size_limit, compression,
-                                storage_options=storage_options, overwrite=True) as writer:
+                                storage_options=storage_options, overwrite=True,
+                                column_encodings=column_encodings(selections)) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
     stamp = build_stamp(batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression)

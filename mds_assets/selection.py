@@ -47,6 +47,7 @@ class Encoding:
     accepts: frozenset[str]  # JSON types
     encode: Callable[[Any], bytes]
     decode: Callable[[bytes], Any]  # for reading the dataset back
+    column_encoding: str  # what the bytes are, as recorded in the manifest (writer.column_encodings)
 
 
 def _base64(value: str) -> bytes:
@@ -54,16 +55,16 @@ def _base64(value: str) -> bytes:
 
 
 ENCODINGS: dict[str, Encoding] = {
-    "utf8": Encoding(frozenset({"string"}), lambda v: v.encode("utf-8"), lambda b: b.decode("utf-8")),
-    "base64": Encoding(frozenset({"string"}), _base64, lambda b: b),
-    "hex": Encoding(frozenset({"string"}), bytes.fromhex, lambda b: b),
+    "utf8": Encoding(frozenset({"string"}), lambda v: v.encode("utf-8"), lambda b: b.decode("utf-8"), "str"),
+    "base64": Encoding(frozenset({"string"}), _base64, lambda b: b, "bytes"),
+    "hex": Encoding(frozenset({"string"}), bytes.fromhex, lambda b: b, "bytes"),
     "json": Encoding(frozenset({"string", "integer", "number", "boolean", "null", "object", "array"}),
                      lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
-                     json.loads),
-    "int64": Encoding(frozenset({"integer"}), _INT64.pack, lambda b: _INT64.unpack(b)[0]),
+                     json.loads, "json"),
+    "int64": Encoding(frozenset({"integer"}), _INT64.pack, lambda b: _INT64.unpack(b)[0], "int64"),
     "float64": Encoding(frozenset({"integer", "number"}), lambda v: _FLOAT64.pack(float(v)),
-                        lambda b: _FLOAT64.unpack(b)[0]),
-    "bytes": Encoding(frozenset({"bytes"}), bytes, lambda b: b),
+                        lambda b: _FLOAT64.unpack(b)[0], "float64"),
+    "bytes": Encoding(frozenset({"bytes"}), bytes, lambda b: b, "bytes"),
 }
 
 
@@ -123,6 +124,11 @@ class RecordEncoder:
                 raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: "
                                      f"not valid {encoding_name} ({error})") from None
         return sample
+
+
+def column_encodings(selections: list[FieldSelection]) -> dict[str, str]:
+    """Each selected field's MDS v2 column encoding, recorded in the partition's manifest."""
+    return {selection.name: ENCODINGS[selection.encoding].column_encoding for selection in selections}
 
 
 def decoders_for(selections: list[FieldSelection]) -> dict[str, Callable[[bytes], Any]]:

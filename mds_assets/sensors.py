@@ -19,6 +19,8 @@ from .jobs import build_partition_job
 from .partitions import raw_batches
 from .raw_sources import RawDataError, list_batches
 from .resources import MDSSettings
+from .stamps import partition_is_current
+from .wording import plural
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
@@ -29,10 +31,14 @@ WATCHED_CHECKS = [
 ]
 
 
-@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
+@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
+        description="Registers each new raw batch as a partition and requests its build_partition run; a changed "
+                    "batch is requested again, a batch already built from the same data and settings is not.")
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
     """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
-    whose size, etag or mtime changed is requested again. The cursor maps key -> fingerprint."""
+    whose size, ETag or mtime changed is requested again; a batch whose partition is already
+    built from it with the current settings (by `mds-assets build`, say) is not. The cursor maps
+    each partition key to its batch's fingerprint."""
     try:
         batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
     except RawDataError as error:
@@ -43,7 +49,7 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     requests = [
         RunRequest(partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}",
                    tags={"mds/batch": b.name})
-        for b in batches if seen.get(b.partition_key) != b.fingerprint
+        for b in batches if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
     ]
     cursor = json.dumps({b.partition_key: b.fingerprint for b in batches}, sort_keys=True)
     return SensorResult(
@@ -53,7 +59,9 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     )
 
 
-@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING)
+@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
+        description="Logs each newly failed asset check as an error and, when MDS_ALERT_WEBHOOK_URL is set, "
+                    "POSTs it there.")
 def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
     """Alerts on every newly failed asset check: a log line, and a POST to the URL in
     MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""
@@ -71,7 +79,7 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason:
     for alert in alerts:
         context.log.error(alert)
         _post_webhook(alert, context)
-    return SkipReason(f"{len(alerts)} failed check(s) alerted" if alerts else "no new failed checks")
+    return SkipReason(f"{plural(len(alerts), 'failed check')} alerted" if alerts else "no new failed checks")
 
 
 def _post_webhook(message: str, context: SensorEvaluationContext) -> None:

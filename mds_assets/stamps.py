@@ -7,10 +7,16 @@ batch is rebuilt exactly when its content or the way it is written changed.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from writer.storage import Storage
 from writer.published import published_index_names
+
+from .partitions import partition_url
+
+if TYPE_CHECKING:
+    from .raw_sources import RawBatch
+    from .resources import MDSSettings
 
 STAMP_NAME = "mds_source.json"
 
@@ -39,3 +45,13 @@ def has_dataset(partition_url: str, storage_options: dict[str, Any] | None) -> b
     """A partition counts as built only when its dataset is published (its index exists)."""
     storage = Storage(partition_url, storage_options)
     return any(storage.exists(name) for name in published_index_names())
+
+
+def partition_is_current(batch: RawBatch, settings: MDSSettings) -> bool:
+    """The batch's partition holds a dataset built from this very batch (fingerprint) with these
+    settings, whoever built it: the one test of "up to date", for `mds-assets build` and the sensor."""
+    url = partition_url(settings.out_url, batch.partition_key)
+    options = settings.fsspec_options()
+    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
+                         settings.shard_size_limit, settings.compression)
+    return has_dataset(url, options) and read_stamp(url, options) == wanted

@@ -108,7 +108,7 @@ def _verify(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
 
 
 def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
-    dataset = MDSDataset(args.url, storage_options=options)
+    dataset = MDSDataset(args.url, decoders="auto", storage_options=options)
     fields = args.field or list(dataset.fields)
     unknown = [field for field in fields if field not in dataset.fields]
     if unknown:
@@ -119,8 +119,11 @@ def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     return 0
 
 
-def _printable(value: bytes) -> str:
-    """UTF-8 text as it is; other bytes as hex, cut to keep a line readable."""
+def _printable(value: Any) -> Any:
+    """A decoded value as it is (text, number, JSON); raw bytes as UTF-8 text when they are
+    printable text, else as hex — long ones cut to keep a line readable."""
+    if not isinstance(value, bytes):
+        return value if not isinstance(value, str) or len(value) <= 120 else value[:117] + "..."
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError:

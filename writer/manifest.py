@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 MANIFEST_NAME = "mds_manifest.json"
 CHECKSUM_ALGORITHM = "crc32"  # zlib's: ~4 GB/s and releases the GIL, so it costs the writer nothing
@@ -47,6 +47,7 @@ class Manifest:
     checksum_algorithm: str = CHECKSUM_ALGORITHM
     writer: str = "mds-assets"
     writer_version: str = ""
+    column_encodings: Mapping[str, str] = field(default_factory=dict)  # field -> MDS v2 encoding, when known
 
     @property
     def total_samples(self) -> int:
@@ -65,6 +66,7 @@ class Manifest:
                 "fields": list(self.fields),
                 "shard_size_limit": self.shard_size_limit,
                 "compression": self.compression,
+                **({"column_encodings": dict(self.column_encodings)} if self.column_encodings else {}),
             },
             "total_samples": self.total_samples,
             "total_bytes": self.total_bytes,
@@ -86,6 +88,7 @@ class Manifest:
                 checksum_algorithm=document["checksum_algorithm"],
                 writer=document["writer"]["name"],
                 writer_version=document["writer"]["version"],
+                column_encodings=dict(settings.get("column_encodings") or {}),
             )
         except RecursionError:
             raise ValueError(f"{where}: not a valid manifest (nested too deeply)") from None
@@ -101,4 +104,5 @@ def merge(manifests: Sequence[Manifest], files: Sequence[str]) -> Manifest:
         for shard, name in zip(shards, files, strict=True)
     )
     first = manifests[0]
-    return Manifest(first.fields, first.shard_size_limit, first.compression, renamed)
+    encodings = next((m.column_encodings for m in manifests if m.column_encodings), {})  # the merge checked they agree
+    return Manifest(first.fields, first.shard_size_limit, first.compression, renamed, column_encodings=encodings)

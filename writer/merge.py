@@ -231,6 +231,17 @@ def _check_compatible(datasets: list[MDSDataset], manifests: list[Manifest]) -> 
         if manifest.compression != first_manifest.compression:
             raise MergeError(f"{dataset.storage.url} is compressed {manifest.compression}, "
                              f"{first.storage.url} {first_manifest.compression}")
+    _check_encodings(datasets, manifests)
+
+
+def _check_encodings(datasets: list[MDSDataset], manifests: list[Manifest]) -> None:
+    """Sources that record column encodings must agree; one that records none (written before
+    encodings were recorded) takes the others'."""
+    known = [(dataset, manifest) for dataset, manifest in zip(datasets, manifests) if manifest.column_encodings]
+    for dataset, manifest in known[1:]:
+        if manifest.column_encodings != known[0][1].column_encodings:
+            raise MergeError(f"{dataset.storage.url} has column encodings {dict(manifest.column_encodings)}, "
+                             f"{known[0][0].storage.url} {dict(known[0][1].column_encodings)}")
 
 
 def _already_published(plan: MergePlan) -> bool:
@@ -239,13 +250,17 @@ def _already_published(plan: MergePlan) -> bool:
     current = plan.before_manifest
     if plan.before.index != files.index or current is None:
         return False
-    if (current.fields, current.compression, current.shards) != (plan.manifest.fields, plan.manifest.compression,
-                                                                 plan.manifest.shards):
+    if _essentials(current) != _essentials(plan.manifest):
         return False
     if any(not storage.exists(name) or storage.read(name) != data for name, data in files.sidecars.items()):
         return False
     return all(storage.exists(shard.file) and storage.size(shard.file) == shard.stored_bytes
                for shard in plan.manifest.shards)
+
+
+def _essentials(manifest: Manifest) -> tuple:
+    """What makes two manifests describe the same dataset (their writer version may differ)."""
+    return manifest.fields, manifest.compression, manifest.shards, dict(manifest.column_encodings)
 
 
 def merged_sizes(datasets: Sequence[MDSDataset]) -> array:

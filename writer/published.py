@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import format as mds
-from .compression import COMPRESSION_FILE, Compression
+from .compression import COMPRESSION_FILE, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME
 from .storage import Storage
 
@@ -140,10 +140,10 @@ def read_state(storage: Storage) -> PublishedState:
 
 def _sample_count(data: bytes, name: str) -> int | None:
     try:
-        if name.endswith(".gz"):
-            import gzip
-            data = gzip.decompress(data)
-        return mds.decode_index(data, name).total_samples
+        if name == mds.INDEX_NAME:
+            return mds.decode_index(data, name).total_samples
+        with scheme_from_file(name.rsplit(".", 1)[1], name).open_stream(data) as stream:
+            return mds.decode_index(stream, name).total_samples
     except Exception:  # noqa: BLE001 - a count is only for the message
         return None
 

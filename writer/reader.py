@@ -12,9 +12,10 @@ import itertools
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import format as mds
+from .column_encodings import decoders_for
 from .compression import COMPRESSION_FILE, DECOMPRESSION_ERRORS, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME, Manifest
 from .storage import Storage
@@ -30,13 +31,18 @@ _UNSIGNED = {"b": "B", "h": "H", "i": "I"}
 class MDSDataset(Sequence[dict[str, Any]]):
     """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`."""
 
-    def __init__(self, url: str, decoders: Decoders | None = None,
+    def __init__(self, url: str, decoders: Decoders | Literal["auto"] | None = None,
                  storage_options: dict[str, Any] | None = None) -> None:
+        """`decoders`: `{field: function(bytes)}`, or `"auto"` to decode each field by the encoding
+        its writer recorded in the manifest (`column_encodings`; fields without one stay bytes)."""
         self.storage = Storage(url, storage_options)
         self.compression = _read_compression(self.storage)
         self.index = _read_index(self.storage, self.compression)
         self.fields = self.index.fields
         self.sample_sizes, self.repaired_sizes = _repair_sizes(self.index, self.storage.describe(self.index_name))
+        if decoders == "auto":
+            manifest = self.manifest()
+            decoders = decoders_for(manifest.column_encodings) if manifest else {}
         self.decoders = _checked_decoders(decoders or {}, self.fields)
         self._shard_starts = [0, *itertools.accumulate(self.index.samples_per_shard)]
         self._shard_offsets = lru_cache(maxsize=4)(self._compute_shard_offsets)

@@ -18,6 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import format as mds
+from .column_encodings import checked_encodings
 from .compression import parse_compression
 from .lock import DatasetLock
 from .manifest import Manifest, ShardRecord
@@ -46,8 +47,10 @@ class StreamingDatasetWriter:
         storage_options: dict[str, Any] | None = None,
         overwrite: bool = False,
         workers: int | None = None,
+        column_encodings: Mapping[str, str] | None = None,
     ) -> None:
         self.fields = _checked_fields(fields)
+        self.column_encodings = checked_encodings(column_encodings, self.fields)
         self.shard_size_limit = _checked_limit(shard_size_limit)
         self.compression = parse_compression(compression)
         self._storage = Storage(dirname, storage_options)
@@ -152,7 +155,7 @@ class StreamingDatasetWriter:
     def _publish(self, records: list[ShardRecord]) -> None:
         """Encode every file first (content errors change nothing), then store them, index last."""
         manifest = Manifest(self.fields, self.shard_size_limit, self.compression.name if self.compression
-                            else None, tuple(records))
+                            else None, tuple(records), column_encodings=self.column_encodings)
         index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
         files = DatasetFiles.encode(self.compression, index, manifest.to_json())
         for name in self._stale_shards - {shard.file for shard in manifest.shards}:

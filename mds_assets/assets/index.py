@@ -11,6 +11,7 @@ from ..checks import PARTITIONS_SIDECAR
 from ..partitions import partition_url, stored_partitions
 from ..resources import MDSSettings
 from ..selection import FieldSelection
+from ..wording import plural
 from .shards import mds_shards
 
 
@@ -35,7 +36,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
                             options, sidecars={PARTITIONS_SIDECAR: sidecar})
     manifest = result.manifest
     stored = sum(shard.stored_bytes for shard in manifest.shards)
-    context.log.info(f"published {manifest.total_samples} samples from {len(keys)} partitions "
+    context.log.info(f"published {plural(manifest.total_samples, 'sample')} from {plural(len(keys), 'partition')} "
                      f"({'unchanged' if not result.changed else result.placement})")
     return MaterializeResult(metadata={
         "dagster/row_count": manifest.total_samples,

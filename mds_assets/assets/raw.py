@@ -7,6 +7,7 @@ from ..partitions import raw_batches
 from ..profile import BatchProfile, profile_records
 from ..raw_sources import find_batch, read_records
 from ..resources import MDSSettings
+from ..wording import plural
 
 
 @asset(
@@ -16,12 +17,12 @@ from ..resources import MDSSettings
     owners=["team:data-engineering"],
 )
 def raw_samples(context: AssetExecutionContext, mds_settings: MDSSettings) -> Output[BatchProfile]:
-    """A raw batch (a JSONL file or an ImageFolder-style directory), read once and profiled:
+    """A raw batch (a JSONL or Parquet file, or an ImageFolder-style directory), read once and profiled:
     records, bytes, fields with their JSON types and a preview. Unreadable input fails the
     partition naming the batch and line."""
     batch = find_batch(mds_settings.raw_url, context.partition_key, mds_settings.fsspec_options())
     profile = profile_records(batch.name, read_records(batch, mds_settings.fsspec_options()))
-    context.log.info(f"batch {batch.name}: {profile.records} records, fields {list(profile.fields)}")
+    context.log.info(f"batch {batch.name}: {plural(profile.records, 'record')}, fields {list(profile.fields)}")
     return Output(
         profile,
         metadata={

@@ -5,11 +5,11 @@ import warnings
 from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckResult,
+    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
-    AssetKey,
     AssetSpec,
     MaterializeResult,
     MetadataValue,
@@ -19,14 +19,13 @@ from dagster import (
     multi_asset,
 )
 
-from ..checks import SHARD_SIZE, shard_size_result
+from ..checks import MDS_SHARDS, SHARD_SIZE, shard_size_evaluation, shard_size_result
 from ..partition_writer import PartitionBuild, write_partition
 from ..partitions import partition_url, raw_batches
 from ..raw_sources import find_batch
 from ..resources import MDSSettings
-from .selected import SelectionPlan
+from ..wording import plural
 
-MDS_SHARDS = AssetKey("mds_shards")
 _SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn("samples", "int"),
                                     TableColumn("bytes", "int"), TableColumn("stored_bytes", "int"),
                                     TableColumn("crc32", "string")])
@@ -51,33 +50,62 @@ def _shard_size_spec() -> AssetCheckSpec:
         MDS_SHARDS,
         deps=["selected_samples"],
         description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
-                    "complete, valid .mds dataset per partition under <out>/partitions/<key>/.",
+                    "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
+                    "folder per partition key).",
         group_name="mds",
         kinds={"python", "mds"},
         owners=["team:data-engineering"],
     )],
     check_specs=[_shard_size_spec()],
-    ins={"selected_samples": AssetIn()},
     partitions_def=raw_batches,
     can_subset=True,  # so the check can run alone, on what is in storage
 )
-def mds_shards(
-    context: AssetExecutionContext, mds_settings: MDSSettings, selected_samples: SelectionPlan
-) -> Iterator[MaterializeResult | AssetCheckResult]:
+def mds_shards(context: AssetExecutionContext, mds_settings: MDSSettings) -> Iterator[MaterializeResult | AssetCheckResult]:
+    # selected_samples is a dependency, not an input: its plan is the configured selection, which
+    # it has checked against the batch. Loading it would tie a checks-only run to one partition.
     options = mds_settings.fsspec_options()
-    url = partition_url(mds_settings.out_url, context.partition_key)
     check = shard_size_result
+    if MDS_SHARDS not in context.selected_asset_keys and not context.has_partition_key:
+        yield from _check_every_partition(context, mds_settings)  # "Execute all" on the Checks tab
+        return
+    url = partition_url(mds_settings.out_url, context.partition_key)
     if MDS_SHARDS not in context.selected_asset_keys:
         yield check(url, mds_settings.shard_size_limit, options)
         return
     batch = find_batch(mds_settings.raw_url, context.partition_key, options)
-    build = write_partition(batch, list(selected_samples.fields), mds_settings.out_url,
+    build = write_partition(batch, mds_settings.selections(), mds_settings.out_url,
                             mds_settings.shard_size_limit, mds_settings.compression, options)
-    context.log.info(f"wrote {build.manifest.total_samples} samples in {len(build.manifest.shards)} shards to {url}")
+    context.log.info(f"wrote {plural(build.manifest.total_samples, 'sample')} in "
+                     f"{plural(len(build.manifest.shards), 'shard')} to {url}")
     yield MaterializeResult(
         asset_key=MDS_SHARDS,
         metadata=_build_metadata(build, batch.fingerprint),
         check_results=[check(url, mds_settings.shard_size_limit, options)],
+    )
+
+
+def _check_every_partition(context: AssetExecutionContext,
+                           settings: MDSSettings) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
+    """A checks-only run without a partition (the UI's "Execute all") checks every materialised
+    partition: one evaluation per partition, shown on that partition, then a summary for the run."""
+    registered = context.instance.get_dynamic_partitions(raw_batches.name)
+    materialised = context.instance.get_materialized_partitions(MDS_SHARDS)
+    keys = sorted(key for key in registered if key in materialised)
+    failed, warned = [], []
+    for key in keys:
+        evaluation = shard_size_evaluation(settings, key)
+        if not evaluation.passed:
+            (failed if evaluation.severity == AssetCheckSeverity.ERROR else warned).append(key)
+        yield evaluation
+    described = [f"{plural(len(keys), 'partition')} checked"]
+    described += [f"failed: {', '.join(failed)}"] if failed else []
+    described += [f"warnings: {', '.join(warned)}"] if warned else []
+    yield AssetCheckResult(
+        check_name=SHARD_SIZE, asset_key=MDS_SHARDS, passed=not failed and not warned,
+        severity=AssetCheckSeverity.ERROR if failed else AssetCheckSeverity.WARN,
+        metadata={"partitions_checked": len(keys), **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
+                  **({"warned_partitions": MetadataValue.json(warned)} if warned else {})},
+        description="; ".join(described),
     )
 
 

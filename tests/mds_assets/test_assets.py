@@ -43,6 +43,8 @@ def test_partitions_then_index_publish_one_dataset_in_key_order(instance, settin
     result = publish(instance, settings)
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
         "index_consistency": True, "samples_decode": True}
+    for evaluation in result.get_asset_check_evaluations():  # passing checks show no empty lists
+        assert not {"problems", "failures"} & set(evaluation.metadata), evaluation.metadata
     metadata = result.asset_materializations_for_node("mds_index")[0].metadata
     assert metadata["dagster/row_count"].value == 120
     assert "StreamingDataset(remote=" in metadata["how_to_load"].value
@@ -193,3 +195,27 @@ def test_gz_and_plain_partitions_publish_with_their_compression(instance, settin
     publish(instance, settings)
     assert (tmp_path / "out" / "compression.txt").exists() == (compression == "gz")
     assert len(MDSDataset(settings.out_url)) == 80
+
+
+def test_descriptions_shown_in_the_ui_hold_no_html_like_text():
+    """The UI renders descriptions as Markdown: `<out>/partitions/<key>/` outside backticks showed as "/partitions//"."""
+    import re
+
+    from mds_assets.definitions import defs
+
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    texts = {key.to_user_string(): graph.get(key).description for key in graph.get_all_asset_keys()}
+    texts.update({key.to_user_string(): graph.get(key).description for key in graph.asset_check_keys})
+    texts.update({job.name: job.description for job in repository.get_all_jobs() if not job.name.startswith("__")})
+    texts.update({d.name: d.description for d in [*repository.sensor_defs, *repository.schedule_defs]})
+    for name, text in texts.items():
+        assert text, f"{name} has no description"
+        outside_code = re.sub(r"`[^`]*`", "", text)
+        assert not re.search(r"<[A-Za-z/!]", outside_code), f"{name}: {text}"
+
+
+def test_counts_read_as_people_write_them():
+    from mds_assets.wording import plural
+
+    assert [plural(n, "shard") for n in (0, 1, 2)] == ["0 shards", "1 shard", "2 shards"]

@@ -4,9 +4,10 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from dagster import Definitions, build_schedule_context, build_sensor_context, materialize
+from dagster import AssetCheckKey, AssetSelection, Definitions, build_schedule_context, build_sensor_context, materialize
 
 from mds_assets.assets.raw import raw_samples
+from mds_assets.build import build
 from mds_assets.assets.selected import selected_samples
 from mds_assets.assets.shards import mds_shards
 from mds_assets.jobs import partition_checks_job
@@ -84,11 +85,98 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
         defs = Definitions(assets=[raw_samples, selected_samples, mds_shards], jobs=[partition_checks_job],
                            resources={"mds_settings": settings})
         defs.resolve_job_def("check_partition").execute_in_process(
-            tags={"dagster/partition": "batch-0"}, instance=instance, raise_on_error=False)
+            partition_key="batch-0", instance=instance, raise_on_error=False)
         alerted, context = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
-        assert alerted.skip_message == "1 failed check(s) alerted"
+        assert alerted.skip_message == "1 failed check alerted"
         assert _Webhook.received and "mds_shards:shard_size partition batch-0 failed" in _Webhook.received[-1]["text"]
         again, _ = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
     finally:
         server.shutdown()
     assert again.skip_message == "no new failed checks"
+
+
+def _forge_oversized(settings, key):
+    with StreamingDatasetWriter(f"{settings.out_url}/partitions/{key}", ["uid"], shard_size_limit=10**6,
+                                overwrite=True) as writer:
+        writer.write_samples([{"uid": b"x" * 800}, {"uid": b"y" * 800}], use_tqdm=False)
+
+
+def _check_partition_job(settings):
+    defs = Definitions(assets=[raw_samples, selected_samples, mds_shards], jobs=[partition_checks_job],
+                       resources={"mds_settings": settings})
+    return defs.resolve_job_def("check_partition")
+
+
+def _execute_all(settings, instance):
+    """A run of only mds_shards' checks, with no partition: what "Execute all" launches."""
+    return materialize([raw_samples, selected_samples, mds_shards], selection=AssetSelection.checks_for_assets(mds_shards),
+                       instance=instance, resources={"mds_settings": settings}, raise_on_error=False)
+
+
+def test_the_checks_only_job_is_partitioned_so_the_launchpad_offers_a_partition(instance, settings):
+    job = _check_partition_job(settings)
+    assert job.partitions_def == raw_batches
+    instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1"])
+    materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-0", instance=instance,
+                resources={"mds_settings": settings})
+    result = job.execute_in_process(partition_key="batch-0", instance=instance)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.partition == "batch-0"
+    assert "problems" not in evaluation.metadata  # a passing check shows no empty "problems"
+    _forge_oversized(settings, "batch-0")
+    failing = job.execute_in_process(partition_key="batch-0", instance=instance, raise_on_error=False)
+    assert not failing.success  # an ERROR fails the run, as the blocking check does with the asset
+    (evaluation,) = failing.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.partition == "batch-0"
+    (record, *_) = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=1)
+    assert (record.run_id, record.partition, record.status.value) == (failing.run_id, "batch-0", "FAILED")
+
+
+def test_a_checks_only_run_without_a_partition_checks_every_materialised_partition(instance, settings):
+    """What the Checks tab's "Execute all" launches: no partition. It used to fail with
+    "Cannot access partition_key for a non-partitioned run"."""
+    instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1", "batch-2"])
+    for key in ("batch-0", "batch-1"):  # batch-2 is registered but never built: not checked
+        materialize([raw_samples, selected_samples, mds_shards], partition_key=key, instance=instance,
+                    resources={"mds_settings": settings})
+    result = _execute_all(settings, instance)
+    assert result.success
+    evaluations = {e.partition: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"batch-0", "batch-1", None}
+    assert evaluations["batch-0"].passed and evaluations["batch-1"].passed
+    assert evaluations[None].passed and evaluations[None].description == "2 partitions checked"
+
+    _forge_oversized(settings, "batch-1")
+    failing = _execute_all(settings, instance)
+    assert not failing.success  # shard_size is blocking: an ERROR fails the run
+    evaluations = {e.partition: e for e in failing.get_asset_check_evaluations()}
+    assert evaluations["batch-0"].passed and not evaluations["batch-1"].passed
+    assert "over the 1000-byte limit" in evaluations["batch-1"].description
+    assert evaluations[None].description == "2 partitions checked; failed: batch-1"
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=10)
+    latest = {r.partition: r.status.value for r in records if r.run_id == failing.run_id}
+    assert latest == {"batch-0": "SUCCEEDED", "batch-1": "FAILED", None: "FAILED"}
+
+
+def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_and_settings(instance, settings,
+                                                                                              raw_dir):
+    """Opening the UI after `mds-assets demo`: the sensor's first tick (no cursor) used to request
+    a run for every batch the demo had just built."""
+    assert build(settings, workers=1, progress=False).ok
+    first, _ = evaluate(raw_batch_sensor, instance, settings)
+    assert first.run_requests == [] and first.dynamic_partitions_requests == []
+
+    write_batch(raw_dir, "batch-1.jsonl", [record(1, n) for n in range(3)])  # changed since it was built
+    changed, _ = evaluate(raw_batch_sensor, instance, settings, cursor=first.cursor)
+    assert [r.partition_key for r in changed.run_requests] == ["batch-1"]
+
+    materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-1", instance=instance,
+                resources={"mds_settings": settings})  # built from the UI this time
+    fresh, _ = evaluate(raw_batch_sensor, instance, settings)
+    assert fresh.run_requests == []
+
+    gz = type(settings)(**{**settings.model_dump(), "compression": "gz"})  # the way they are written changed
+    regz, _ = evaluate(raw_batch_sensor, instance, gz)
+    assert sorted(r.partition_key for r in regz.run_requests) == ["batch-0", "batch-1", "batch-2"]

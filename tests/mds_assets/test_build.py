@@ -1,10 +1,12 @@
 """`mds-assets build`: incremental, parallel = sequential, and all-or-nothing publishing."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
-from mds_assets.build import build
+from mds_assets.build import build, dagster_instance
 from mds_assets.cli import main
 from mds_assets.resources import MDSSettings
 from writer import MDSDataset
@@ -122,3 +124,32 @@ def test_parquet_batches_build_like_jsonl(instance, tmp_path):
     dataset = MDSDataset(settings.out_url)
     assert len(dataset) == 100 and dataset[51] == {"uid": b"1-1", "image": b"\x01" * 20,
                                                    "label": (1).to_bytes(8, "little")}
+
+
+def test_build_runs_show_as_the_named_jobs(instance, settings):
+    """They used to show as `__ephemeral_asset_job__` in the UI's Runs."""
+    assert build(settings, workers=2, progress=False).ok
+    runs = instance.get_runs()
+    partition_runs = [run for run in runs if run.job_name == "build_partition"]
+    assert sorted(run.tags["dagster/partition"] for run in partition_runs) == ["batch-0", "batch-1", "batch-2"]
+    assert all(run.tags["mds/launched_by"] == "mds-assets build" for run in runs)
+    assert {run.job_name for run in runs} == {"build_partition", "publish_index"}
+
+
+def test_the_instance_mds_assets_creates_has_telemetry_off(settings, tmp_path, monkeypatch):
+    """Dagster's telemetry notice used to print in the middle of the progress bar on every new DAGSTER_HOME."""
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_DISABLE_TELEMETRY"}
+    env["DAGSTER_HOME"] = str(tmp_path / "new_home")
+    command = ("from mds_assets.cli import main; raise SystemExit(main(['build', '--raw', %r, '--out', %r, "
+               "'--fields', 'uid,text', '--workers', '1']))" % (settings.raw_url, settings.out_url))
+    done = subprocess.run([sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert done.returncode == 0, done.stderr
+    assert "Telemetry" not in done.stderr + done.stdout
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    instance = dagster_instance()
+    try:
+        assert instance.get_settings("telemetry") == {"enabled": False}
+        assert "enabled: true" in (tmp_path / "new_home" / "dagster.yaml").read_text()  # how to turn it on
+    finally:
+        instance.dispose()
