@@ -256,8 +256,9 @@ def _sample_loop(field_count: int) -> Callable[..., None]:
     Per sample it does only: one subscript per field, an exact-`bytes` test, one `len` per
     value, one header pack, one join (small records) or one list extend, one size append, one
     add and one compare against the shard limit; everything else (a flush, bytearray/memoryview
-    copies, explaining a bad sample, widening the sizes) is a method call off that path. The state it keeps in locals is written back to the writer on
-    any exit, so a bad sample leaves every sample before it written.
+    copies, explaining a bad sample, widening the sizes) is a method call off that path. The
+    state it keeps in locals is written back to the writer on any exit, so a bad sample leaves
+    every sample before it written.
     """
     values = [f"v{number}" for number in range(field_count)]
     sizes = [f"n{number}" for number in range(field_count)]
