@@ -135,17 +135,19 @@ def main() -> None:
           f"deflate: zlib, CRC-32: {CRC32_IMPLEMENTATION}; baseline: {baseline_label}; best of {args.repeats}")
     root = tempfile.mkdtemp(prefix="mds-bench-")
     try:
-        workloads = {  # name: (label, samples, sample bytes, compressible, compression, with a bare write)
-            "small": ("200k × 100 B", 200_000, 100, False, None, True),
-            "large": ("20k × 10 KB", 20_000, 10_000, False, None, True),
-            "gz": ("20k × 10 KB, gz", 20_000, 10_000, True, "gz", False),
+        workloads = {  # name: (samples, sample bytes, compressible, compression, with a bare write)
+            "small": (200_000, 100, False, None, True),
+            "large": (20_000, 10_000, False, None, True),
+            "gz": (20_000, 10_000, True, "gz", False),
         }
-        results = [
-            scenario(label, samples(int(count * args.scale), size, compressible), compression, root, args.repeats,
-                     baseline_class, with_bare)
-            for name, (label, count, size, compressible, compression, with_bare) in workloads.items()
-            if name in chosen
-        ]
+        results = []
+        for name, (count, size, compressible, compression, with_bare) in workloads.items():
+            if name in chosen:
+                count = int(count * args.scale)
+                label = f"{count / 1000:g}k × {f'{size // 1000} KB' if size >= 1000 else f'{size} B'}"
+                results.append(scenario(label + (f", {compression}" if compression else ""),
+                                        samples(count, size, compressible), compression, root, args.repeats,
+                                        baseline_class, with_bare))
     finally:
         shutil.rmtree(root)
     print(f"\n| workload | mds-assets | {baseline_label} | ratio | bare write | ours / bare |")
