@@ -8,6 +8,7 @@ partial one.
 
 from __future__ import annotations
 
+import linecache
 import os
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -271,8 +272,10 @@ def _sample_loop(field_count: int) -> Callable[..., None]:
         measure="; ".join(f"{size} = len({value})" for size, value in zip(sizes, values)),
         record=" + ".join([str(8 * field_count), *sizes]),
     )
+    filename = f"<mds sample loop, {field_count} fields>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
     namespace: dict[str, Any] = {"SMALL_RECORD": SMALL_RECORD}
-    exec(compile(source, f"<mds sample loop, {field_count} fields>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own template
     return namespace["write_loop"]
 
 
