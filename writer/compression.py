@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 COMPRESSION_FILE = "compression.txt"
+
+try:  # the optional `fast` extra: zlib-ng's CRC-32 (the same values as zlib's, ~10x faster)
+    from zlib_ng.zlib_ng import crc32 as _fast_crc32
+except ImportError:
+    _fast_crc32 = None
+crc32: Callable[[bytes], int] = zlib.crc32 if _fast_crc32 is None else _fast_crc32
+CRC32_IMPLEMENTATION = "zlib" if _fast_crc32 is None else "zlib-ng"
 
 
 DECOMPRESSION_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -56,13 +64,31 @@ def _gunzip(data: bytes, limit: int | None) -> bytes:
             return bytes(out)
 
 
+def _gzip_compressor(level: int) -> Callable[[bytes], bytes]:
+    """gzip at `level` with mtime 0 (the output is a function of the input alone, so checksums
+    are reproducible). zlib deflates either way; with zlib-ng at hand its faster CRC-32 makes
+    the trailer, around zlib's raw deflate and zlib's own header: the very same bytes."""
+    if _fast_crc32 is None:
+        return lambda data: gzip.compress(data, compresslevel=level, mtime=0)
+    header = zlib.compress(b"", level, wbits=31)[:10]  # zlib's header for this level and platform
+    fast_crc32 = _fast_crc32
+
+    def compress(data: bytes) -> bytes:
+        trailer = _GZIP_TRAILER.pack(fast_crc32(data), len(data) & 0xFFFFFFFF)
+        return b"".join((header, zlib.compress(data, level, wbits=-15), trailer))
+
+    return compress
+
+
+_GZIP_TRAILER = struct.Struct("<LL")
+
+
 def _gzip(level: int) -> Compression:
-    # mtime=0 makes the output a function of the input alone, so checksums are reproducible.
     return Compression(
         name=f"gz:{level}",
         scheme="gz",
         suffix=".gz",
-        compress=lambda data: gzip.compress(data, compresslevel=level, mtime=0),
+        compress=_gzip_compressor(level),
         decompress_bytes=_gunzip,
         open_stream=lambda data: gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"),
     )
