@@ -26,6 +26,7 @@ from writer.published import describe_change, read_state
 from writer.storage import Storage
 
 from .definitions import defs
+from .keys import MDS_INDEX
 from .partitions import raw_batches
 from .core.layout import stored_partitions
 from .core.raw_sources import RawBatch, list_batches
@@ -109,9 +110,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         instance=instance, resources={"mds_settings": settings}, raise_on_error=False, run_config=QUIET_LOGS,
         tags={"mds/launched_by": "mds-assets build"})
     if not result.success:
-        report.failed["mds_index"] = _first_error(result)
+        report.failed[MDS_INDEX.to_user_string()] = _first_error(result)
         return
-    report.published = dict(result.asset_materializations_for_node("mds_index")[0].metadata)
+    report.published = dict(result.asset_materializations_for_node(MDS_INDEX.to_user_string())[0].metadata)
     published = report.published["partitions"].value
     report.failed.update({key: "not in the published dataset" for key in keys if key not in published})
     report.without_batch = sorted(set(published) - set(keys))

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
+
 from .build import BuildReport, build
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
@@ -37,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shard-size-limit", type=int, default=1 << 24, help="bytes per shard (default 16 MiB)")
+    parser.add_argument("--shard-size-limit", type=int, default=DEFAULT_SHARD_SIZE_LIMIT,
+                        help=f"bytes per shard (default {DEFAULT_SHARD_SIZE_LIMIT >> 20} MiB)")
     parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
     parser.add_argument("--storage-options", type=_json_object, default={},
                         help="JSON fsspec options (credentials belong in AWS_* environment variables)")

@@ -18,17 +18,13 @@ from dagster import (
 from .jobs import build_partition_job
 from .partitions import raw_batches
 from .core.raw_sources import RawDataError, list_batches
+from .keys import CHECK_KEYS
 from .resources import MDSSettings
 from .core.stamps import partition_is_current
 from .core.wording import plural
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
-WATCHED_CHECKS = [
-    AssetCheckKey.from_user_string("mds_shards:shard_size"),
-    AssetCheckKey.from_user_string("mds_index:index_consistency"),
-    AssetCheckKey.from_user_string("mds_index:samples_decode"),
-]
 
 
 @sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
@@ -68,7 +64,7 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
     last_seen = int(context.cursor or 0)
     newest = last_seen
     alerts = []
-    for check_key in WATCHED_CHECKS:
+    for check_key in CHECK_KEYS:
         for record in _check_executions(context, check_key):
             newest = max(newest, record.id)
             if record.id > last_seen and record.status.value == _FAILED:

@@ -92,7 +92,7 @@ def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     print(f"shards:       {index.num_shards}")
     print(f"samples:      {index.total_samples}")
     print(f"bytes:        {index.total_bytes} (uncompressed)")
-    print(f"compression:  {dataset.compression.scheme if dataset.compression else 'none'}")
+    print(f"compression:  {dataset.compression.scheme}")
     print(f"sample sizes: {size_format}{' (wrapped by the original writer; repaired)' if dataset.repaired_sizes else ''}")
     print()
     print(f"{'shard':<16}{'samples':>12}{'bytes':>16}")

@@ -24,14 +24,27 @@ DECOMPRESSION_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 @dataclass(frozen=True)
 class Compression:
-    """How a file is stored: its name suffix and the functions that pack and unpack its bytes."""
+    """How a file is stored: its name suffix and the functions that pack and unpack its bytes.
 
-    name: str  # as given by the user, e.g. "gz:9"
-    scheme: str  # as written to compression.txt, e.g. "gz"
+    `NONE` is a member like any other (no suffix, bytes as they are), so code that stores or
+    reads files never asks whether there is a compression: it uses the one it has.
+    """
+
+    name: str  # canonical, e.g. "gz:6" for "gz"; "none"
+    scheme: str  # as written to compression.txt, e.g. "gz"; "none" (no compression.txt)
     suffix: str
     compress: Callable[[bytes], bytes]
     decompress_bytes: Callable[[bytes, int | None], bytes]  # (data, limit): at most limit + 1 bytes out
     open_stream: Callable[[bytes], BinaryIO]  # inflated as it is read
+
+    @property
+    def is_none(self) -> bool:
+        return self.scheme == NONE_SCHEME
+
+    @property
+    def setting(self) -> str | None:
+        """As recorded in a manifest: the canonical name, or None for no compression."""
+        return None if self.is_none else self.name
 
     def decompress(self, data: bytes, where: str, expected: int | None = None) -> bytes:
         """Unpack a stored file that should hold `expected` bytes; damage becomes a ValueError naming it.
@@ -94,17 +107,29 @@ def _gzip(level: int) -> Compression:
     )
 
 
+NONE_SCHEME = "none"
+NONE = Compression(
+    name=NONE_SCHEME,
+    scheme=NONE_SCHEME,
+    suffix="",
+    compress=lambda data: data,
+    decompress_bytes=lambda data, limit: data,
+    open_stream=lambda data: io.BytesIO(data),
+)
+
 SCHEMES: dict[str, Callable[[int | None], Compression]] = {
     "gz": lambda level: _gzip(6 if level is None else level),
 }
 LEVELS: dict[str, range] = {"gz": range(0, 10)}
 ALLOWED = "None, 'gz' or 'gz:0' ... 'gz:9'"
+SUFFIXES = ("", *(scheme(None).suffix for scheme in SCHEMES.values()))  # every file-name suffix a scheme gives
 
 
-def parse_compression(value: str | None) -> Compression | None:
-    """`None`, `'gz'` or `'gz:N'` -> a Compression; anything else is a ValueError naming what is allowed."""
-    if value is None:
-        return None
+def parse_compression(value: str | None) -> Compression:
+    """`None`, `'none'`, `'gz'` or `'gz:N'` -> a Compression (`NONE` for none); anything else is
+    a ValueError naming what is allowed. Parse once, at the edge; pass the value on."""
+    if value is None or value == NONE_SCHEME:
+        return NONE
     if not isinstance(value, str):
         raise TypeError(f"compression must be a str or None, not {type(value).__name__}; allowed: {ALLOWED}")
     scheme, colon, level_text = value.partition(":")
@@ -118,6 +143,14 @@ def parse_compression(value: str | None) -> Compression | None:
             raise ValueError(f"bad compression level in {value!r}; allowed: {ALLOWED}")
         level = levels[level_text]
     return SCHEMES[scheme](level)
+
+
+def from_setting(setting: str | None, where: str) -> Compression:
+    """The Compression a manifest records (None: none); a bad record names the file."""
+    try:
+        return parse_compression(setting)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 def scheme_from_file(text: str, where: str) -> Compression:

@@ -14,6 +14,8 @@ from array import array
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Sequence
 
+from .compression import SUFFIXES
+
 MAGIC = 0xDA7AD06E
 VERSION = 1
 INDEX_NAME = "index.mds"
@@ -33,7 +35,7 @@ def shard_name(shard_number: int, suffix: str = "") -> str:
     return f"{shard_number:06d}{SHARD_SUFFIX}{suffix}"
 
 
-_SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
+_SHARD_FILE = re.compile(r"\A\d{6}\.mds(%s)\Z" % "|".join(re.escape(suffix) for suffix in SUFFIXES))
 
 
 def is_shard_file(name: str) -> bool:

@@ -108,9 +108,8 @@ def plan_merge(datasets: list[MDSDataset], manifests: list[Manifest], storage: S
                sidecars: Mapping[str, bytes]) -> MergePlan:
     """Read and encode everything; change nothing."""
     compression = datasets[0].compression
-    suffix = compression.suffix if compression else ""
     sources = [(dataset.storage, dataset.shard_file(n)) for dataset in datasets for n in range(dataset.index.num_shards)]
-    names = [mds.shard_name(number, suffix) for number in range(len(sources))]
+    names = [mds.shard_name(number, compression.suffix) for number in range(len(sources))]
     placements = tuple(Placement(source, source_name, name) for (source, source_name), name in zip(sources, names))
     manifest = merge(manifests, names)
     samples_per_shard = [count for dataset in datasets for count in dataset.index.samples_per_shard]

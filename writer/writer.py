@@ -155,8 +155,8 @@ class StreamingDatasetWriter:
 
     def _publish(self, records: list[ShardRecord]) -> None:
         """Encode every file first (content errors change nothing), then store them, index last."""
-        manifest = Manifest(self.fields, self.shard_size_limit, self.compression.name if self.compression
-                            else None, tuple(records), column_encodings=self.column_encodings)
+        manifest = Manifest(self.fields, self.shard_size_limit, self.compression.setting, tuple(records),
+                            column_encodings=self.column_encodings)
         index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
         files = DatasetFiles.encode(self.compression, index, manifest.to_json())
         for name in self._stale_shards - {shard.file for shard in manifest.shards}:

@@ -20,7 +20,8 @@ from dagster import (
     multi_asset,
 )
 
-from ..checks import MDS_SHARDS, SHARD_SIZE, shard_size_evaluation, shard_size_result
+from ..checks import shard_size_evaluation, shard_size_result
+from ..keys import MDS_SHARDS, SHARD_SIZE
 from ..core.partition_writer import PartitionBuild, write_partition
 from ..partitions import raw_batches
 from ..core.layout import partition_url, stored_partitions

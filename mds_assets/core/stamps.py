@@ -42,8 +42,7 @@ def build_stamp(batch_name: str, fingerprint: str, fields: list[str], shard_size
 
 def canonical_compression(compression: str | None) -> str | None:
     """One spelling per setting ("gz" and "gz:6" are the same), so a respelling rebuilds nothing."""
-    parsed = parse_compression(compression)
-    return parsed.name if parsed else None
+    return parse_compression(compression).setting
 
 
 def encode_stamp(stamp: dict[str, Any]) -> bytes:

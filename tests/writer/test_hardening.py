@@ -105,7 +105,7 @@ def test_malformed_compression_is_refused_naming_the_allowed_values(tmp_path, va
 @pytest.mark.parametrize("value", [None, "gz", *(f"gz:{level}" for level in range(10))])
 def test_every_allowed_compression_is_accepted(value):
     compression = parse_compression(value)
-    assert (compression is None) == (value is None)
+    assert compression.is_none == (value is None)
     if value is not None:
         assert compression.name == (value if ":" in value else "gz:6")
 
