@@ -12,7 +12,7 @@ import itertools
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from . import format as mds
 from .column_encodings import decoders_for
@@ -20,9 +20,6 @@ from .compression import COMPRESSION_FILE, DECOMPRESSION_ERRORS, NONE, Compressi
 from .manifest import MANIFEST_NAME, Manifest
 from .storage import Storage
 from .published import index_name
-
-if TYPE_CHECKING:
-    from .verify import Report
 
 Decoders = dict[str, Callable[[bytes], Any]]
 _UNSIGNED = {"b": "B", "h": "H", "i": "I"}
@@ -61,11 +58,6 @@ class MDSDataset(Sequence[dict[str, Any]]):
             return None
         return Manifest.from_json(self.storage.read(MANIFEST_NAME), self.storage.describe(MANIFEST_NAME))
 
-    def verify(self, progress: bool = False) -> "Report":
-        """Check everything that can be checked, manifest checksums included (see `mds verify`)."""
-        from .verify import verify  # verify reads through this class
-
-        return verify(self.storage.url, self.storage.options, progress=progress)
 
     def __len__(self) -> int:
         return self.index.total_samples

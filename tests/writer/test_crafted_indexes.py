@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import writer
 from writer import MDSDataset, StreamingDatasetWriter
+from writer.verify import verify
 from writer import format as mds
 from writer.manifest import Manifest
 
@@ -232,7 +233,7 @@ def test_a_deeply_nested_manifest_is_not_a_valid_manifest(dataset_dir, tmp_path)
         Manifest.from_json((dataset_dir / "mds_manifest.json").read_bytes(), str(dataset_dir / "mds_manifest.json"))
     with pytest.raises(ValueError, match="not a valid manifest"):
         MDSDataset(str(dataset_dir)).manifest()
-    report = MDSDataset(str(dataset_dir)).verify()
+    report = verify(str(dataset_dir))
     assert not report.ok and any("not a valid manifest" in problem for problem in report.problems)
     assert_reported(run_mds("verify", "--quiet", str(dataset_dir), tmp_path=tmp_path),
                     str(dataset_dir / "mds_manifest.json"), "not a valid manifest")

@@ -6,6 +6,7 @@ from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from fsspec.registry import _registry as fsspec_registry
 
 from writer.lock import LOCK_NAME
+from writer.verify import verify
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.storage import Storage, is_temporary, single_put_is_atomic
 
@@ -79,7 +80,7 @@ def test_no_final_name_ever_holds_a_partial_file(nonatomic_fs, compression, tmp_
     assert not any(is_temporary(name) for name in final_names)  # every temporary was renamed into place
     assert sorted(_names(destination for _, destination in nonatomic_fs.renames)) == final_names
     assert all(is_temporary(name) for name in _names(source for source, _ in nonatomic_fs.renames))
-    assert len(MDSDataset(url)) == 100 and MDSDataset(url).verify().ok
+    assert len(MDSDataset(url)) == 100 and verify(url).ok
     with StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=300) as local:
         local.write_samples(seed_samples(), use_tqdm=False)
     assert digest(url) == digest(str(tmp_path))
