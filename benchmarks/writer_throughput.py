@@ -24,8 +24,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
@@ -155,7 +155,7 @@ def main() -> None:
     for result in results:
         best, count, total = result["best"], result["count"], result["bytes"]
 
-        def rate(seconds: float) -> str:
+        def rate(seconds: float, count: int = count, total: int = total) -> str:
             return f"{count / seconds / 1e6:.2f} M samples/s, {total / seconds / 1e6:,.0f} MB/s"
 
         bare = f"{rate(best['bare'])} | {best['bare'] / best['ours']:.2f}×" if "bare" in best else "| "

@@ -25,13 +25,13 @@ from tqdm.auto import tqdm
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
-from .definitions import defs
-from .keys import MDS_INDEX
-from .partitions import raw_batches
 from .core.layout import stored_partitions
 from .core.raw_sources import RawBatch, list_batches
-from .resources import MDSSettings
 from .core.stamps import partition_is_current
+from .definitions import defs
+from .keys import MDS_INDEX
+from .partitions import RAW_BATCHES
+from .resources import MDSSettings
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
 DEFAULT_DAGSTER_HOME = ".dagster_home"
@@ -80,7 +80,7 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     instance = dagster_instance()
     options = settings.fsspec_options()
     batches = list_batches(settings.raw_url, options)
-    instance.add_dynamic_partitions(raw_batches.name, [batch.partition_key for batch in batches])
+    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
     stale = [batch for batch in batches if _needs_build(batch, settings)]
     report.unchanged = [batch.partition_key for batch in batches if batch not in stale]
@@ -192,7 +192,7 @@ def _first_error(result: ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
             error = event.step_failure_data.error
-            while error.cause is not None and "dagster" in error.cls_name.lower():
+            while error.cause is not None and "dagster" in (error.cls_name or "").lower():
                 error = error.cause  # unwrap Dagster's wrappers down to the user's error
             return re.sub(r"^[\w.]+: ", "", error.message.strip())  # drop the exception's class path
     return "the run failed (see the Dagster UI for its logs)"

@@ -17,10 +17,10 @@ from writer import MDSDataset
 from writer.manifest import Manifest
 
 from .core.layout import partition_url
-from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
-from .resources import MDSSettings
 from .core.selection import decoders_for
 from .core.wording import plural
+from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
+from .resources import MDSSettings
 
 PARTITIONS_SIDECAR = "mds_partitions.json"
 MAX_SHARDS_DECODED = 200
@@ -58,7 +58,7 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         elif size > limit:
             errors.append(f"{name}: {size} bytes in {plural(samples, 'sample')}, over the {limit}-byte limit")
         first_sample += samples
-    metadata = {
+    metadata: dict[str, Any] = {
         "shards": dataset.index.num_shards,
         "largest_shard_bytes": max(dataset.index.bytes_per_shard, default=0),
         "shard_size_limit": limit,

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from .build import BuildReport, build
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
-from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 from .core.selection import json_type
+from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:

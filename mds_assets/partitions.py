@@ -3,4 +3,5 @@ derived from the batch name in `core.raw_sources` and checked in `core.layout`).
 
 from dagster import DynamicPartitionsDefinition
 
-raw_batches = DynamicPartitionsDefinition(name="raw_batches")
+RAW_BATCHES = "raw_batches"  # the partitions definition's name, for instance calls that take it
+raw_batches = DynamicPartitionsDefinition(name=RAW_BATCHES)

@@ -15,13 +15,12 @@ from dagster import (
     sensor,
 )
 
-from .jobs import build_partition_job
-from .partitions import raw_batches
 from .core.raw_sources import RawDataError, list_batches
-from .keys import CHECK_KEYS
-from .resources import MDSSettings
 from .core.stamps import partition_is_current
-from .core.wording import plural
+from .jobs import build_partition_job
+from .keys import CHECK_KEYS
+from .partitions import RAW_BATCHES, raw_batches
+from .resources import MDSSettings
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
@@ -40,7 +39,7 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     except RawDataError as error:
         return SkipReason(str(error))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    registered = set(context.instance.get_dynamic_partitions(raw_batches.name))
+    registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
     new_keys = [b.partition_key for b in batches if b.partition_key not in registered]
     requests = [
         RunRequest(partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}",

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .reader import MDSDataset
 from .verify import verify
@@ -17,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = _storage_options(parser, args.storage_options)
     try:
-        code = args.command(args, options)
+        code: int = args.command(args, options)
         sys.stdout.flush()  # so that a reader gone away (`| head -1`) shows here, not at exit
         return code
     except BrokenPipeError:

@@ -6,11 +6,13 @@ import gzip
 import io
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO, cast
 
 COMPRESSION_FILE = "compression.txt"
 
+_fast_crc32: Callable[[bytes], int] | None
 try:  # the optional `fast` extra: zlib-ng's CRC-32 (the same values as zlib's, ~10x faster)
     from zlib_ng.zlib_ng import crc32 as _fast_crc32
 except ImportError:
@@ -103,7 +105,7 @@ def _gzip(level: int) -> Compression:
         suffix=".gz",
         compress=_gzip_compressor(level),
         decompress_bytes=_gunzip,
-        open_stream=lambda data: gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"),
+        open_stream=lambda data: cast(BinaryIO, gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb")),
     )
 
 

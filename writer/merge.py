@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,7 +141,8 @@ def apply(plan: MergePlan) -> list[str]:
     return how
 
 
-def _step(plan: MergePlan, what: str, action, undo=None) -> None:
+def _step(plan: MergePlan, what: str, action: Callable[[], object],
+          undo: Callable[[], object] | None = None) -> None:
     """Run one storage step; on failure, undo it if it can be, and say what the target holds now."""
     try:
         action()
@@ -257,12 +258,12 @@ def _already_published(plan: MergePlan) -> bool:
                for shard in plan.manifest.shards)
 
 
-def _essentials(manifest: Manifest) -> tuple:
+def _essentials(manifest: Manifest) -> tuple[object, ...]:
     """What makes two manifests describe the same dataset (their writer version may differ)."""
     return manifest.fields, manifest.compression, manifest.shards, dict(manifest.column_encodings)
 
 
-def merged_sizes(datasets: Sequence[MDSDataset]) -> array:
+def merged_sizes(datasets: Sequence[MDSDataset]) -> array[int]:
     """Every per-sample size, in one array of the narrowest signed type that holds the largest.
 
     The sources may store their sizes in any width (int8, int16, int32, int64 or one constant);

@@ -53,7 +53,7 @@ class DatasetFiles:
 
     @classmethod
     def encode(cls, compression: Compression, index: bytes, manifest: bytes,
-               sidecars: Mapping[str, bytes] | None = None) -> "DatasetFiles":
+               sidecars: Mapping[str, bytes] | None = None) -> DatasetFiles:
         stored_index = compression.compress(index)
         return cls(compression, stored_index, manifest, dict(sidecars or {}))
 

@@ -18,14 +18,14 @@ from . import format as mds
 from .column_encodings import decoders_for
 from .compression import COMPRESSION_FILE, DECOMPRESSION_ERRORS, NONE, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME, Manifest
-from .storage import Storage
 from .published import index_name
+from .storage import Storage
 
 Decoders = dict[str, Callable[[bytes], Any]]
 _UNSIGNED = {"b": "B", "h": "H", "i": "I"}
 
 
-class MDSDataset(Sequence[dict[str, Any]]):
+class MDSDataset:
     """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`."""
 
     def __init__(self, url: str, decoders: Decoders | Literal["auto"] | None = None,
@@ -62,7 +62,7 @@ class MDSDataset(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return self.index.total_samples
 
-    def __getitem__(self, sample_number: int) -> dict[str, Any]:  # type: ignore[override]
+    def __getitem__(self, sample_number: int) -> dict[str, Any]:
         if not isinstance(sample_number, int):
             raise TypeError(f"sample numbers are ints, not {type(sample_number).__name__}")
         total = len(self)
@@ -74,7 +74,7 @@ class MDSDataset(Sequence[dict[str, Any]]):
         start = self._shard_offsets(shard_number)[position]
         end = start + self.sample_sizes[sample_number]
         if not self.compression.is_none:  # a compressed shard is read whole (and the last one cached)
-            record = memoryview(self._shard_bytes(shard_number))[start:end]
+            record: bytes | memoryview = memoryview(self._shard_bytes(shard_number))[start:end]
         else:  # only this sample's byte range
             record = self.storage.read_range(self.shard_file(shard_number), start, end)
             if len(record) != end - start:

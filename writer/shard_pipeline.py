@@ -9,8 +9,8 @@ pool is recorded and raised to the caller at its next call, never dropped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Callable
 
 from .compression import Compression, crc32
 from .format import shard_name

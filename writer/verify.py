@@ -16,7 +16,6 @@ from .manifest import Manifest, checksum
 from .reader import MDSDataset
 
 
-
 @dataclass
 class Report:
     """What was checked and what was wrong; `ok` when nothing was."""

@@ -12,7 +12,7 @@ import linecache
 import os
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from types import TracebackType
 from typing import Any
 
@@ -107,7 +107,7 @@ class StreamingDatasetWriter:
             self._raise_if_unusable()
         self._write_loop(self, samples, self.fields, self._header, self.shard_size_limit)
 
-    def _as_bytes(self, sample: Any, values: tuple) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
+    def _as_bytes(self, sample: Any, values: tuple[Any, ...]) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
         """Slow path: copy bytearray/memoryview values (the caller may reuse them), refuse the rest."""
         if not all(isinstance(value, _BYTES_LIKE) for value in values):
             raise self._bad_sample(sample, TypeError())
@@ -195,7 +195,7 @@ class StreamingDatasetWriter:
         if self._finished:
             raise RuntimeError(f"the writer for {self.dirname} is finished; open a new one to write more")
 
-    def __enter__(self) -> "StreamingDatasetWriter":
+    def __enter__(self) -> StreamingDatasetWriter:
         return self
 
     def __exit__(
@@ -250,7 +250,7 @@ def write_loop(self, samples, fields, header, limit):
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sample_loop(field_count: int) -> Callable[..., None]:
     """The per-sample loop, written out for `field_count` fields (as `namedtuple` does for its class).
 
@@ -276,7 +276,8 @@ def _sample_loop(field_count: int) -> Callable[..., None]:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
     namespace: dict[str, Any] = {"SMALL_RECORD": SMALL_RECORD}
     exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own template
-    return namespace["write_loop"]
+    write_loop: Callable[..., None] = namespace["write_loop"]
+    return write_loop
 
 
 def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:

@@ -9,9 +9,9 @@ from writer.merge import merge_datasets
 
 from ..checks import PARTITIONS_SIDECAR
 from ..core.layout import partition_url, stored_partitions
-from ..resources import MDSSettings
 from ..core.selection import FieldSelection
 from ..core.wording import plural
+from ..resources import MDSSettings
 from .shards import mds_shards
 
 

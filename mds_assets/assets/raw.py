@@ -3,11 +3,11 @@
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from ..partitions import raw_batches
 from ..core.profile import BatchProfile, profile_records
 from ..core.raw_sources import find_batch, read_records
-from ..resources import MDSSettings
 from ..core.wording import plural
+from ..partitions import raw_batches
+from ..resources import MDSSettings
 
 
 @asset(

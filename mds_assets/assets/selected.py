@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from ..partitions import raw_batches
 from ..core.profile import BatchProfile, check_selection
-from ..resources import MDSSettings
 from ..core.selection import FieldSelection
+from ..partitions import raw_batches
+from ..resources import MDSSettings
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ import warnings
 from collections.abc import Iterator
 
 from dagster import (
-    PreviewWarning,
     AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -14,6 +13,7 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
+    PreviewWarning,
     TableColumn,
     TableRecord,
     TableSchema,
@@ -21,13 +21,13 @@ from dagster import (
 )
 
 from ..checks import shard_size_evaluation, shard_size_result
-from ..keys import MDS_SHARDS, SHARD_SIZE
-from ..core.partition_writer import PartitionBuild, write_partition
-from ..partitions import raw_batches
 from ..core.layout import partition_url, stored_partitions
+from ..core.partition_writer import PartitionBuild, write_partition
 from ..core.raw_sources import find_batch
-from ..resources import MDSSettings
 from ..core.wording import plural
+from ..keys import MDS_SHARDS, SHARD_SIZE
+from ..partitions import RAW_BATCHES, raw_batches
+from ..resources import MDSSettings
 
 _SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn("samples", "int"),
                                     TableColumn("bytes", "int"), TableColumn("stored_bytes", "int"),
@@ -63,7 +63,7 @@ def _shard_size_spec() -> AssetCheckSpec:
     partitions_def=raw_batches,
     can_subset=True,  # so the check can run alone, on what is in storage
 )
-def mds_shards(context: AssetExecutionContext, mds_settings: MDSSettings) -> Iterator[MaterializeResult | AssetCheckResult]:
+def mds_shards(context: AssetExecutionContext, mds_settings: MDSSettings) -> Iterator[MaterializeResult | AssetCheckResult | AssetCheckEvaluation]:
     # selected_samples is a dependency, not an input: its plan is the configured selection, which
     # it has checked against the batch. Loading it would tie a checks-only run to one partition.
     options = mds_settings.fsspec_options()
@@ -93,9 +93,10 @@ def _check_every_partition(context: AssetExecutionContext,
     storage (the one record of what is built): one evaluation per partition, shown on that
     partition, then a summary for the run."""
     complete, incomplete = stored_partitions(settings.out_url, settings.fsspec_options())
-    registered = set(context.instance.get_dynamic_partitions(raw_batches.name))
+    registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
     keys = sorted(key for key in complete + incomplete if key in registered)
-    failed, warned = [], []
+    failed: list[str] = []
+    warned: list[str] = []
     for key in keys:
         evaluation = shard_size_evaluation(settings, key)
         if not evaluation.passed:

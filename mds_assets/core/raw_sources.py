@@ -9,9 +9,9 @@ file in it is a sample `{path, label, content}` with `label` its parent director
 from __future__ import annotations
 
 import hashlib
-import re
 import os
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +19,6 @@ from typing import Any
 import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
-
 
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"

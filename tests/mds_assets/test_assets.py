@@ -1,17 +1,17 @@
 """The asset graph materialised in-process on temporary directories."""
 
 import pytest
-from dagster import AssetMaterialization, AssetSelection, Definitions, materialize
+from dagster import AssetSelection, Definitions, materialize
 
 from mds_assets.assets.index import mds_index
 from mds_assets.assets.raw import raw_samples
 from mds_assets.assets.selected import selected_samples
 from mds_assets.assets.shards import mds_shards
 from mds_assets.checks import index_consistency, samples_decode
+from mds_assets.core.selection import RecordEncoder, decoders_for
 from mds_assets.jobs import index_checks_job, partition_checks_job
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
-from mds_assets.core.selection import RecordEncoder, decoders_for
 from writer import MDSDataset, StreamingDatasetWriter
 
 from .conftest import record, snapshot, write_batch

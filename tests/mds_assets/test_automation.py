@@ -4,12 +4,20 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from dagster import AssetCheckKey, AssetSelection, SensorResult, Definitions, build_schedule_context, build_sensor_context, materialize
+from dagster import (
+    AssetCheckKey,
+    AssetSelection,
+    Definitions,
+    SensorResult,
+    build_schedule_context,
+    build_sensor_context,
+    materialize,
+)
 
 from mds_assets.assets.raw import raw_samples
-from mds_assets.build import build
 from mds_assets.assets.selected import selected_samples
 from mds_assets.assets.shards import mds_shards
+from mds_assets.build import build
 from mds_assets.jobs import partition_checks_job
 from mds_assets.partitions import raw_batches
 from mds_assets.schedules import nightly_publish_schedule

@@ -18,10 +18,10 @@ from mds_assets.assets.index import how_to_load
 from mds_assets.assets.raw import raw_samples
 from mds_assets.build import build
 from mds_assets.cli import main
-from mds_assets.partitions import raw_batches
 from mds_assets.core.raw_sources import RawDataError, list_batches, read_records
-from mds_assets.resources import MDSSettings
 from mds_assets.core.selection import RecordEncoder, SelectionError, parse_fields
+from mds_assets.partitions import raw_batches
+from mds_assets.resources import MDSSettings
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.verify import verify
 

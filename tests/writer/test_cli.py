@@ -5,8 +5,8 @@ import json
 import pytest
 
 from writer import StreamingDatasetWriter
-from writer.verify import verify
 from writer.cli import main
+from writer.verify import verify
 
 from .helpers import seed_samples
 
@@ -65,7 +65,6 @@ def test_head_rejects_an_unknown_field(dataset_path, capsys):
 
 
 def test_the_reader_verifies_against_the_manifest(dataset_path):
-    from writer import MDSDataset
 
     assert verify(str(dataset_path)).ok
     shard = dataset_path / "000002.mds.gz"

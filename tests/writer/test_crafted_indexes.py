@@ -6,7 +6,6 @@ instead of eating the shared machine's memory), and its peak RSS is read with `o
 
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -19,9 +18,9 @@ from hypothesis import strategies as st
 
 import writer
 from writer import MDSDataset, StreamingDatasetWriter
-from writer.verify import verify
 from writer import format as mds
 from writer.manifest import Manifest
+from writer.verify import verify
 
 from .helpers import seed_samples
 
@@ -30,8 +29,12 @@ MAX_RSS_BYTES = 150 << 20  # a bare `mds` run peaks at ~35 MiB
 ADDRESS_SPACE_LIMIT = 1 << 30  # the unfixed reader asked for 1-2 GB and more
 
 
+CONSTANT_26 = struct.pack("<iq", 0, 26)
+TWO_FIELDS = struct.pack("<i2i", 2, 3, 4) + b"uiddata"
+
+
 def craft(samples=(100,), nbytes=(2600,), *, num_shards=None, total_samples=None, total_bytes=None,
-          sizes=struct.pack("<iq", 0, 26), fields=struct.pack("<i2i", 2, 3, 4) + b"uiddata") -> bytes:
+          sizes=CONSTANT_26, fields=TWO_FIELDS) -> bytes:
     """An index as the format lays it out, with any field of it forged."""
     head = struct.pack("<IIIqq", mds.MAGIC, mds.VERSION, len(samples) if num_shards is None else num_shards,
                        sum(samples) if total_samples is None else total_samples,

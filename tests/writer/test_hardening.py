@@ -5,9 +5,9 @@ import threading
 import time
 
 import fsspec
-from fsspec.registry import _registry as fsspec_registry
 import pytest
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.registry import _registry as fsspec_registry
 
 from writer import StreamingDatasetWriter
 from writer.compression import parse_compression

@@ -5,10 +5,10 @@ import pytest
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from fsspec.registry import _registry as fsspec_registry
 
-from writer.lock import LOCK_NAME
-from writer.verify import verify
 from writer import MDSDataset, StreamingDatasetWriter
+from writer.lock import LOCK_NAME
 from writer.storage import Storage, is_temporary, single_put_is_atomic
+from writer.verify import verify
 
 from .helpers import digest, seed_samples
 

@@ -1,9 +1,9 @@
 """`write_samples` and `write_sample` share one per-sample path: same bytes, same errors, same state."""
 
 import os
-from itertools import chain, islice
 import struct
 import tempfile
+from itertools import chain, islice
 from pathlib import Path
 
 import pytest
