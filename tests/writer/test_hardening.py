@@ -13,7 +13,7 @@ from writer import StreamingDatasetWriter
 from writer.compression import parse_compression
 from writer.storage import Storage
 
-from .helpers import seed_samples
+from .helpers import fail_writing, seed_samples
 
 
 def _mds_threads() -> set[threading.Thread]:
@@ -21,14 +21,7 @@ def _mds_threads() -> set[threading.Thread]:
 
 
 def test_a_background_failure_seen_only_by_finish_discards_everything_and_stops_the_pool(tmp_path, monkeypatch):
-    real_write = Storage.write_atomic
-
-    def failing_write(self, name, data):
-        if name == "000001.mds":
-            raise OSError("disk full")
-        return real_write(self, name, data)
-
-    monkeypatch.setattr(Storage, "write_atomic", failing_write)
+    fail_writing(monkeypatch, "000001.mds")
     threads_before = _mds_threads()
     writer = StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=100, workers=2)
     writer.write_samples(seed_samples()[:7], use_tqdm=False)  # 26 B each: shards 0 and 1 are submitted

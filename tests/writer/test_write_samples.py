@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from writer import MDSDataset, StreamingDatasetWriter
-from writer.storage import Storage
+
+from .helpers import fail_writing
 
 
 def dataset_files(directory: str) -> dict[str, bytes]:
@@ -146,14 +147,7 @@ def test_an_iterable_that_fails_keeps_what_it_gave(tmp_path):
 
 
 def test_a_background_failure_stops_a_long_write_samples(tmp_path, monkeypatch):
-    real_write = Storage.write_atomic
-
-    def failing_write(self, name, data):
-        if name == "000001.mds":
-            raise OSError("disk full")
-        return real_write(self, name, data)
-
-    monkeypatch.setattr(Storage, "write_atomic", failing_write)
+    fail_writing(monkeypatch, "000001.mds")
     writer = StreamingDatasetWriter(str(tmp_path), ["uid"], shard_size_limit=100, workers=1)
 
     def endless():
