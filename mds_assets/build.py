@@ -33,7 +33,8 @@ from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # failures are summarised; the UI has the logs
+# Failures are summarised by the command; the UI has the full logs.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
 # Dagster's default local instance for mds-assets (SQLite under this folder).

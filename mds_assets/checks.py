@@ -92,9 +92,9 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
         return None
 
 
-@asset_check(asset=MDS_INDEX, name=INDEX_CONSISTENCY, description="The published index reads back and agrees with the partitions it "
-                                            "was built from: order, totals, every shard present with its size "
-                                            "and checksum.")
+@asset_check(asset=MDS_INDEX, name=INDEX_CONSISTENCY,
+             description="The published index reads back and agrees with the partitions it was built from: "
+                         "order, totals, every shard present with its size and checksum.")
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
     try:
@@ -144,8 +144,9 @@ def _compare_with_partitions(manifest: Manifest, keys: list[str], out_url: str,
     return problems
 
 
-@asset_check(asset=MDS_INDEX, name=SAMPLES_DECODE, description="Samples of the published dataset decode with the configured field "
-                                            "encodings (first and last sample of up to 200 shards).")
+@asset_check(asset=MDS_INDEX, name=SAMPLES_DECODE,
+             description="Samples of the published dataset decode with the configured field encodings "
+                         "(first and last sample of up to 200 shards).")
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     try:
         decoders = decoders_for(mds_settings.selections())

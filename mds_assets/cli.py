@@ -77,7 +77,8 @@ def _demo(args: argparse.Namespace) -> int:
     if not raw.exists() or not any(raw.iterdir()):
         paths = write_demo_batches(raw)
         print(f"wrote {len(paths)} demo batches under {raw}")
-    settings = MDSSettings(raw_url=absolute_url(str(raw)), out_url=absolute_url(str(Path(args.dir) / "mds")), fields=DEFAULT_FIELDS,
+    settings = MDSSettings(raw_url=absolute_url(str(raw)), out_url=absolute_url(str(Path(args.dir) / "mds")),
+                           fields=DEFAULT_FIELDS,
                            shard_size_limit=args.shard_size_limit, compression=args.compression)
     return _run(settings, args)
 

@@ -94,7 +94,8 @@ def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     print(f"samples:      {index.total_samples}")
     print(f"bytes:        {index.total_bytes} (uncompressed)")
     print(f"compression:  {dataset.compression.scheme}")
-    print(f"sample sizes: {size_format}{' (wrapped by the original writer; repaired)' if dataset.repaired_sizes else ''}")
+    repaired = " (wrapped by the original writer; repaired)" if dataset.repaired_sizes else ""
+    print(f"sample sizes: {size_format}{repaired}")
     print()
     print(f"{'shard':<16}{'samples':>12}{'bytes':>16}")
     for number, (samples, size) in enumerate(zip(index.samples_per_shard, index.bytes_per_shard)):

@@ -108,7 +108,8 @@ def plan_merge(datasets: list[MDSDataset], manifests: list[Manifest], storage: S
                sidecars: Mapping[str, bytes]) -> MergePlan:
     """Read and encode everything; change nothing."""
     compression = datasets[0].compression
-    sources = [(dataset.storage, dataset.shard_file(n)) for dataset in datasets for n in range(dataset.index.num_shards)]
+    sources = [(dataset.storage, dataset.shard_file(number))
+               for dataset in datasets for number in range(dataset.index.num_shards)]
     names = [mds.shard_name(number, compression.suffix) for number in range(len(sources))]
     placements = tuple(Placement(source, source_name, name) for (source, source_name), name in zip(sources, names))
     manifest = merge(manifests, names)
@@ -136,7 +137,8 @@ def apply(plan: MergePlan) -> list[str]:
     _step(plan, "removing the previous index", lambda: unpublish(storage, existing), undo=remove_fresh)
     _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
     _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
-    stale = [name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]
+    stale = [name for name in existing
+             if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]
     _step(plan, "removing shards the new dataset does not use", lambda: _remove_names(storage, stale))
     return how
 

@@ -63,7 +63,9 @@ def _shard_size_spec() -> AssetCheckSpec:
     partitions_def=raw_batches,
     can_subset=True,  # so the check can run alone, on what is in storage
 )
-def mds_shards(context: AssetExecutionContext, mds_settings: MDSSettings) -> Iterator[MaterializeResult | AssetCheckResult | AssetCheckEvaluation]:
+def mds_shards(
+    context: AssetExecutionContext, mds_settings: MDSSettings
+) -> Iterator[MaterializeResult | AssetCheckResult | AssetCheckEvaluation]:
     # selected_samples is a dependency, not an input: its plan is the configured selection, which
     # it has checked against the batch. Loading it would tie a checks-only run to one partition.
     options = mds_settings.fsspec_options()
@@ -108,7 +110,8 @@ def _check_every_partition(context: AssetExecutionContext,
     yield AssetCheckResult(
         check_name=SHARD_SIZE, asset_key=MDS_SHARDS, passed=not failed and not warned,
         severity=AssetCheckSeverity.ERROR if failed else AssetCheckSeverity.WARN,
-        metadata={"partitions_checked": len(keys), **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
+        metadata={"partitions_checked": len(keys),
+                  **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
                   **({"warned_partitions": MetadataValue.json(warned)} if warned else {})},
         description="; ".join(described),
     )

@@ -85,7 +85,8 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
         if entry["type"] == "directory":
             files = fs.find(entry["name"], detail=True)
             fingerprint = _fingerprint(list(files.values()))
-            batches.append(RawBatch(name, url, "filetree", fingerprint, sum(f.get("size") or 0 for f in files.values())))
+            size = sum(file.get("size") or 0 for file in files.values())
+            batches.append(RawBatch(name, url, "filetree", fingerprint, size))
         elif name.endswith(JSONL_SUFFIXES):
             batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
         elif name.endswith(PARQUET_SUFFIX):

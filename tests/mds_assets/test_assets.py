@@ -198,7 +198,8 @@ def test_gz_and_plain_partitions_publish_with_their_compression(instance, settin
 
 
 def test_descriptions_shown_in_the_ui_hold_no_html_like_text():
-    """The UI renders descriptions as Markdown: `<out>/partitions/<key>/` outside backticks showed as "/partitions//"."""
+    """The UI renders descriptions as Markdown: `<out>/partitions/<key>/` outside backticks
+    showed as "/partitions//"."""
     import re
 
     from mds_assets.definitions import defs

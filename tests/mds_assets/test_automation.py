@@ -117,7 +117,8 @@ def _check_partition_job(settings):
 
 def _execute_all(settings, instance):
     """A run of only mds_shards' checks, with no partition: what "Execute all" launches."""
-    return materialize([raw_samples, selected_samples, mds_shards], selection=AssetSelection.checks_for_assets(mds_shards),
+    return materialize([raw_samples, selected_samples, mds_shards],
+                       selection=AssetSelection.checks_for_assets(mds_shards),
                        instance=instance, resources={"mds_settings": settings}, raise_on_error=False)
 
 

@@ -119,7 +119,8 @@ def test_parquet_batches_build_like_jsonl(instance, tmp_path):
     for batch in range(2):
         rows = [{"uid": f"{batch}-{n}", "image": bytes([n % 256]) * 20, "label": n % 10} for n in range(50)]
         parquet.write_table(pa.Table.from_pylist(rows), raw / f"shard-{batch}.parquet")
-    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=["uid", "image:bytes", "label:int64"])
+    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"),
+                           fields=["uid", "image:bytes", "label:int64"])
     assert build(settings, workers=1, progress=False).ok
     dataset = MDSDataset(settings.out_url)
     assert len(dataset) == 100 and dataset[51] == {"uid": b"1-1", "image": b"\x01" * 20,

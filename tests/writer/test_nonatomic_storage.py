@@ -75,7 +75,8 @@ def test_no_final_name_ever_holds_a_partial_file(nonatomic_fs, compression, tmp_
     with StreamingDatasetWriter(url, ["uid", "data"], shard_size_limit=300, compression=compression) as writer:
         writer.write_samples(seed_samples(), use_tqdm=False)
 
-    assert nonatomic_fs.partial and all(is_temporary(name) or name == LOCK_NAME for name in _names(nonatomic_fs.partial))
+    partial = _names(nonatomic_fs.partial)
+    assert partial and all(is_temporary(name) or name == LOCK_NAME for name in partial)
     final_names = sorted(Storage(url).list_names())
     assert not any(is_temporary(name) for name in final_names)  # every temporary was renamed into place
     assert sorted(_names(destination for _, destination in nonatomic_fs.renames)) == final_names

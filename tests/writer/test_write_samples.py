@@ -92,8 +92,8 @@ def test_write_samples_and_write_sample_give_the_same_dataset(field_count, rows,
         assert [len(sample[fields[0]]) for sample in dataset] == [row[0][0] for row in rows]
         if rows:
             largest = max(map(len, records))
-            assert dataset.index.size_format in ((0,) if min(map(len, records)) == largest
-                                                 else (1, 2) if largest < 1 << 15 else (4,) if largest < 1 << 31 else (8,))
+            widths = (1, 2) if largest < 1 << 15 else (4,) if largest < 1 << 31 else (8,)
+            assert dataset.index.size_format in ((0,) if min(map(len, records)) == largest else widths)
 
 
 def test_sizes_widen_past_64_kib_inside_one_write_samples_call(tmp_path):
