@@ -69,7 +69,8 @@ def main() -> None:
         for count, orchestrators in ((1, 1), (1, 4), (2, 4)):
             home = root / f"home-{count}-{orchestrators}"
             home.mkdir()
-            (home / "dagster.yaml").write_text(instance_yaml(postgres.create_database(f"bench_{count}_{orchestrators}")))
+            database = postgres.create_database(f"bench_{count}_{orchestrators}")
+            (home / "dagster.yaml").write_text(instance_yaml(database))
             env = {"MDS_EXECUTOR": "celery", "MDS_CELERY_BROKER": redis.url, "DAGSTER_DISABLE_TELEMETRY": "1"}
             workers = [CeleryWorker(f"bench-{n}", home, redis.url, env, root, 600) for n in range(count)]
             for worker in workers:

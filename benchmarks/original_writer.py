@@ -35,6 +35,10 @@ class OriginalStyleWriter:
         self.new_samples.append(new_bytes)
         self.new_shard_size += len(new_bytes)
 
+    def write_samples(self, samples, use_tqdm: bool = True, total: int | None = None) -> None:  # noqa: ANN001
+        for sample in samples:
+            self.write_sample(sample)
+
     def _flush_shard(self) -> None:
         name = os.path.join(self.dirname, f"{len(self.samples_per_shard):06d}.mds")
         data = b"".join(self.new_samples)

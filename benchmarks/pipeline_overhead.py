@@ -30,8 +30,8 @@ RECORD_PAYLOAD = 7_300  # bytes before base64: ~10 KB per JSON line
 
 BARE = """
 import json, resource, sys, time
-from mds_assets.raw_sources import list_batches, read_records
-from mds_assets.selection import RecordEncoder, parse_fields
+from mds_assets.core.raw_sources import list_batches, read_records
+from mds_assets.core.selection import RecordEncoder, parse_fields
 from writer import StreamingDatasetWriter
 raw, out = sys.argv[1], sys.argv[2]
 selections = parse_fields(sys.argv[3])

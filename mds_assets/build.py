@@ -24,11 +24,13 @@ from tqdm.auto import tqdm
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
-from .partitions import raw_batches, stored_partitions
-from .raw_sources import RawBatch, list_batches
+from .core.layout import stored_partitions
+from .core.raw_sources import RawBatch, list_batches
+from .core.stamps import partition_is_current
+from .keys import MDS_INDEX
+from .partitions import RAW_BATCHES
 from .resources import MDSSettings
 from .runs import first_error, run_job
-from .stamps import partition_is_current
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
@@ -76,7 +78,7 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     instance = dagster_instance()
     options = settings.fsspec_options()
     batches = list_batches(settings.raw_url, options)
-    instance.add_dynamic_partitions(raw_batches.name, [batch.partition_key for batch in batches])
+    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
     stale = [batch for batch in batches if _needs_build(batch, settings)]
     report.unchanged = [batch.partition_key for batch in batches if batch not in stale]
@@ -105,9 +107,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
     # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job("publish_index", settings, instance, tags={"mds/launched_by": "mds-assets build"})
     if not result.success:
-        report.failed["mds_index"] = first_error(result)
+        report.failed[MDS_INDEX.to_user_string()] = first_error(result)
         return
-    report.published = dict(result.asset_materializations_for_node("mds_index")[0].metadata)
+    report.published = dict(result.asset_materializations_for_node(MDS_INDEX.to_user_string())[0].metadata)
     published = report.published["partitions"].value
     report.failed.update({key: "not in the published dataset" for key in keys if key not in published})
     report.without_batch = sorted(set(published) - set(keys))

@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetKey,
     MetadataValue,
     asset_check,
 )
@@ -17,13 +16,12 @@ from dagster import (
 from writer import MDSDataset
 from writer.manifest import Manifest
 
-from .partitions import partition_url
+from .core.layout import partition_url
+from .core.selection import decoders_for
+from .core.wording import plural
+from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .resources import MDSSettings
-from .selection import decoders_for
-from .wording import plural
 
-SHARD_SIZE = "shard_size"
-MDS_SHARDS = AssetKey("mds_shards")
 PARTITIONS_SIDECAR = "mds_partitions.json"
 MAX_SHARDS_DECODED = 200
 
@@ -38,7 +36,7 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         dataset = MDSDataset(url, storage_options=storage_options)
         manifest = dataset.manifest()
     except (OSError, ValueError) as error:
-        return AssetCheckResult(check_name=SHARD_SIZE, passed=False, asset_key="mds_shards",
+        return AssetCheckResult(check_name=SHARD_SIZE, passed=False, asset_key=MDS_SHARDS,
                                 metadata={"problem": str(error)})
     limit = shard_size_limit  # the configured limit: a partition built under an older, larger one is flagged
     errors, warnings = [], []
@@ -50,7 +48,7 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
     for number, (samples, size) in enumerate(zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)):
         name = dataset.shard_file(number)
         stored = _stored_size(dataset, name)
-        expected = manifest.shards[number].stored_bytes if manifest else (None if dataset.compression else size)
+        expected = manifest.shards[number].stored_bytes if manifest else (size if dataset.compression.is_none else None)
         if stored is None:
             errors.append(f"{name}: missing")
         elif expected is not None and stored != expected:
@@ -60,7 +58,7 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         elif size > limit:
             errors.append(f"{name}: {size} bytes in {plural(samples, 'sample')}, over the {limit}-byte limit")
         first_sample += samples
-    metadata = {
+    metadata: dict[str, Any] = {
         "shards": dataset.index.num_shards,
         "largest_shard_bytes": max(dataset.index.bytes_per_shard, default=0),
         "shard_size_limit": limit,
@@ -68,7 +66,7 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
     }
     passed = not errors and not warnings
     severity = AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN
-    return AssetCheckResult(check_name=SHARD_SIZE, asset_key="mds_shards", passed=passed, severity=severity,
+    return AssetCheckResult(check_name=SHARD_SIZE, asset_key=MDS_SHARDS, passed=passed, severity=severity,
                             metadata=metadata, description="; ".join(errors + warnings) or None)
 
 
@@ -94,9 +92,9 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
         return None
 
 
-@asset_check(asset="mds_index", description="The published index reads back and agrees with the partitions it "
-                                            "was built from: order, totals, every shard present with its size "
-                                            "and checksum.")
+@asset_check(asset=MDS_INDEX, name=INDEX_CONSISTENCY,
+             description="The published index reads back and agrees with the partitions it was built from: "
+                         "order, totals, every shard present with its size and checksum.")
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
     try:
@@ -146,8 +144,9 @@ def _compare_with_partitions(manifest: Manifest, keys: list[str], out_url: str,
     return problems
 
 
-@asset_check(asset="mds_index", description="Samples of the published dataset decode with the configured field "
-                                            "encodings (first and last sample of up to 200 shards).")
+@asset_check(asset=MDS_INDEX, name=SAMPLES_DECODE,
+             description="Samples of the published dataset decode with the configured field encodings "
+                         "(first and last sample of up to 200 shards).")
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     try:
         decoders = decoders_for(mds_settings.selections())

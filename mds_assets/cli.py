@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from .build import BuildReport, build
-from .demo_data import write_demo_batches
-from .partitions import partition_url
+from .core.demo_data import write_demo_batches
+from .core.layout import partition_url
+from .core.selection import json_type
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
-from .selection import json_type
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shard-size-limit", type=int, default=1 << 24, help="bytes per shard (default 16 MiB)")
+    parser.add_argument("--shard-size-limit", type=int, default=DEFAULT_SHARD_SIZE_LIMIT,
+                        help=f"bytes per shard (default {DEFAULT_SHARD_SIZE_LIMIT >> 20} MiB)")
     parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
     parser.add_argument("--storage-options", type=_json_object, default={},
                         help="JSON fsspec options (credentials belong in AWS_* environment variables)")
@@ -74,7 +77,8 @@ def _demo(args: argparse.Namespace) -> int:
     if not raw.exists() or not any(raw.iterdir()):
         paths = write_demo_batches(raw)
         print(f"wrote {len(paths)} demo batches under {raw}")
-    settings = MDSSettings(raw_url=absolute_url(str(raw)), out_url=absolute_url(str(Path(args.dir) / "mds")), fields=DEFAULT_FIELDS,
+    settings = MDSSettings(raw_url=absolute_url(str(raw)), out_url=absolute_url(str(Path(args.dir) / "mds")),
+                           fields=DEFAULT_FIELDS,
                            shard_size_limit=args.shard_size_limit, compression=args.compression)
     return _run(settings, args)
 

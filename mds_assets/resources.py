@@ -16,8 +16,9 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import ConfigDict, Field
 
 from writer.compression import parse_compression
+from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
-from .selection import FieldSelection, parse_fields
+from .core.selection import FieldSelection, parse_fields
 
 DEFAULT_RAW_URL = "data/raw"
 DEFAULT_OUT_URL = "data/mds"
@@ -31,10 +32,10 @@ class MDSSettings(ConfigurableResource):
     model_config = ConfigDict(hide_input_in_errors=True)
 
     raw_url: str = Field(description="fsspec URL whose *.jsonl[.gz] files / top-level directories are batches")
-    out_url: str = Field(description="fsspec URL of the published dataset; partitions go under <out>/partitions/")
+    out_url: str = Field(description="fsspec URL of the published dataset; partitions go under its partitions/ folder")
     fields: list[str] = Field(description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
                                           "hex, json, int64, float64, bytes")
-    shard_size_limit: int = Field(default=1 << 24, description="maximum uncompressed bytes per shard")
+    shard_size_limit: int = Field(default=DEFAULT_SHARD_SIZE_LIMIT, description="maximum uncompressed bytes per shard")
     compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")
     storage_options: dict[str, Any] = Field(default_factory=dict,
                                             description="fsspec options (no credentials: use AWS_* variables)")
@@ -87,6 +88,6 @@ def settings_from_environment() -> MDSSettings:
         raw_url=absolute_url(os.environ.get("MDS_RAW_URL", DEFAULT_RAW_URL)),
         out_url=absolute_url(os.environ.get("MDS_OUT_URL", DEFAULT_OUT_URL)),
         fields=os.environ.get("MDS_FIELDS", ",".join(DEFAULT_FIELDS)).split(","),
-        shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(1 << 24))),
+        shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(DEFAULT_SHARD_SIZE_LIMIT))),
         compression=os.environ.get("MDS_COMPRESSION") or None,
     )

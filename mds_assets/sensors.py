@@ -15,23 +15,19 @@ from dagster import (
     sensor,
 )
 
+from .core.raw_sources import RawDataError, list_batches
+from .core.stamps import partition_is_current
 from .jobs import build_partition_job
-from .partitions import raw_batches
-from .raw_sources import RawDataError, list_batches
+from .keys import CHECK_KEYS
+from .partitions import RAW_BATCHES, raw_batches
 from .resources import MDSSettings
-from .stamps import partition_is_current
-from .wording import plural
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
-WATCHED_CHECKS = [
-    AssetCheckKey.from_user_string("mds_shards:shard_size"),
-    AssetCheckKey.from_user_string("mds_index:index_consistency"),
-    AssetCheckKey.from_user_string("mds_index:samples_decode"),
-]
 
 
-@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
+@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        default_status=DefaultSensorStatus.RUNNING,
         description="Registers each new raw batch as a partition and requests its build_partition run; a changed "
                     "batch is requested again, a batch already built from the same data and settings is not.")
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
@@ -44,7 +40,7 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     except RawDataError as error:
         return SkipReason(str(error))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    registered = set(context.instance.get_dynamic_partitions(raw_batches.name))
+    registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
     new_keys = [b.partition_key for b in batches if b.partition_key not in registered]
     requests = [
         RunRequest(partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}",
@@ -68,7 +64,7 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
     last_seen = int(context.cursor or 0)
     newest = last_seen
     alerts = []
-    for check_key in WATCHED_CHECKS:
+    for check_key in CHECK_KEYS:
         for record in _check_executions(context, check_key):
             newest = max(newest, record.id)
             if record.id > last_seen and record.status.value == _FAILED:

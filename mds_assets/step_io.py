@@ -16,14 +16,14 @@ import os
 import pickle
 import posixpath
 import uuid
-from typing import Any, Union
+from typing import Any
 
 import fsspec
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 
-from .partitions import check_partition_key
+from .core.layout import check_partition_key
 from .resources import MDSSettings, absolute_url
 
 STEP_IO_DIR = ".dagster-io"
@@ -55,13 +55,15 @@ class StepIOManager(ConfigurableIOManager):
     def root(self) -> str:
         return self.base_url
 
-    def _path(self, context: Union[InputContext, OutputContext]) -> str:
+    def _path(self, context: InputContext | OutputContext) -> str:
         if context.has_asset_key:
             parts = list(context.asset_key.path)
             name = check_partition_key(context.asset_partition_key) if context.has_asset_partitions else "__all__"
-        else:  # an op output outside any asset: scoped to its run
-            parts = ["runs", context.run_id, context.step_key]
-            name = context.name
+        else:  # an op output outside any asset: scoped to its run (run id, step, output name)
+            output = context if isinstance(context, OutputContext) else context.upstream_output
+            if output is None:
+                raise ValueError(f"input {context.name} has no upstream output to load")
+            *parts, name = ["runs", *output.get_identifier()]
         for part in parts:
             check_partition_key(part.replace(" ", "_"))
         return posixpath.join(self.root().rstrip("/"), *parts, f"{name}.pickle")

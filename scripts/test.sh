@@ -33,6 +33,16 @@ fi
 .venv/bin/python -m pip install -q -e ".[test]"
 
 export DAGSTER_DISABLE_TELEMETRY=1
+
+# The habits that keep the code readable, before any test: lint, types, Dagster's own check.
+echo "== ruff, mypy, dagster definitions validate"
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy writer mds_assets
+checks_home="$(mktemp -d)"
+DAGSTER_HOME="$checks_home" .venv/bin/dagster definitions validate -w workspace.yaml >/dev/null 2>"$checks_home/err" \
+  || { cat "$checks_home/err" >&2; exit 1; }
+rm -rf "$checks_home"
+
 set +e
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
 status=$?

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-
 import warnings
+from collections.abc import Callable
 
 import fsspec
 
 from mds_assets.assets.index import mds_index  # noqa: F401 - the asset whose publish step is merge_datasets
-from mds_assets.partition_writer import write_partition
-from mds_assets.raw_sources import list_batches
-from mds_assets.selection import parse_fields
+from mds_assets.core.partition_writer import write_partition
+from mds_assets.core.raw_sources import list_batches
+from mds_assets.core.selection import parse_fields
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.merge import merge_datasets
 from writer.verify import verify
@@ -58,7 +57,7 @@ def every_fault(prepare: Callable[[str], None], operation: Callable[[str], None]
         before = snapshot(target(run))
         with fail_at(k), warnings.catch_warnings(record=True) as warned:
             warnings.simplefilter("always")
-            error = _raised_by(lambda: operation(run))
+            error = _raised_by(lambda run=run: operation(run))
         if error is None:  # only cleanup after the work (the lock, the staging folder) may fail quietly
             assert is_new(run), f"change {k} ({changes[k - 1]}) failed silently and the dataset is not complete"
             url = changes[k - 1].split(" ", 1)[1].replace(dry, run)
@@ -67,7 +66,7 @@ def every_fault(prepare: Callable[[str], None], operation: Callable[[str], None]
             continue
         assert "injected fault" in str(error) or "injected fault" in str(error.__cause__), \
             f"change {k} ({changes[k - 1]}) failed with another error: {error!r}"
-        state = check_failure(target(run), before, error, lambda: is_new(run), no_index_allowed(changes[k - 1]))
+        state = check_failure(target(run), before, error, lambda run=run: is_new(run), no_index_allowed(changes[k - 1]))
         states[state] = states.get(state, 0) + 1
         operation(run)  # the same operation, no fault: the new dataset, complete
         assert is_new(run), f"a rerun after a fault at change {k} ({changes[k - 1]}) did not restore the dataset"

@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .reader import MDSDataset
 from .verify import verify
@@ -17,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = _storage_options(parser, args.storage_options)
     try:
-        code = args.command(args, options)
+        code: int = args.command(args, options)
         sys.stdout.flush()  # so that a reader gone away (`| head -1`) shows here, not at exit
         return code
     except BrokenPipeError:
@@ -92,8 +93,9 @@ def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     print(f"shards:       {index.num_shards}")
     print(f"samples:      {index.total_samples}")
     print(f"bytes:        {index.total_bytes} (uncompressed)")
-    print(f"compression:  {dataset.compression.scheme if dataset.compression else 'none'}")
-    print(f"sample sizes: {size_format}{' (wrapped by the original writer; repaired)' if dataset.repaired_sizes else ''}")
+    print(f"compression:  {dataset.compression.scheme}")
+    repaired = " (wrapped by the original writer; repaired)" if dataset.repaired_sizes else ""
+    print(f"sample sizes: {size_format}{repaired}")
     print()
     print(f"{'shard':<16}{'samples':>12}{'bytes':>16}")
     for number, (samples, size) in enumerate(zip(index.samples_per_shard, index.bytes_per_shard)):

@@ -11,8 +11,11 @@ import re
 import struct
 import sys
 from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Sequence
+from typing import Any, BinaryIO
+
+from .compression import SUFFIXES
 
 MAGIC = 0xDA7AD06E
 VERSION = 1
@@ -33,7 +36,7 @@ def shard_name(shard_number: int, suffix: str = "") -> str:
     return f"{shard_number:06d}{SHARD_SUFFIX}{suffix}"
 
 
-_SHARD_FILE = re.compile(r"^\d{6}\.mds(\.gz)?$")
+_SHARD_FILE = re.compile(r"\A\d{6}\.mds(" + "|".join(re.escape(suffix) for suffix in SUFFIXES) + r")\Z")
 
 
 def is_shard_file(name: str) -> bool:
@@ -54,14 +57,14 @@ def narrowest_size_format(largest: int) -> int:
     return 8
 
 
-def _to_little_endian(values: array) -> bytes:
+def _to_little_endian(values: array[int]) -> bytes:
     if not _LITTLE_ENDIAN:
         values = array(values.typecode, values)
         values.byteswap()
     return values.tobytes()
 
 
-def _from_little_endian(typecode: str, data: bytes | memoryview) -> array:
+def _from_little_endian(typecode: str, data: bytes | memoryview) -> array[int]:
     values = array(typecode)
     values.frombytes(data)
     if not _LITTLE_ENDIAN:
@@ -95,7 +98,7 @@ class Index:
 def encode_index(
     samples_per_shard: Sequence[int],
     bytes_per_shard: Sequence[int],
-    sample_sizes: array,
+    sample_sizes: array[int],
     fields: Sequence[str],
 ) -> bytes:
     """The bytes of `index.mds`. Sizes are stored constant (format 0) or in the narrowest signed width."""
@@ -262,7 +265,7 @@ class _ConstantSizes(Sequence[int]):
     def __iter__(self) -> Iterator[int]:
         return itertools.repeat(self.size, self.total)  # not Sequence's per-item __getitem__ loop
 
-    def __getitem__(self, item):  # type: ignore[override]
+    def __getitem__(self, item: int | slice) -> Any:
         if isinstance(item, slice):
             return [self.size] * len(range(*item.indices(self.total)))
         if not -self.total <= item < self.total:

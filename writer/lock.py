@@ -39,6 +39,7 @@ class DatasetLock:
         self.storage = storage
         self.holder = {"purpose": purpose, "host": socket.gethostname(), "pid": os.getpid(),
                        "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "token": uuid.uuid4().hex}
+        self._token = str(self.holder["token"])
         self._data = json.dumps(self.holder).encode()
         self.held = False
 
@@ -59,7 +60,7 @@ class DatasetLock:
         if not self.storage.create_exclusive(LOCK_NAME, self._data):
             return False
         self.held = True
-        _HELD_HERE.add(self.holder["token"])
+        _HELD_HERE.add(self._token)
         return True
 
     def release(self) -> None:
@@ -68,7 +69,7 @@ class DatasetLock:
         if not self.held:
             return
         self.held = False
-        _HELD_HERE.discard(self.holder["token"])
+        _HELD_HERE.discard(self._token)
         try:
             if self._current_holder() == self.holder:
                 self.storage.remove(LOCK_NAME)
@@ -82,7 +83,7 @@ class DatasetLock:
             return None
         return holder if isinstance(holder, dict) else None
 
-    def __enter__(self) -> "DatasetLock":
+    def __enter__(self) -> DatasetLock:
         self.acquire()
         return self
 

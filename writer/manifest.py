@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 MANIFEST_NAME = "mds_manifest.json"
 CHECKSUM_ALGORITHM = "crc32"  # zlib's: ~4 GB/s and releases the GIL, so it costs the writer nothing
@@ -76,7 +77,7 @@ class Manifest:
         return json.dumps(document, indent=1).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes, where: str) -> "Manifest":
+    def from_json(cls, data: bytes, where: str) -> Manifest:
         try:
             document = json.loads(data)
             settings = document["settings"]

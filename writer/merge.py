@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,9 +108,9 @@ def plan_merge(datasets: list[MDSDataset], manifests: list[Manifest], storage: S
                sidecars: Mapping[str, bytes]) -> MergePlan:
     """Read and encode everything; change nothing."""
     compression = datasets[0].compression
-    suffix = compression.suffix if compression else ""
-    sources = [(dataset.storage, dataset.shard_file(n)) for dataset in datasets for n in range(dataset.index.num_shards)]
-    names = [mds.shard_name(number, suffix) for number in range(len(sources))]
+    sources = [(dataset.storage, dataset.shard_file(number))
+               for dataset in datasets for number in range(dataset.index.num_shards)]
+    names = [mds.shard_name(number, compression.suffix) for number in range(len(sources))]
     placements = tuple(Placement(source, source_name, name) for (source, source_name), name in zip(sources, names))
     manifest = merge(manifests, names)
     samples_per_shard = [count for dataset in datasets for count in dataset.index.samples_per_shard]
@@ -137,12 +137,14 @@ def apply(plan: MergePlan) -> list[str]:
     _step(plan, "removing the previous index", lambda: unpublish(storage, existing), undo=remove_fresh)
     _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
     _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
-    stale = [name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]
+    stale = [name for name in existing
+             if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]
     _step(plan, "removing shards the new dataset does not use", lambda: _remove_names(storage, stale))
     return how
 
 
-def _step(plan: MergePlan, what: str, action, undo=None) -> None:
+def _step(plan: MergePlan, what: str, action: Callable[[], object],
+          undo: Callable[[], object] | None = None) -> None:
     """Run one storage step; on failure, undo it if it can be, and say what the target holds now."""
     try:
         action()
@@ -258,12 +260,12 @@ def _already_published(plan: MergePlan) -> bool:
                for shard in plan.manifest.shards)
 
 
-def _essentials(manifest: Manifest) -> tuple:
+def _essentials(manifest: Manifest) -> tuple[object, ...]:
     """What makes two manifests describe the same dataset (their writer version may differ)."""
     return manifest.fields, manifest.compression, manifest.shards, dict(manifest.column_encodings)
 
 
-def merged_sizes(datasets: Sequence[MDSDataset]) -> array:
+def merged_sizes(datasets: Sequence[MDSDataset]) -> array[int]:
     """Every per-sample size, in one array of the narrowest signed type that holds the largest.
 
     The sources may store their sizes in any width (int8, int16, int32, int64 or one constant);

@@ -17,15 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import format as mds
-from .compression import COMPRESSION_FILE, Compression, scheme_from_file
+from .compression import COMPRESSION_FILE, SUFFIXES, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME
 from .storage import Storage
 
-INDEX_NAMES = (mds.INDEX_NAME, mds.INDEX_NAME + ".gz")
+INDEX_NAMES = tuple(mds.INDEX_NAME + suffix for suffix in SUFFIXES)
 
 
-def index_name(compression: Compression | None) -> str:
-    return mds.INDEX_NAME + (compression.suffix if compression else "")
+def index_name(compression: Compression) -> str:
+    return mds.INDEX_NAME + compression.suffix
 
 
 def published_index_names() -> tuple[str, ...]:
@@ -46,15 +46,15 @@ class PublishError(OSError):
 class DatasetFiles:
     """The non-shard files of one dataset, fully encoded: writing them cannot fail on content."""
 
-    compression: Compression | None
+    compression: Compression
     index: bytes  # as stored (compressed when the dataset is)
     manifest: bytes
     sidecars: Mapping[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def encode(cls, compression: Compression | None, index: bytes, manifest: bytes,
-               sidecars: Mapping[str, bytes] | None = None) -> "DatasetFiles":
-        stored_index = compression.compress(index) if compression else index
+    def encode(cls, compression: Compression, index: bytes, manifest: bytes,
+               sidecars: Mapping[str, bytes] | None = None) -> DatasetFiles:
+        stored_index = compression.compress(index)
         return cls(compression, stored_index, manifest, dict(sidecars or {}))
 
     @property
@@ -66,10 +66,10 @@ class DatasetFiles:
         so a directory never holds a new manifest or `compression.txt` beside no index."""
         written: list[str] = []
         try:
-            if self.compression:
-                _write(storage, COMPRESSION_FILE, f"{self.compression.scheme}\n".encode(), written)
-            else:
+            if self.compression.is_none:
                 storage.remove(COMPRESSION_FILE)
+            else:
+                _write(storage, COMPRESSION_FILE, f"{self.compression.scheme}\n".encode(), written)
             for name, data in self.sidecars.items():
                 _write(storage, name, data, written)
             _write(storage, MANIFEST_NAME, self.manifest, written)

@@ -12,23 +12,20 @@ import itertools
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from . import format as mds
 from .column_encodings import decoders_for
-from .compression import COMPRESSION_FILE, DECOMPRESSION_ERRORS, Compression, scheme_from_file
+from .compression import COMPRESSION_FILE, DECOMPRESSION_ERRORS, NONE, Compression, scheme_from_file
 from .manifest import MANIFEST_NAME, Manifest
-from .storage import Storage
 from .published import index_name
-
-if TYPE_CHECKING:
-    from .verify import Report
+from .storage import Storage
 
 Decoders = dict[str, Callable[[bytes], Any]]
 _UNSIGNED = {"b": "B", "h": "H", "i": "I"}
 
 
-class MDSDataset(Sequence[dict[str, Any]]):
+class MDSDataset:
     """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`."""
 
     def __init__(self, url: str, decoders: Decoders | Literal["auto"] | None = None,
@@ -53,7 +50,7 @@ class MDSDataset(Sequence[dict[str, Any]]):
         return index_name(self.compression)
 
     def shard_file(self, shard_number: int) -> str:
-        return mds.shard_name(shard_number, self.compression.suffix if self.compression else "")
+        return mds.shard_name(shard_number, self.compression.suffix)
 
     def manifest(self) -> Manifest | None:
         """The integrity manifest, or None for a dataset without one (e.g. written by Composer)."""
@@ -61,16 +58,11 @@ class MDSDataset(Sequence[dict[str, Any]]):
             return None
         return Manifest.from_json(self.storage.read(MANIFEST_NAME), self.storage.describe(MANIFEST_NAME))
 
-    def verify(self, progress: bool = False) -> "Report":
-        """Check everything that can be checked, manifest checksums included (see `mds verify`)."""
-        from .verify import verify  # verify reads through this class
-
-        return verify(self.storage.url, self.storage.options, progress=progress)
 
     def __len__(self) -> int:
         return self.index.total_samples
 
-    def __getitem__(self, sample_number: int) -> dict[str, Any]:  # type: ignore[override]
+    def __getitem__(self, sample_number: int) -> dict[str, Any]:
         if not isinstance(sample_number, int):
             raise TypeError(f"sample numbers are ints, not {type(sample_number).__name__}")
         total = len(self)
@@ -81,9 +73,9 @@ class MDSDataset(Sequence[dict[str, Any]]):
         position = sample_number - self._shard_starts[shard_number]
         start = self._shard_offsets(shard_number)[position]
         end = start + self.sample_sizes[sample_number]
-        if self.compression:
-            record = memoryview(self._shard_bytes(shard_number))[start:end]
-        else:
+        if not self.compression.is_none:  # a compressed shard is read whole (and the last one cached)
+            record: bytes | memoryview = memoryview(self._shard_bytes(shard_number))[start:end]
+        else:  # only this sample's byte range
             record = self.storage.read_range(self.shard_file(shard_number), start, end)
             if len(record) != end - start:
                 raise ValueError(f"{self.storage.describe(self.shard_file(shard_number))}: shard is shorter "
@@ -121,14 +113,12 @@ class MDSDataset(Sequence[dict[str, Any]]):
         """A shard file's bytes, decompressed and checked against the index's byte count."""
         name = self.shard_file(shard_number)
         expected = self.index.bytes_per_shard[shard_number]
-        if self.compression:  # inflates at most one byte more than the index gives the shard
-            data = self.compression.decompress(stored, self.storage.describe(name), expected)
-        else:
-            data = stored
+        # inflates at most one byte more than the index gives the shard
+        data = self.compression.decompress(stored, self.storage.describe(name), expected)
         if len(data) != expected:
             if len(data) < expected:
                 held = f"holds {len(data)} bytes, shorter than"
-            elif self.compression:  # inflation stopped one byte past what the index allows
+            elif not self.compression.is_none:  # inflation stopped one byte past what the index allows
                 held = "inflates to more bytes than"
             else:
                 held = f"holds {len(data)} bytes, longer than"
@@ -151,19 +141,19 @@ class MDSDataset(Sequence[dict[str, Any]]):
         return f"{self.storage.describe(self.shard_file(shard_number))}, sample {sample_number}"
 
 
-def _read_compression(storage: Storage) -> Compression | None:
+def _read_compression(storage: Storage) -> Compression:
     if not storage.exists(COMPRESSION_FILE):
-        return None
+        return NONE
     return scheme_from_file(storage.read(COMPRESSION_FILE).decode("utf-8", "replace"),
                             storage.describe(COMPRESSION_FILE))
 
 
-def _read_index(storage: Storage, compression: Compression | None) -> mds.Index:
+def _read_index(storage: Storage, compression: Compression) -> mds.Index:
     name = index_name(compression)
     if not storage.exists(name):
         raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
     data = storage.read(name)
-    if not compression:
+    if compression.is_none:
         return mds.decode_index(data, storage.describe(name))
     # Inflated as it is parsed: the magic is checked on the first bytes, and no more is inflated
     # than the index's own counts ask for, so a small file cannot make this allocate much more.

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -72,23 +73,23 @@ class Storage:
         self.fs.makedirs(self.root, exist_ok=True)
 
     def exists(self, name: str) -> bool:
-        return self.fs.exists(self.path(name))
+        return bool(self.fs.exists(self.path(name)))
 
     def read(self, name: str) -> bytes:
         try:
-            return self.fs.cat_file(self.path(name))
+            return bytes(self.fs.cat_file(self.path(name)))
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
 
     def read_range(self, name: str, start: int, end: int) -> bytes:
         try:
-            return self.fs.cat_file(self.path(name), start=start, end=end)
+            return bytes(self.fs.cat_file(self.path(name), start=start, end=end))
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
 
     def size(self, name: str) -> int:
         try:
-            return self.fs.size(self.path(name))
+            return int(self.fs.size(self.path(name)))
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
 
@@ -159,7 +160,7 @@ class Storage:
             except OSError:
                 pass  # gone, or another build put something in it meanwhile
 
-    def link_or_copy(self, source: "Storage", source_name: str, name: str) -> str:
+    def link_or_copy(self, source: Storage, source_name: str, name: str) -> str:
         """Place `source/source_name` at `name` without re-encoding; returns how it was done.
 
         Local: a hard link (no bytes copied, the partition's file stays intact); elsewhere a

@@ -16,7 +16,6 @@ from .manifest import Manifest, checksum
 from .reader import MDSDataset
 
 
-
 @dataclass
 class Report:
     """What was checked and what was wrong; `ok` when nothing was."""
@@ -98,7 +97,8 @@ def _load_manifest(dataset: MDSDataset, report: Report) -> Manifest | None:
         report.problems.append(f"manifest lists {len(manifest.shards)} shards, the index {dataset.index.num_shards}")
         return None
     if manifest is not None and manifest.fields != dataset.fields:
-        report.problems.append(f"manifest fields {list(manifest.fields)} differ from the index's {list(dataset.fields)}")
+        report.problems.append(f"manifest fields {list(manifest.fields)} differ from the index's "
+                               f"{list(dataset.fields)}")
     return manifest
 
 

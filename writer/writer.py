@@ -8,10 +8,11 @@ partial one.
 
 from __future__ import annotations
 
+import linecache
 import os
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import itemgetter
+from functools import cache
 from types import TracebackType
 from typing import Any
 
@@ -65,11 +66,11 @@ class StreamingDatasetWriter:
             workers = max(2, os.cpu_count() or 2)
         self._pipeline = ShardPipeline(self._storage, self.compression, workers, self._record_failure)
         self._header = mds.record_header(len(self.fields))
-        self._values_of = _values_getter(self.fields)
+        self._write_loop = _sample_loop(len(self.fields))
         self._shard: list[bytes] = []  # the current shard's pieces: a size header, then values, per sample
         self._shard_bytes = 0
-        self._shard_samples = 0
-        self._sample_sizes = array("H")  # upgraded to "q" when a sample exceeds 64 KiB
+        self._shard_start = 0  # the number of the current shard's first sample
+        self._sample_sizes = array("H")  # every record's size, for the index; widened to "q" past 64 KiB
         self._problem: BaseException | None = None
         self._finished = False
         self.samples_per_shard: list[int] = []
@@ -88,53 +89,50 @@ class StreamingDatasetWriter:
 
     def write_sample(self, sample: Mapping[str, bytes]) -> None:
         """Add one sample; keys beyond `fields` are ignored. A bad sample changes nothing."""
-        if self._problem is not None or self._finished:
-            self._raise_if_unusable()
-        try:
-            values = self._values_of(sample)
-            sizes = tuple(map(len, values))
-        except Exception as error:
-            raise _explain_bad_sample(sample, self.fields, self.total_samples, error) from None
-        for value in values:
-            if value.__class__ is not bytes:
-                values, sizes = self._as_bytes(sample, values)
-                break
-        record_size = self._header.size + sum(sizes)
-        if self._shard_samples and self._shard_bytes + record_size > self.shard_size_limit:
-            self._flush_shard()
-        # Keep references, not copies: the shard is joined once, off this thread (see ShardPipeline).
-        self._shard.append(self._header.pack(*sizes))
-        self._shard += values
-        self._shard_bytes += record_size
-        self._shard_samples += 1
-        try:
-            self._sample_sizes.append(record_size)
-        except OverflowError:
-            self._sample_sizes = array("q", self._sample_sizes)
-            self._sample_sizes.append(record_size)
-
-    def _as_bytes(self, sample: Mapping[str, bytes], values: tuple) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
-        """Slow path: copy bytearray/memoryview values (the caller may reuse them), refuse the rest."""
-        if not all(isinstance(value, _BYTES_LIKE) for value in values):
-            raise _explain_bad_sample(sample, self.fields, self.total_samples, TypeError()) from None
-        copied = tuple(bytes(value) for value in values)
-        return copied, tuple(map(len, copied))
+        self._write((sample,))
 
     def write_samples(
         self, samples: Iterable[Mapping[str, bytes]], use_tqdm: bool = True, total: int | None = None
     ) -> None:
-        """Add every sample of an iterable (streamed: it may be a generator of any length)."""
-        for sample in tqdm(samples, total=total, disable=not use_tqdm, unit="sample", desc="writing"):
-            self.write_sample(sample)
+        """Add every sample of an iterable (streamed: it may be a generator of any length).
+
+        Same semantics as `write_sample` on each: a bad sample raises naming its number and
+        field, and every sample before it stays written."""
+        if use_tqdm:
+            samples = tqdm(samples, total=total, unit="sample", desc="writing")
+        self._write(samples)
+
+    def _write(self, samples: Iterable[Mapping[str, bytes]]) -> None:
+        if self._problem is not None or self._finished:
+            self._raise_if_unusable()
+        self._write_loop(self, samples, self.fields, self._header, self.shard_size_limit)
+
+    def _as_bytes(self, sample: Any, values: tuple[Any, ...]) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
+        """Slow path: copy bytearray/memoryview values (the caller may reuse them), refuse the rest."""
+        if not all(isinstance(value, _BYTES_LIKE) for value in values):
+            raise self._bad_sample(sample, TypeError())
+        copied = tuple(bytes(value) for value in values)
+        return copied, tuple(map(len, copied))
+
+    def _bad_sample(self, sample: Any, error: Exception) -> Exception:
+        return _explain_bad_sample(sample, self.fields, self.total_samples, error)
 
     def _flush_shard(self) -> None:
-        shard_number = len(self.samples_per_shard)
-        self.samples_per_shard.append(self._shard_samples)
+        """Hand the current shard to the pipeline."""
+        if self._problem is not None:  # a background failure: stop before queueing more
+            self._raise_if_unusable()
+        samples = len(self._sample_sizes) - self._shard_start
+        self._pipeline.submit(len(self.samples_per_shard), self._shard, samples)
+        self.samples_per_shard.append(samples)
         self.bytes_per_shard.append(self._shard_bytes)
-        self._pipeline.submit(shard_number, self._shard, self._shard_samples)
         self._shard = []
         self._shard_bytes = 0
-        self._shard_samples = 0
+        self._shard_start = len(self._sample_sizes)
+
+    def _widen_sizes(self) -> Callable[[int], None]:
+        """A record past 64 KiB: the index's sizes become int64 (once). Returns the new append."""
+        self._sample_sizes = array("q", self._sample_sizes)
+        return self._sample_sizes.append
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -146,7 +144,7 @@ class StreamingDatasetWriter:
         try:
             if self._problem is not None:  # a background failure since the last write_sample
                 self._raise_if_unusable()
-            if self._shard_samples:
+            if self._shard_bytes:
                 self._flush_shard()
             records = self._pipeline.drain()
             self._publish(records)
@@ -157,8 +155,8 @@ class StreamingDatasetWriter:
 
     def _publish(self, records: list[ShardRecord]) -> None:
         """Encode every file first (content errors change nothing), then store them, index last."""
-        manifest = Manifest(self.fields, self.shard_size_limit, self.compression.name if self.compression
-                            else None, tuple(records), column_encodings=self.column_encodings)
+        manifest = Manifest(self.fields, self.shard_size_limit, self.compression.setting, tuple(records),
+                            column_encodings=self.column_encodings)
         index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
         files = DatasetFiles.encode(self.compression, index, manifest.to_json())
         for name in self._stale_shards - {shard.file for shard in manifest.shards}:
@@ -197,7 +195,7 @@ class StreamingDatasetWriter:
         if self._finished:
             raise RuntimeError(f"the writer for {self.dirname} is finished; open a new one to write more")
 
-    def __enter__(self) -> "StreamingDatasetWriter":
+    def __enter__(self) -> StreamingDatasetWriter:
         return self
 
     def __exit__(
@@ -209,12 +207,77 @@ class StreamingDatasetWriter:
             self.finish()
 
 
-def _values_getter(fields: tuple[str, ...]) -> Callable[[Mapping[str, bytes]], tuple]:
-    """A sample's values in field order, as a tuple: itemgetter is the fastest way to take them."""
-    if len(fields) == 1:
-        (field,) = fields
-        return lambda sample: (sample[field],)
-    return itemgetter(*fields)
+SMALL_RECORD = 512  # records under this are joined into one object as they are written
+
+_LOOP_TEMPLATE = """
+def write_loop(self, samples, fields, header, limit):
+    {fields} = fields
+    pack = header.pack
+    join = b"".join
+    pieces = self._shard
+    add_piece = pieces.append
+    add_size = self._sample_sizes.append
+    shard_bytes = self._shard_bytes
+    try:
+        for sample in samples:
+            try:
+                {take}
+            except Exception as error:
+                raise self._bad_sample(sample, error) from None
+            if {all_bytes}:
+                {measure}
+            else:
+                ({values}), ({sizes}) = self._as_bytes(sample, ({values}))
+            record = {record}
+            if shard_bytes + record > limit and shard_bytes:  # never an empty shard
+                self._shard_bytes = shard_bytes
+                self._flush_shard()
+                pieces = self._shard
+                add_piece = pieces.append
+                shard_bytes = 0
+            try:
+                add_size(record)
+            except OverflowError:
+                add_size = self._widen_sizes()
+                add_size(record)
+            if record < SMALL_RECORD:  # one object, not 1 + fields: the shard's join chases fewer pointers
+                add_piece(join((pack({sizes}), {values})))
+            else:  # kept by reference: the shard's join (a GIL-free memcpy, off this thread) copies it once
+                pieces += (pack({sizes}), {values})
+            shard_bytes += record
+    finally:
+        self._shard_bytes = shard_bytes
+"""
+
+
+@cache
+def _sample_loop(field_count: int) -> Callable[..., None]:
+    """The per-sample loop, written out for `field_count` fields (as `namedtuple` does for its class).
+
+    Per sample it does only: one subscript per field, an exact-`bytes` test, one `len` per
+    value, one header pack, one join (small records) or one list extend, one size append, one
+    add and one compare against the shard limit; everything else (a flush, bytearray/memoryview
+    copies, explaining a bad sample, widening the sizes) is a method call off that path. The
+    state it keeps in locals is written back to the writer on any exit, so a bad sample leaves
+    every sample before it written.
+    """
+    values = [f"v{number}" for number in range(field_count)]
+    sizes = [f"n{number}" for number in range(field_count)]
+    source = _LOOP_TEMPLATE.format(
+        values=", ".join(values) + ",",
+        sizes=", ".join(sizes) + ",",
+        fields=", ".join(f"f{number}" for number in range(field_count)) + ",",
+        take="; ".join(f"v{number} = sample[f{number}]" for number in range(field_count)),
+        all_bytes=" is ".join(["bytes", *(f"{value}.__class__" for value in values)]),
+        measure="; ".join(f"{size} = len({value})" for size, value in zip(sizes, values)),
+        record=" + ".join([str(8 * field_count), *sizes]),
+    )
+    filename = f"<mds sample loop, {field_count} fields>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
+    namespace: dict[str, Any] = {"SMALL_RECORD": SMALL_RECORD}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own template
+    write_loop: Callable[..., None] = namespace["write_loop"]
+    return write_loop
 
 
 def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:

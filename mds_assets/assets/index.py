@@ -8,10 +8,10 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from writer.merge import merge_datasets
 
 from ..checks import PARTITIONS_SIDECAR
-from ..partitions import partition_url, stored_partitions
+from ..core.layout import partition_url, stored_partitions
+from ..core.selection import FieldSelection
+from ..core.wording import plural
 from ..resources import MDSSettings
-from ..selection import FieldSelection
-from ..wording import plural
 from .shards import mds_shards
 
 

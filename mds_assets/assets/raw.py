@@ -3,11 +3,11 @@
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from ..core.profile import BatchProfile, profile_records
+from ..core.raw_sources import find_batch, read_records
+from ..core.wording import plural
 from ..partitions import raw_batches
-from ..profile import BatchProfile, profile_records
-from ..raw_sources import find_batch, read_records
 from ..resources import MDSSettings
-from ..wording import plural
 
 
 @asset(

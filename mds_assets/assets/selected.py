@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from ..core.profile import BatchProfile, check_selection
+from ..core.selection import FieldSelection
 from ..partitions import raw_batches
-from ..profile import BatchProfile, check_selection
 from ..resources import MDSSettings
-from ..selection import FieldSelection
 
 
 @dataclass(frozen=True)

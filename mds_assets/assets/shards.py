@@ -5,7 +5,6 @@ import warnings
 from collections.abc import Iterator
 
 from dagster import (
-    PreviewWarning,
     AssetCheckEvaluation,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -14,18 +13,21 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
+    PreviewWarning,
     TableColumn,
     TableRecord,
     TableSchema,
     multi_asset,
 )
 
-from ..checks import MDS_SHARDS, SHARD_SIZE, shard_size_evaluation, shard_size_result
-from ..partition_writer import PartitionBuild, write_partition
-from ..partitions import partition_url, raw_batches, stored_partitions
-from ..raw_sources import find_batch
+from ..checks import shard_size_evaluation, shard_size_result
+from ..core.layout import partition_url, stored_partitions
+from ..core.partition_writer import PartitionBuild, write_partition
+from ..core.raw_sources import find_batch
+from ..core.wording import plural
+from ..keys import MDS_SHARDS, SHARD_SIZE
+from ..partitions import RAW_BATCHES, raw_batches
 from ..resources import MDSSettings
-from ..wording import plural
 
 _SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn("samples", "int"),
                                     TableColumn("bytes", "int"), TableColumn("stored_bytes", "int"),
@@ -61,7 +63,9 @@ def _shard_size_spec() -> AssetCheckSpec:
     partitions_def=raw_batches,
     can_subset=True,  # so the check can run alone, on what is in storage
 )
-def mds_shards(context: AssetExecutionContext, mds_settings: MDSSettings) -> Iterator[MaterializeResult | AssetCheckResult]:
+def mds_shards(
+    context: AssetExecutionContext, mds_settings: MDSSettings
+) -> Iterator[MaterializeResult | AssetCheckResult | AssetCheckEvaluation]:
     # selected_samples is a dependency, not an input: its plan is the configured selection, which
     # it has checked against the batch. Loading it would tie a checks-only run to one partition.
     options = mds_settings.fsspec_options()
@@ -91,9 +95,10 @@ def _check_every_partition(context: AssetExecutionContext,
     storage (the one record of what is built): one evaluation per partition, shown on that
     partition, then a summary for the run."""
     complete, incomplete = stored_partitions(settings.out_url, settings.fsspec_options())
-    registered = set(context.instance.get_dynamic_partitions(raw_batches.name))
+    registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
     keys = sorted(key for key in complete + incomplete if key in registered)
-    failed, warned = [], []
+    failed: list[str] = []
+    warned: list[str] = []
     for key in keys:
         evaluation = shard_size_evaluation(settings, key)
         if not evaluation.passed:
@@ -105,7 +110,8 @@ def _check_every_partition(context: AssetExecutionContext,
     yield AssetCheckResult(
         check_name=SHARD_SIZE, asset_key=MDS_SHARDS, passed=not failed and not warned,
         severity=AssetCheckSeverity.ERROR if failed else AssetCheckSeverity.WARN,
-        metadata={"partitions_checked": len(keys), **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
+        metadata={"partitions_checked": len(keys),
+                  **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
                   **({"warned_partitions": MetadataValue.json(warned)} if warned else {})},
         description="; ".join(described),
     )

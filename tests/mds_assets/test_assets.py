@@ -1,17 +1,17 @@
 """The asset graph materialised in-process on temporary directories."""
 
 import pytest
-from dagster import AssetMaterialization, AssetSelection, Definitions, materialize
+from dagster import AssetSelection, Definitions, materialize
 
 from mds_assets.assets.index import mds_index
 from mds_assets.assets.raw import raw_samples
 from mds_assets.assets.selected import selected_samples
 from mds_assets.assets.shards import mds_shards
 from mds_assets.checks import index_consistency, samples_decode
+from mds_assets.core.selection import RecordEncoder, decoders_for
 from mds_assets.jobs import index_checks_job, partition_checks_job
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
-from mds_assets.selection import RecordEncoder, decoders_for
 from writer import MDSDataset, StreamingDatasetWriter
 
 from .conftest import record, snapshot, write_batch
@@ -198,7 +198,8 @@ def test_gz_and_plain_partitions_publish_with_their_compression(instance, settin
 
 
 def test_descriptions_shown_in_the_ui_hold_no_html_like_text():
-    """The UI renders descriptions as Markdown: `<out>/partitions/<key>/` outside backticks showed as "/partitions//"."""
+    """The UI renders descriptions as Markdown: `<out>/partitions/<key>/` outside backticks
+    showed as "/partitions//"."""
     import re
 
     from mds_assets.definitions import defs
@@ -216,6 +217,6 @@ def test_descriptions_shown_in_the_ui_hold_no_html_like_text():
 
 
 def test_counts_read_as_people_write_them():
-    from mds_assets.wording import plural
+    from mds_assets.core.wording import plural
 
     assert [plural(n, "shard") for n in (0, 1, 2)] == ["0 shards", "1 shard", "2 shards"]

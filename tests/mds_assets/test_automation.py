@@ -4,12 +4,20 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from dagster import AssetCheckKey, AssetSelection, SensorResult, Definitions, build_schedule_context, build_sensor_context, materialize
+from dagster import (
+    AssetCheckKey,
+    AssetSelection,
+    Definitions,
+    SensorResult,
+    build_schedule_context,
+    build_sensor_context,
+    materialize,
+)
 
 from mds_assets.assets.raw import raw_samples
-from mds_assets.build import build
 from mds_assets.assets.selected import selected_samples
 from mds_assets.assets.shards import mds_shards
+from mds_assets.build import build
 from mds_assets.jobs import partition_checks_job
 from mds_assets.partitions import raw_batches
 from mds_assets.schedules import nightly_publish_schedule
@@ -109,7 +117,8 @@ def _check_partition_job(settings):
 
 def _execute_all(settings, instance):
     """A run of only mds_shards' checks, with no partition: what "Execute all" launches."""
-    return materialize([raw_samples, selected_samples, mds_shards], selection=AssetSelection.checks_for_assets(mds_shards),
+    return materialize([raw_samples, selected_samples, mds_shards],
+                       selection=AssetSelection.checks_for_assets(mds_shards),
                        instance=instance, resources={"mds_settings": settings}, raise_on_error=False)
 
 

@@ -56,7 +56,7 @@ def test_a_distributed_executor_refuses_a_sqlite_instance(monkeypatch, instance)
 
 
 def test_step_outputs_round_trip_under_any_fsspec_url(settings):
-    from dagster import Definitions, asset, materialize
+    from dagster import asset, materialize
 
     @asset
     def upstream():

@@ -18,11 +18,12 @@ from mds_assets.assets.index import how_to_load
 from mds_assets.assets.raw import raw_samples
 from mds_assets.build import build
 from mds_assets.cli import main
+from mds_assets.core.raw_sources import RawDataError, list_batches, read_records
+from mds_assets.core.selection import RecordEncoder, SelectionError, parse_fields
 from mds_assets.partitions import raw_batches
-from mds_assets.raw_sources import RawDataError, list_batches, read_records
 from mds_assets.resources import MDSSettings
-from mds_assets.selection import RecordEncoder, SelectionError, parse_fields
 from writer import MDSDataset, StreamingDatasetWriter
+from writer.verify import verify
 
 from .conftest import FIELDS, record, write_batch
 
@@ -152,7 +153,7 @@ def test_empty_batches_become_empty_partitions_and_do_not_fail_the_others(instan
     for key in ("empty", "blank", "nofiles"):
         assert len(MDSDataset(str(tmp_path / "out" / "partitions" / key))) == 0
     published = MDSDataset(str(tmp_path / "out"))
-    assert len(published) == 120 and published.verify().problems == []
+    assert len(published) == 120 and verify(published.storage.url).problems == []
 
 
 def test_a_raw_folder_of_empty_batches_publishes_an_empty_dataset(instance, tmp_path):

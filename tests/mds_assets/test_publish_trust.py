@@ -61,7 +61,7 @@ def test_two_builds_on_one_output_at_once_never_corrupt_it_and_say_who_holds_the
         time.sleep(0.005)
     builds.append(start("home1"))
     results = [build.communicate(timeout=240) + (build.returncode,) for build in builds]
-    for stdout, stderr, status in results:
+    for _stdout, stderr, status in results:
         assert "Traceback" not in stderr and "Errno 2" not in stderr and "not empty" not in stderr, stderr
         assert status == 0 or "is locked by" in stderr, stderr
     assert any(status == 0 for _, _, status in results) or all("is locked by" in err for _, err, _ in results)
@@ -77,8 +77,8 @@ def test_a_partition_promoted_but_never_recorded_by_dagster_is_published(tmp_pat
 
     from mds_assets.assets.index import mds_index
     from mds_assets.build import dagster_instance
-    from mds_assets.partition_writer import write_partition
-    from mds_assets.raw_sources import list_batches
+    from mds_assets.core.partition_writer import write_partition
+    from mds_assets.core.raw_sources import list_batches
     from mds_assets.resources import MDSSettings
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))

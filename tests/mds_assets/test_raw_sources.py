@@ -4,8 +4,8 @@ import gzip
 
 import pytest
 
-from mds_assets.partitions import partition_key_for_batch, partition_url
-from mds_assets.raw_sources import RawDataError, list_batches, read_records
+from mds_assets.core.layout import partition_url
+from mds_assets.core.raw_sources import RawDataError, list_batches, partition_key_for_batch, read_records
 
 
 def test_jsonl_gz_and_file_tree_batches_are_listed_and_read(tmp_path):

@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-from mds_assets.profile import check_selection, profile_records
-from mds_assets.selection import RecordEncoder, SelectionError, decoders_for, parse_fields
+from mds_assets.core.profile import check_selection, profile_records
+from mds_assets.core.selection import RecordEncoder, SelectionError, decoders_for, parse_fields
 
 
 def test_every_encoding_round_trips_through_its_decoder():

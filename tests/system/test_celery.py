@@ -17,9 +17,9 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from ..mds_assets.conftest import record, snapshot, write_batch
+from .cluster import REPO, CeleryWorker, Postgres, Redis, instance_yaml, wait_until
 from .dagster_server import DagsterDev
 from .test_dagster_ui import ADD_PARTITION, check_executions, launch, wait_for_run
-from .cluster import REPO, CeleryWorker, Postgres, Redis, instance_yaml, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -311,7 +311,8 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
         "the pool let a step through"
     set_pool_limit(cluster, 1)
     assert wait_for_run(server, first) == "SUCCESS" and wait_for_run(server, second) == "SUCCESS"
-    assert set(celery_hosts(instance, first)) == {"mds_index", "mds_index_index_consistency", "mds_index_samples_decode"}
+    assert set(celery_hosts(instance, first)) == {"mds_index", "mds_index_index_consistency",
+                                                  "mds_index_samples_decode"}
     (start_1, end_1), (start_2, end_2) = step_interval(instance, first, "mds_index"), \
         step_interval(instance, second, "mds_index")
     print(f"mds_index steps: {start_1:.2f}-{end_1:.2f} and {start_2:.2f}-{end_2:.2f}")

@@ -30,3 +30,17 @@ def digest(url: str, **options) -> str:
             hasher.update(struct.pack("<q", len(sample[field])))
             hasher.update(sample[field])
     return hasher.hexdigest()
+
+
+def fail_writing(monkeypatch, failing_name: str, error: OSError | None = None) -> None:
+    """Make every write of the file `failing_name` raise (a full disk, by default)."""
+    from writer.storage import Storage
+
+    real_write = Storage.write_atomic
+
+    def write(self, name, data):
+        if name == failing_name:
+            raise error or OSError("disk full")
+        return real_write(self, name, data)
+
+    monkeypatch.setattr(Storage, "write_atomic", write)

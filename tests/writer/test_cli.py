@@ -6,6 +6,7 @@ import pytest
 
 from writer import StreamingDatasetWriter
 from writer.cli import main
+from writer.verify import verify
 
 from .helpers import seed_samples
 
@@ -64,10 +65,9 @@ def test_head_rejects_an_unknown_field(dataset_path, capsys):
 
 
 def test_the_reader_verifies_against_the_manifest(dataset_path):
-    from writer import MDSDataset
 
-    assert MDSDataset(str(dataset_path)).verify().ok
+    assert verify(str(dataset_path)).ok
     shard = dataset_path / "000002.mds.gz"
     shard.write_bytes(shard.read_bytes()[:-9] + bytes([shard.read_bytes()[-9] ^ 1]) + shard.read_bytes()[-8:])
-    report = MDSDataset(str(dataset_path)).verify()
+    report = verify(str(dataset_path))
     assert not report.ok and any("000002.mds.gz" in problem for problem in report.problems)

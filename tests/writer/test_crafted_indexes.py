@@ -6,7 +6,6 @@ instead of eating the shared machine's memory), and its peak RSS is read with `o
 
 import json
 import os
-import resource
 import struct
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import writer
 from writer import MDSDataset, StreamingDatasetWriter
 from writer import format as mds
 from writer.manifest import Manifest
+from writer.verify import verify
 
 from .helpers import seed_samples
 
@@ -29,8 +29,12 @@ MAX_RSS_BYTES = 150 << 20  # a bare `mds` run peaks at ~35 MiB
 ADDRESS_SPACE_LIMIT = 1 << 30  # the unfixed reader asked for 1-2 GB and more
 
 
+CONSTANT_26 = struct.pack("<iq", 0, 26)
+TWO_FIELDS = struct.pack("<i2i", 2, 3, 4) + b"uiddata"
+
+
 def craft(samples=(100,), nbytes=(2600,), *, num_shards=None, total_samples=None, total_bytes=None,
-          sizes=struct.pack("<iq", 0, 26), fields=struct.pack("<i2i", 2, 3, 4) + b"uiddata") -> bytes:
+          sizes=CONSTANT_26, fields=TWO_FIELDS) -> bytes:
     """An index as the format lays it out, with any field of it forged."""
     head = struct.pack("<IIIqq", mds.MAGIC, mds.VERSION, len(samples) if num_shards is None else num_shards,
                        sum(samples) if total_samples is None else total_samples,
@@ -117,20 +121,27 @@ def test_any_damaged_index_raises_only_format_errors(base, edits, cut):
 # -- the CLI in a subprocess, with its peak memory --------------------------------------------
 
 
+# Runs the CLI in a fresh interpreter that limits its own address space and records its own peak
+# RSS when it ends: measured in the parent (wait4), a forked child would count the test
+# process's memory it starts as, before exec.
+_CHILD = """
+import atexit, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+atexit.register(lambda: open({rss_file!r}, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+from writer.cli import main
+sys.argv[0] = "mds"
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def run_mds(*args: str, tmp_path: Path) -> tuple[int, str, str, int]:
-    """`python -m writer.cli ARGS` -> (exit code, stdout, stderr, peak RSS in bytes)."""
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-
-    def limit_memory():
-        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-
+    """`mds ARGS` in a fresh interpreter -> (exit code, stdout, stderr, its peak RSS in bytes)."""
+    rss_file = tmp_path / "peak_rss.txt"
+    child = _CHILD.format(limit=ADDRESS_SPACE_LIMIT, rss_file=str(rss_file))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "writer.cli", *args], stdout=stdout, stderr=stderr,
-                                   stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, preexec_fn=limit_memory)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, out.read_text(), err.read_text(), usage.ru_maxrss * 1024
+    process = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, timeout=120)
+    return process.returncode, process.stdout, process.stderr, int(rss_file.read_text()) * 1024
 
 
 def assert_reported(result, name: str, message: str = "") -> None:
@@ -225,7 +236,7 @@ def test_a_deeply_nested_manifest_is_not_a_valid_manifest(dataset_dir, tmp_path)
         Manifest.from_json((dataset_dir / "mds_manifest.json").read_bytes(), str(dataset_dir / "mds_manifest.json"))
     with pytest.raises(ValueError, match="not a valid manifest"):
         MDSDataset(str(dataset_dir)).manifest()
-    report = MDSDataset(str(dataset_dir)).verify()
+    report = verify(str(dataset_dir))
     assert not report.ok and any("not a valid manifest" in problem for problem in report.problems)
     assert_reported(run_mds("verify", "--quiet", str(dataset_dir), tmp_path=tmp_path),
                     str(dataset_dir / "mds_manifest.json"), "not a valid manifest")

@@ -12,7 +12,7 @@ import pytest
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.storage import Storage, is_temporary
 
-from .helpers import seed_samples
+from .helpers import fail_writing, seed_samples
 
 
 def test_an_exception_in_the_with_block_publishes_nothing_and_cleans_up(tmp_path):
@@ -42,14 +42,7 @@ def test_overwrite_replaces_a_dataset_and_removes_its_stale_files(tmp_path):
 
 
 def test_a_failed_shard_write_surfaces_and_publishes_nothing(tmp_path, monkeypatch):
-    real_write = Storage.write_atomic
-
-    def failing_write(self, name, data):
-        if name == "000002.mds":
-            raise OSError("disk full")
-        return real_write(self, name, data)
-
-    monkeypatch.setattr(Storage, "write_atomic", failing_write)
+    fail_writing(monkeypatch, "000002.mds")
     with pytest.raises((RuntimeError, OSError), match="disk full"):
         with StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=100) as writer:
             writer.write_samples(seed_samples(), use_tqdm=False)

@@ -5,15 +5,15 @@ import threading
 import time
 
 import fsspec
-from fsspec.registry import _registry as fsspec_registry
 import pytest
 from fsspec.implementations.local import LocalFileSystem
+from fsspec.registry import _registry as fsspec_registry
 
 from writer import StreamingDatasetWriter
 from writer.compression import parse_compression
 from writer.storage import Storage
 
-from .helpers import seed_samples
+from .helpers import fail_writing, seed_samples
 
 
 def _mds_threads() -> set[threading.Thread]:
@@ -21,14 +21,7 @@ def _mds_threads() -> set[threading.Thread]:
 
 
 def test_a_background_failure_seen_only_by_finish_discards_everything_and_stops_the_pool(tmp_path, monkeypatch):
-    real_write = Storage.write_atomic
-
-    def failing_write(self, name, data):
-        if name == "000001.mds":
-            raise OSError("disk full")
-        return real_write(self, name, data)
-
-    monkeypatch.setattr(Storage, "write_atomic", failing_write)
+    fail_writing(monkeypatch, "000001.mds")
     threads_before = _mds_threads()
     writer = StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=100, workers=2)
     writer.write_samples(seed_samples()[:7], use_tqdm=False)  # 26 B each: shards 0 and 1 are submitted
@@ -105,7 +98,7 @@ def test_malformed_compression_is_refused_naming_the_allowed_values(tmp_path, va
 @pytest.mark.parametrize("value", [None, "gz", *(f"gz:{level}" for level in range(10))])
 def test_every_allowed_compression_is_accepted(value):
     compression = parse_compression(value)
-    assert (compression is None) == (value is None)
+    assert compression.is_none == (value is None)
     if value is not None:
         assert compression.name == (value if ":" in value else "gz:6")
 

@@ -5,9 +5,10 @@ import pytest
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from fsspec.registry import _registry as fsspec_registry
 
-from writer.lock import LOCK_NAME
 from writer import MDSDataset, StreamingDatasetWriter
+from writer.lock import LOCK_NAME
 from writer.storage import Storage, is_temporary, single_put_is_atomic
+from writer.verify import verify
 
 from .helpers import digest, seed_samples
 
@@ -74,12 +75,13 @@ def test_no_final_name_ever_holds_a_partial_file(nonatomic_fs, compression, tmp_
     with StreamingDatasetWriter(url, ["uid", "data"], shard_size_limit=300, compression=compression) as writer:
         writer.write_samples(seed_samples(), use_tqdm=False)
 
-    assert nonatomic_fs.partial and all(is_temporary(name) or name == LOCK_NAME for name in _names(nonatomic_fs.partial))
+    partial = _names(nonatomic_fs.partial)
+    assert partial and all(is_temporary(name) or name == LOCK_NAME for name in partial)
     final_names = sorted(Storage(url).list_names())
     assert not any(is_temporary(name) for name in final_names)  # every temporary was renamed into place
     assert sorted(_names(destination for _, destination in nonatomic_fs.renames)) == final_names
     assert all(is_temporary(name) for name in _names(source for source, _ in nonatomic_fs.renames))
-    assert len(MDSDataset(url)) == 100 and MDSDataset(url).verify().ok
+    assert len(MDSDataset(url)) == 100 and verify(url).ok
     with StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=300) as local:
         local.write_samples(seed_samples(), use_tqdm=False)
     assert digest(url) == digest(str(tmp_path))

@@ -7,17 +7,29 @@ batch is rebuilt exactly when its content or the way it is written changed.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from writer.compression import parse_compression
 from writer.published import has_dataset
 from writer.storage import Storage
 
-from .partitions import partition_url
+from .layout import partition_url
 
 if TYPE_CHECKING:
     from .raw_sources import RawBatch
-    from .resources import MDSSettings
+    from .selection import FieldSelection
+
+
+class BuildSettings(Protocol):
+    """What decides how a partition is written (the code location's `MDSSettings` is one)."""
+
+    out_url: str
+    shard_size_limit: int
+    compression: str | None
+
+    def selections(self) -> list[FieldSelection]: ...
+
+    def fsspec_options(self) -> dict[str, Any] | None: ...
 
 STAMP_NAME = "mds_source.json"
 
@@ -30,8 +42,7 @@ def build_stamp(batch_name: str, fingerprint: str, fields: list[str], shard_size
 
 def canonical_compression(compression: str | None) -> str | None:
     """One spelling per setting ("gz" and "gz:6" are the same), so a respelling rebuilds nothing."""
-    parsed = parse_compression(compression)
-    return parsed.name if parsed else None
+    return parse_compression(compression).setting
 
 
 def encode_stamp(stamp: dict[str, Any]) -> bytes:
@@ -48,7 +59,7 @@ def read_stamp(partition_url: str, storage_options: dict[str, Any] | None) -> di
         return None
 
 
-def partition_is_current(batch: RawBatch, settings: MDSSettings) -> bool:
+def partition_is_current(batch: RawBatch, settings: BuildSettings) -> bool:
     """The batch's partition holds a dataset built from this very batch (fingerprint) with these
     settings, whoever built it: the one test of "up to date", for `mds-assets build` and the sensor."""
     url = partition_url(settings.out_url, batch.partition_key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,16 +20,29 @@ import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
 
-from .partitions import partition_key_for_batch
-
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
+BATCH_FILE_SUFFIXES = JSONL_SUFFIXES + (PARQUET_SUFFIX,)  # what a batch file is; a directory is a file-tree batch
+_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 PARQUET_ROWS_PER_READ = 4096  # rows decoded at a time: memory stays bounded whatever the file's size
 # Deepest JSON value accepted in a record. Deeper values are refused naming batch, line and field:
 # Python's repr/json.dumps/json.loads (the profile's preview, the json encoding, a reader's
 # decoder) hit the interpreter's recursion limit somewhere under 1000 levels, depending on the
 # stack they are called from, and orjson itself refuses more than 1024.
 MAX_NESTING = 256
+
+
+def partition_key_for_batch(batch_name: str) -> str:
+    """The batch's stem with anything unsafe replaced; a short hash keeps changed names unique."""
+    stem = batch_name
+    for suffix in BATCH_FILE_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    key = _UNSAFE_CHARACTERS.sub("_", stem).lstrip(".-")[:100] or "batch"
+    if key != stem:
+        key = f"{key}-{hashlib.sha1(batch_name.encode()).hexdigest()[:8]}"
+    return key
 
 
 class RawDataError(ValueError):
@@ -71,7 +85,8 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
         if entry["type"] == "directory":
             files = fs.find(entry["name"], detail=True)
             fingerprint = _fingerprint(list(files.values()))
-            batches.append(RawBatch(name, url, "filetree", fingerprint, sum(f.get("size") or 0 for f in files.values())))
+            size = sum(file.get("size") or 0 for file in files.values())
+            batches.append(RawBatch(name, url, "filetree", fingerprint, size))
         elif name.endswith(JSONL_SUFFIXES):
             batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
         elif name.endswith(PARQUET_SUFFIX):
@@ -85,7 +100,7 @@ def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
     """A link directly under the raw root: what it points to, when that is inside the raw root; a
     "refused" entry naming it when it leaves the root or is broken; None when it is no batch."""
     target = os.path.realpath(entry["name"])
-    is_batch_name = name.endswith(JSONL_SUFFIXES + (PARQUET_SUFFIX,))
+    is_batch_name = name.endswith(BATCH_FILE_SUFFIXES)
     if not os.path.exists(target) or not _is_inside(target, os.path.realpath(root)):
         if not (is_batch_name or os.path.isdir(target)):
             return None  # a link to some other file (a README, say) is no batch, like the file itself

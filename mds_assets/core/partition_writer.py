@@ -19,7 +19,7 @@ from writer.manifest import Manifest
 from writer.merge import merge_datasets
 from writer.storage import Storage
 
-from .partitions import partition_url, staging_url
+from .layout import partition_url, staging_url
 from .raw_sources import RawBatch, read_records
 from .selection import FieldSelection, RecordEncoder, column_encodings
 from .stamps import STAMP_NAME, build_stamp, encode_stamp

@@ -38,8 +38,8 @@ def json_type(value: Any) -> str:
         return "integer"
     if isinstance(value, float):
         return "number"
-    return {str: "string", dict: "object", list: "array", bytes: "bytes"}.get(type(value), "null" if value is None
-                                                                             else type(value).__name__)
+    names: dict[type, str] = {str: "string", dict: "object", list: "array", bytes: "bytes"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
 
 
 @dataclass(frozen=True)

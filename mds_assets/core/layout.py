@@ -1,0 +1,57 @@
+"""Where partitions live under the output URL: `<out>/partitions/<key>/`, their staging folders,
+and which of them hold a complete dataset (storage is the one record of what is built).
+
+A partition key becomes a directory name, so it is checked wherever a key is turned into a
+path (keys can also be typed into the UI): no key can address anything outside
+`<out>/partitions/`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+
+from writer.published import has_dataset
+from writer.storage import Storage
+
+PARTITIONS_DIR = "partitions"
+STAGING_DIR = ".staging"  # starts with '.', so no partition key can be it
+_SAFE_KEY = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")  # \Z: "$" would accept a trailing newline
+
+
+def check_partition_key(key: str) -> str:
+    if not _SAFE_KEY.match(key):
+        raise ValueError(f"unsafe partition key {key!r}: keys are letters, digits, '.', '_' and '-', "
+                         "not starting with '.' or '-'")
+    return key
+
+
+def partition_url(out_url: str, key: str) -> str:
+    """Where a partition's dataset lives: `<out>/partitions/<key>`, never outside `<out>`."""
+    return posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR, check_partition_key(key))
+
+
+def staging_url(out_url: str, key: str) -> str:
+    """Where a partition is built before it replaces `partition_url(out_url, key)`."""
+    return posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR, STAGING_DIR, check_partition_key(key))
+
+
+def stored_partitions(out_url: str, storage_options: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """What is under `<out>/partitions/`, the one source of truth for what gets published:
+    (keys whose dataset is complete, keys whose directory holds no dataset), each sorted.
+
+    A directory without an index is a build that was interrupted (or a dataset removed in
+    part); it is reported, never silently left out.
+    """
+    root = Storage(posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR), storage_options)
+    complete, incomplete = [], []
+    for name in root.list_names():
+        if name == STAGING_DIR or not _SAFE_KEY.match(name):
+            continue
+        partition = Storage(partition_url(out_url, name), storage_options)
+        if has_dataset(partition):
+            complete.append(name)
+        elif partition.list_names():
+            incomplete.append(name)
+    return complete, incomplete
