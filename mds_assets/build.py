@@ -26,6 +26,7 @@ from writer.storage import Storage
 
 from .core.layout import stored_partitions
 from .core.raw_sources import RawBatch, list_batches
+from .core.partition_writer import remove_staging_root
 from .core.stamps import partition_is_current
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
@@ -88,6 +89,7 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
             report.built.append(key)
         else:
             report.failed[key] = error
+    remove_staging_root(settings.out_url, options)
     if batches and not report.failed:
         _publish(settings, instance, [batch.partition_key for batch in batches], report)
     if report.failed:

@@ -44,9 +44,17 @@ class DatasetLock:
         self.held = False
 
     def acquire(self) -> None:
-        self.storage.make_root()
-        if self._create():
-            return
+        for attempt in range(3):  # a parent folder removed meanwhile (an empty staging folder) is made again
+            self.storage.make_root()
+            try:
+                created = self._create()
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                continue
+            if created:
+                return
+            break
         holder = self._current_holder()
         if holder is not None and _is_abandoned(holder):
             self.storage.remove(LOCK_NAME)

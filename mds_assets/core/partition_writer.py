@@ -61,11 +61,19 @@ def write_partition(
     return PartitionBuild(url, result.manifest, seconds)
 
 
+def remove_staging_root(out_url: str, storage_options: dict[str, Any] | None) -> None:
+    """Remove `<out>/partitions/.staging/` when it is empty (after a build has written every partition)."""
+    try:
+        Storage(posixpath.dirname(staging_url(out_url, "x")), storage_options).remove_if_empty()
+    except Exception as error:  # noqa: BLE001 - cosmetic: an empty folder left behind
+        warnings.warn(f"could not remove the empty staging folder under {out_url}: {error}", stacklevel=2)
+
+
 def _remove_staging(staging: str, storage_options: dict[str, Any] | None) -> None:
     """Best effort: the partition is promoted already, and the next build of it clears a leftover.
-    The `.staging/` folder goes too once no other build is using it."""
+    (The `.staging/` folder itself is removed by `remove_staging_root` once no partition is being
+    written: removing it here would race with another partition creating its folder in it.)"""
     try:
         Storage(staging, storage_options).remove_all()
-        Storage(posixpath.dirname(staging), storage_options).remove_if_empty()
     except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
         warnings.warn(f"could not remove the staging folder {staging}: {error}", stacklevel=2)

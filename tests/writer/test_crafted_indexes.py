@@ -122,12 +122,13 @@ def test_any_damaged_index_raises_only_format_errors(base, edits, cut):
 
 
 # Runs the CLI in a fresh interpreter that limits its own address space and records its own peak
-# RSS when it ends: measured in the parent (wait4), a forked child would count the test
-# process's memory it starts as, before exec.
+# RSS (VmHWM, in KiB) when it ends. Not ru_maxrss: Linux carries it across fork and exec, so a
+# child of a large test process would report the test process's size.
 _CHILD = """
-import atexit, resource, sys
+import atexit, resource, sys  # noqa: E401
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
-atexit.register(lambda: open({rss_file!r}, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+atexit.register(lambda: open({rss_file!r}, "w").write(
+    next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))))
 from writer.cli import main
 sys.argv[0] = "mds"
 sys.exit(main(sys.argv[1:]))

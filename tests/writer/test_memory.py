@@ -6,13 +6,16 @@ import sys
 import textwrap
 
 PEAK_RSS = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     from writer import StreamingDatasetWriter
     count = int(sys.argv[2])
     with StreamingDatasetWriter(sys.argv[1], ["uid", "data"], shard_size_limit=1 << 20) as writer:
         for number in range(count):
             writer.write_sample({"uid": number.to_bytes(8, "little"), "data": b"0123456789"})
-    print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so this child would
+    # report the (larger) test process it was started from, and the comparison would mean nothing.
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(json.dumps({"peak_kib": peak}))
 """)
 
 
