@@ -26,8 +26,8 @@ from writer.published import describe_change, read_state
 from writer.storage import Storage
 
 from .core.layout import stored_partitions
-from .core.raw_sources import RawBatch, list_batches
 from .core.partition_writer import remove_staging_root
+from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
 from .definitions import defs
 from .keys import MDS_INDEX
