@@ -32,11 +32,28 @@ FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 
 
 def build(raw: Path, out: Path, home: Path, env: dict[str, str], workers: int) -> float:
-    command = [str(Path(sys.executable).parent / "mds-assets"), "build", "--raw", str(raw), "--out", str(out),
-               "--fields", FIELDS, "--workers", str(workers), "--quiet"]
+    command = [
+        str(Path(sys.executable).parent / "mds-assets"),
+        "build",
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+        "--fields",
+        FIELDS,
+        "--workers",
+        str(workers),
+        "--quiet",
+    ]
     start = time.perf_counter()
-    done = subprocess.run(command, env={**os.environ, **env, "DAGSTER_HOME": str(home)}, cwd=REPO,
-                          capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        command,
+        env={**os.environ, **env, "DAGSTER_HOME": str(home)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"build failed: {done.stdout}{done.stderr}")

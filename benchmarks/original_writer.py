@@ -13,8 +13,9 @@ import numpy as np
 
 
 class OriginalStyleWriter:
-    def __init__(self, dirname: str, fields: list[str], shard_size_limit: int = 1 << 24,
-                 compression: str | None = None) -> None:
+    def __init__(
+        self, dirname: str, fields: list[str], shard_size_limit: int = 1 << 24, compression: str | None = None
+    ) -> None:
         self.dirname, self.fields, self.shard_size_limit = dirname, fields, shard_size_limit
         self.level = None if compression is None else int((compression + ":6").split(":")[1])
         self.new_samples: list[bytes] = []

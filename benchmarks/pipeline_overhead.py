@@ -71,16 +71,29 @@ def generate(raw: Path, size_mb: int, batches: int) -> int:
     for batch in range(batches):
         with (raw / f"batch-{batch:03d}.jsonl").open("w") as out:
             for number in range(per_batch):
-                out.write(json.dumps({"uid": f"{batch}-{number}", "caption": f"record {number} of batch {batch}",
-                                      "payload": payloads[number % 32]}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "uid": f"{batch}-{number}",
+                            "caption": f"record {number} of batch {batch}",
+                            "payload": payloads[number % 32],
+                        }
+                    )
+                    + "\n"
+                )
     return per_batch * batches
 
 
 def run(script: str, raw: Path, out: Path, home: Path) -> dict:
     env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
     home.mkdir()
-    result = subprocess.run([sys.executable, "-c", script, str(raw), str(out), ",".join(FIELDS)],
-                            capture_output=True, text=True, env=env, timeout=3600)
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(raw), str(out), ",".join(FIELDS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
     if result.returncode != 0:
         raise SystemExit(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -103,9 +116,11 @@ def main() -> None:
         assert bare["samples"] == pipeline["samples"] == records
         print(f"\n{size_mb} MB raw, {records:,} records, {args.batches} batches, {bare['bytes'] / 1e6:,.0f} MB of .mds")
         for name, result in (("bare writer", bare), ("pipeline (build)", pipeline)):
-            print(f"  {name:<18}{result['seconds']:8.2f} s {result['bytes'] / result['seconds'] / 1e6:9.1f} MB/s   "
-                  f"peak RSS main {result['peak_self'] / 1024:6.0f} MB, largest worker "
-                  f"{result['peak_children'] / 1024:6.0f} MB")
+            print(
+                f"  {name:<18}{result['seconds']:8.2f} s {result['bytes'] / result['seconds'] / 1e6:9.1f} MB/s   "
+                f"peak RSS main {result['peak_self'] / 1024:6.0f} MB, largest worker "
+                f"{result['peak_children'] / 1024:6.0f} MB"
+            )
         print(f"  ratio pipeline / bare writer: {pipeline['seconds'] / bare['seconds']:.2f}x (target <= 1.3x)")
 
 

@@ -42,11 +42,15 @@ def baseline() -> tuple[type, str]:
     """Composer's writer class and its label, or the original-style stand-in when it cannot load."""
     try:
         from tests.writer.composer_reference import WHEEL_VERSION, composer_writer
+
         return composer_writer().StreamingDatasetWriter, f"Composer {WHEEL_VERSION}"
     except Exception as error:  # noqa: BLE001 - any failure: say so and fall back
         from original_writer import OriginalStyleWriter
-        print(f"NOTE: Composer's writer could not be loaded ({type(error).__name__}: {error});\n"
-              "      the baseline is benchmarks/original_writer.py, an original-style re-implementation")
+
+        print(
+            f"NOTE: Composer's writer could not be loaded ({type(error).__name__}: {error});\n"
+            "      the baseline is benchmarks/original_writer.py, an original-style re-implementation"
+        )
         return OriginalStyleWriter, "original-style"
 
 
@@ -56,8 +60,7 @@ def samples(count: int, sample_bytes: int, compressible: bool) -> list[dict[str,
     payload_bytes = sample_bytes - 26
     if compressible:
         words = b"the quick brown fox jumps over the lazy dog 0123456789 "
-        payloads = [(words * (payload_bytes // len(words) + 1))[:payload_bytes - 4] + os.urandom(4)
-                    for _ in range(64)]
+        payloads = [(words * (payload_bytes // len(words) + 1))[: payload_bytes - 4] + os.urandom(4) for _ in range(64)]
     else:
         payloads = [os.urandom(payload_bytes) for _ in range(64)]
     return [{"uid": b"%010d" % number, "data": payloads[number % 64]} for number in range(count)]
@@ -89,18 +92,28 @@ def stored_bytes(directory: str) -> int:
 
 def same_content(ours: str, theirs: str) -> bool:
     """Shards hold the same bytes (decompressed); shard counts may differ by the baseline's rotation rule."""
+
     def content(directory: str) -> bytes:
         paths = sorted(Path(directory).glob("0*.mds*"))
         return b"".join(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in paths)
+
     return content(ours) == content(theirs)
 
 
-def scenario(name: str, data: list[dict[str, bytes]], compression: str | None, root: str, repeats: int,
-             baseline_class: type, with_bare: bool) -> dict[str, object]:
+def scenario(
+    name: str,
+    data: list[dict[str, bytes]],
+    compression: str | None,
+    root: str,
+    repeats: int,
+    baseline_class: type,
+    with_bare: bool,
+) -> dict[str, object]:
     total_bytes = sum(16 + len(s["uid"]) + len(s["data"]) for s in data)
     runners: dict[str, Callable[[str], float]] = {
-        "ours": lambda d: run_writer(lambda x: StreamingDatasetWriter(x, FIELDS, SHARD_SIZE_LIMIT, compression),
-                                     data, d),
+        "ours": lambda d: run_writer(
+            lambda x: StreamingDatasetWriter(x, FIELDS, SHARD_SIZE_LIMIT, compression), data, d
+        ),
         "baseline": lambda d: run_writer(lambda x: baseline_class(x, FIELDS, SHARD_SIZE_LIMIT, compression), data, d),
     }
     if with_bare:
@@ -119,8 +132,14 @@ def scenario(name: str, data: list[dict[str, bytes]], compression: str | None, r
                 shutil.rmtree(directory)
     shutil.rmtree(os.path.join(root, "ours-0"))
     shutil.rmtree(os.path.join(root, "baseline-0"))
-    return {"name": name, "count": len(data), "bytes": total_bytes, "best": best, "sizes": sizes,
-            "compression": compression}
+    return {
+        "name": name,
+        "count": len(data),
+        "bytes": total_bytes,
+        "best": best,
+        "sizes": sizes,
+        "compression": compression,
+    }
 
 
 def main() -> None:
@@ -131,8 +150,10 @@ def main() -> None:
     args = parser.parse_args()
     chosen = set(args.only.split(","))
     baseline_class, baseline_label = baseline()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"deflate: zlib, CRC-32: {CRC32_IMPLEMENTATION}; baseline: {baseline_label}; best of {args.repeats}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"deflate: zlib, CRC-32: {CRC32_IMPLEMENTATION}; baseline: {baseline_label}; best of {args.repeats}"
+    )
     root = tempfile.mkdtemp(prefix="mds-bench-")
     try:
         workloads = {  # name: (samples, sample bytes, compressible, compression, with a bare write)
@@ -145,9 +166,17 @@ def main() -> None:
             if name in chosen:
                 count = int(count * args.scale)
                 label = f"{count / 1000:g}k × {f'{size // 1000} KB' if size >= 1000 else f'{size} B'}"
-                results.append(scenario(label + (f", {compression}" if compression else ""),
-                                        samples(count, size, compressible), compression, root, args.repeats,
-                                        baseline_class, with_bare))
+                results.append(
+                    scenario(
+                        label + (f", {compression}" if compression else ""),
+                        samples(count, size, compressible),
+                        compression,
+                        root,
+                        args.repeats,
+                        baseline_class,
+                        with_bare,
+                    )
+                )
     finally:
         shutil.rmtree(root)
     print(f"\n| workload | mds-assets | {baseline_label} | ratio | bare write | ours / bare |")
@@ -159,13 +188,17 @@ def main() -> None:
             return f"{count / seconds / 1e6:.2f} M samples/s, {total / seconds / 1e6:,.0f} MB/s"
 
         bare = f"{rate(best['bare'])} | {best['bare'] / best['ours']:.2f}×" if "bare" in best else "| "
-        print(f"| {result['name']} | {rate(best['ours'])} | {rate(best['baseline'])} | "
-              f"**{best['baseline'] / best['ours']:.2f}×** | {bare} |")
+        print(
+            f"| {result['name']} | {rate(best['ours'])} | {rate(best['baseline'])} | "
+            f"**{best['baseline'] / best['ours']:.2f}×** | {bare} |"
+        )
     for result in results:
         if result["compression"]:
             ours, theirs = result["sizes"]["ours"], result["sizes"]["baseline"]
-            print(f"\n{result['name']}: stored {ours:,} B (ours) vs {theirs:,} B ({baseline_label}, zlib): "
-                  f"{(ours / theirs - 1) * 100:+.2f} %")
+            print(
+                f"\n{result['name']}: stored {ours:,} B (ours) vs {theirs:,} B ({baseline_label}, zlib): "
+                f"{(ours / theirs - 1) * 100:+.2f} %"
+            )
 
 
 if __name__ == "__main__":

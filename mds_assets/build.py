@@ -103,8 +103,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
     complete, _ = stored_partitions(settings.out_url, settings.fsspec_options())
     missing = sorted(set(keys) - set(complete))
     if missing:
-        report.failed.update({key: "its partition has no dataset after the build (removed while it ran?)"
-                              for key in missing})
+        report.failed.update(
+            {key: "its partition has no dataset after the build (removed while it ran?)" for key in missing}
+        )
         return
     # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job("publish_index", settings, instance, tags={"mds/launched_by": "mds-assets build"})
@@ -123,8 +124,9 @@ def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
     return not partition_is_current(batch, settings)
 
 
-def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance,
-                            workers: int, progress: bool):
+def _materialise_partitions(
+    batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
+):
     """Yield (partition key, error or None) as each partition's run ends."""
     bar = tqdm(total=len(batches), desc="partitions", unit="partition", disable=not progress or not batches)
     try:
@@ -133,11 +135,14 @@ def _materialise_partitions(batches: list[RawBatch], settings: MDSSettings, inst
                 yield batch.partition_key, materialise_partition(batch.partition_key, settings.model_dump(), instance)
                 bar.update()
             return
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
-                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=_worker_context(), initializer=_die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             home = instance.root_directory
-            futures = {pool.submit(materialise_partition, b.partition_key, settings.model_dump(), home): b.partition_key
-                       for b in batches}
+            futures = {
+                pool.submit(materialise_partition, b.partition_key, settings.model_dump(), home): b.partition_key
+                for b in batches
+            }
             for future in as_completed(futures):
                 yield futures[future], future.result()
                 bar.update()
@@ -182,6 +187,11 @@ def materialise_partition(partition_key: str, settings: dict[str, Any], instance
     if isinstance(instance, str):
         instance = _worker_instance(instance)
     # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
-    result = run_job("build_partition", MDSSettings(**settings), instance, partition_key=partition_key,
-                     tags={"mds/launched_by": "mds-assets build"})
+    result = run_job(
+        "build_partition",
+        MDSSettings(**settings),
+        instance,
+        partition_key=partition_key,
+        tags={"mds/launched_by": "mds-assets build"},
+    )
     return None if result.success else first_error(result)

@@ -1,6 +1,5 @@
 """Asset checks, each a short function over `writer.reader`: they judge what is in storage."""
 
-
 import json
 from typing import Any
 
@@ -36,13 +35,16 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         dataset = MDSDataset(url, storage_options=storage_options)
         manifest = dataset.manifest()
     except (OSError, ValueError) as error:
-        return AssetCheckResult(check_name=SHARD_SIZE, passed=False, asset_key=MDS_SHARDS,
-                                metadata={"problem": str(error)})
+        return AssetCheckResult(
+            check_name=SHARD_SIZE, passed=False, asset_key=MDS_SHARDS, metadata={"problem": str(error)}
+        )
     limit = shard_size_limit  # the configured limit: a partition built under an older, larger one is flagged
     errors, warnings = [], []
     if manifest is not None and len(manifest.shards) != dataset.index.num_shards:
-        errors.append(f"the manifest lists {plural(len(manifest.shards), 'shard')}, the index "
-                      f"{dataset.index.num_shards}: sizes checked against the index alone")
+        errors.append(
+            f"the manifest lists {plural(len(manifest.shards), 'shard')}, the index "
+            f"{dataset.index.num_shards}: sizes checked against the index alone"
+        )
         manifest = None
     first_sample = 0
     for number, (samples, size) in enumerate(zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)):
@@ -66,18 +68,32 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
     }
     passed = not errors and not warnings
     severity = AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN
-    return AssetCheckResult(check_name=SHARD_SIZE, asset_key=MDS_SHARDS, passed=passed, severity=severity,
-                            metadata=metadata, description="; ".join(errors + warnings) or None)
+    return AssetCheckResult(
+        check_name=SHARD_SIZE,
+        asset_key=MDS_SHARDS,
+        passed=passed,
+        severity=severity,
+        metadata=metadata,
+        description="; ".join(errors + warnings) or None,
+    )
 
 
 def shard_size_evaluation(settings: MDSSettings, partition_key: str) -> AssetCheckEvaluation:
     """`shard_size` of one partition as an evaluation recorded on that partition, for runs that
     check partitions other than their own (or have none)."""
-    result = shard_size_result(partition_url(settings.out_url, partition_key), settings.shard_size_limit,
-                               settings.fsspec_options())
-    return AssetCheckEvaluation(asset_key=MDS_SHARDS, check_name=SHARD_SIZE, passed=result.passed,
-                                metadata=result.metadata, severity=result.severity,
-                                description=result.description, blocking=True, partition=partition_key)
+    result = shard_size_result(
+        partition_url(settings.out_url, partition_key), settings.shard_size_limit, settings.fsspec_options()
+    )
+    return AssetCheckEvaluation(
+        asset_key=MDS_SHARDS,
+        check_name=SHARD_SIZE,
+        passed=result.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+        blocking=True,
+        partition=partition_key,
+    )
 
 
 def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataValue]:
@@ -92,9 +108,12 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
         return None
 
 
-@asset_check(asset=MDS_INDEX, name=INDEX_CONSISTENCY,
-             description="The published index reads back and agrees with the partitions it was built from: "
-                         "order, totals, every shard present with its size and checksum.")
+@asset_check(
+    asset=MDS_INDEX,
+    name=INDEX_CONSISTENCY,
+    description="The published index reads back and agrees with the partitions it was built from: "
+    "order, totals, every shard present with its size and checksum.",
+)
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
     try:
@@ -111,20 +130,27 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
         for shard in manifest.shards:
             stored = _stored_size(published, shard.file)
             if stored != shard.stored_bytes:
-                problems.append(f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
-                                f"manifest says {shard.stored_bytes}")
+                problems.append(
+                    f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
+                    f"manifest says {shard.stored_bytes}"
+                )
     if manifest is not None and manifest.total_samples != len(published):
         problems.append(f"manifest counts {plural(manifest.total_samples, 'sample')}, the index {len(published)}")
     return AssetCheckResult(
         passed=not problems,
-        metadata={"partitions": len(partition_keys), "samples": len(published), "shards": published.index.num_shards,
-                  **_problems(problems[:50])},
+        metadata={
+            "partitions": len(partition_keys),
+            "samples": len(published),
+            "shards": published.index.num_shards,
+            **_problems(problems[:50]),
+        },
         description="; ".join(problems[:5]) or None,
     )
 
 
-def _compare_with_partitions(manifest: Manifest, keys: list[str], out_url: str,
-                             options: dict[str, Any] | None) -> list[str]:
+def _compare_with_partitions(
+    manifest: Manifest, keys: list[str], out_url: str, options: dict[str, Any] | None
+) -> list[str]:
     """The published shards, in order, must be the partitions' shards (same samples, bytes, checksum)."""
     expected = []
     for key in keys:
@@ -144,9 +170,12 @@ def _compare_with_partitions(manifest: Manifest, keys: list[str], out_url: str,
     return problems
 
 
-@asset_check(asset=MDS_INDEX, name=SAMPLES_DECODE,
-             description="Samples of the published dataset decode with the configured field encodings "
-                         "(first and last sample of up to 200 shards).")
+@asset_check(
+    asset=MDS_INDEX,
+    name=SAMPLES_DECODE,
+    description="Samples of the published dataset decode with the configured field encodings "
+    "(first and last sample of up to 200 shards).",
+)
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     try:
         decoders = decoders_for(mds_settings.selections())
@@ -157,15 +186,22 @@ def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSetting
     for count in dataset.index.samples_per_shard:
         starts.append(starts[-1] + count)
     step = max(1, dataset.index.num_shards // MAX_SHARDS_DECODED)
-    probes = sorted({n for shard in range(0, dataset.index.num_shards, step)
-                     for n in (starts[shard], starts[shard + 1] - 1) if starts[shard] < starts[shard + 1]})
+    probes = sorted(
+        {
+            n
+            for shard in range(0, dataset.index.num_shards, step)
+            for n in (starts[shard], starts[shard + 1] - 1)
+            if starts[shard] < starts[shard + 1]
+        }
+    )
     failures = []
     for sample_number in probes:
         try:
             dataset[sample_number]
         except Exception as error:  # a decoder may raise anything; each failure is reported, not raised
             failures.append(f"sample {sample_number}: {error}")
-    return AssetCheckResult(passed=not failures,
-                            metadata={"samples_decoded": len(probes) - len(failures),
-                                      **_problems(failures[:20], "failures")},
-                            description="; ".join(failures[:3]) or None)
+    return AssetCheckResult(
+        passed=not failures,
+        metadata={"samples_decoded": len(probes) - len(failures), **_problems(failures[:20], "failures")},
+        description="; ".join(failures[:3]) or None,
+    )

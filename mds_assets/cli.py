@@ -39,11 +39,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shard-size-limit", type=int, default=DEFAULT_SHARD_SIZE_LIMIT,
-                        help=f"bytes per shard (default {DEFAULT_SHARD_SIZE_LIMIT >> 20} MiB)")
+    parser.add_argument(
+        "--shard-size-limit",
+        type=int,
+        default=DEFAULT_SHARD_SIZE_LIMIT,
+        help=f"bytes per shard (default {DEFAULT_SHARD_SIZE_LIMIT >> 20} MiB)",
+    )
     parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
-    parser.add_argument("--storage-options", type=_json_object, default={},
-                        help="JSON fsspec options (credentials belong in AWS_* environment variables)")
+    parser.add_argument(
+        "--storage-options",
+        type=_json_object,
+        default={},
+        help="JSON fsspec options (credentials belong in AWS_* environment variables)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="partitions built at once (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -56,16 +64,22 @@ def _json_object(text: str) -> dict:
         position = f" (line {error.lineno}, column {error.colno})" if isinstance(error, json.JSONDecodeError) else ""
         raise argparse.ArgumentTypeError(f"not valid JSON{position}") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'must be a JSON object such as {{"anon": true}}, not a JSON '
-                                         f"{json_type(value)}")
+        raise argparse.ArgumentTypeError(
+            f'must be a JSON object such as {{"anon": true}}, not a JSON {json_type(value)}'
+        )
     return value
 
 
 def _build(args: argparse.Namespace) -> int:
     try:
-        settings = MDSSettings(raw_url=absolute_url(args.raw), out_url=absolute_url(args.out),
-                               fields=args.fields.split(","), shard_size_limit=args.shard_size_limit,
-                               compression=args.compression, storage_options=args.storage_options)
+        settings = MDSSettings(
+            raw_url=absolute_url(args.raw),
+            out_url=absolute_url(args.out),
+            fields=args.fields.split(","),
+            shard_size_limit=args.shard_size_limit,
+            compression=args.compression,
+            storage_options=args.storage_options,
+        )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
         print(f"mds-assets: {error}", file=sys.stderr)
         return 2
@@ -77,9 +91,13 @@ def _demo(args: argparse.Namespace) -> int:
     if not raw.exists() or not any(raw.iterdir()):
         paths = write_demo_batches(raw)
         print(f"wrote {len(paths)} demo batches under {raw}")
-    settings = MDSSettings(raw_url=absolute_url(str(raw)), out_url=absolute_url(str(Path(args.dir) / "mds")),
-                           fields=DEFAULT_FIELDS,
-                           shard_size_limit=args.shard_size_limit, compression=args.compression)
+    settings = MDSSettings(
+        raw_url=absolute_url(str(raw)),
+        out_url=absolute_url(str(Path(args.dir) / "mds")),
+        fields=DEFAULT_FIELDS,
+        shard_size_limit=args.shard_size_limit,
+        compression=args.compression,
+    )
     return _run(settings, args)
 
 
@@ -106,8 +124,10 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     rows, shards = report.published["dagster/row_count"].value, report.published["shards"].value
     print(f"published {rows} samples in {shards} shards at {settings.out_url}")
     for key in report.without_batch:
-        print(f"note: partition {key} has no raw batch under {settings.raw_url} any more; it stays published "
-              f"until you delete {partition_url(settings.out_url, key)}")
+        print(
+            f"note: partition {key} has no raw batch under {settings.raw_url} any more; it stays published "
+            f"until you delete {partition_url(settings.out_url, key)}"
+        )
     for name, passed in sorted(report.checks.items()):
         print(f"check {name}: {'passed' if passed else 'FAILED'}")
     print("load it with:\n" + report.published["how_to_load"].value.strip("`\n").removeprefix("python\n"))

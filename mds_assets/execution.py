@@ -64,9 +64,11 @@ def celery_config_source() -> dict:
         "broker_connection_retry_on_startup": True,
         # Redis hands an unacknowledged task to another worker `visibility_timeout` seconds after
         # delivering it; a live worker looks for such tasks every restore_interval x throttle s.
-        "broker_transport_options": {"visibility_timeout": visibility,
-                                     "unacked_restore_interval": RESTORE_INTERVAL_SECONDS,
-                                     "unacked_restore_throttle": 1},
+        "broker_transport_options": {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": RESTORE_INTERVAL_SECONDS,
+            "unacked_restore_throttle": 1,
+        },
     }
 
 
@@ -74,16 +76,21 @@ def celery_executor_definition() -> ExecutorDefinition:
     try:
         from dagster_celery import celery_executor  # the `celery` extra
     except ImportError:
-        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=celery needs the celery extra: "
-                                   "pip install 'mds-assets[celery]'") from None
+        raise ExecutorSettingError(
+            f"{EXECUTOR_VARIABLE}=celery needs the celery extra: pip install 'mds-assets[celery]'"
+        ) from None
 
     if not os.environ.get(BROKER_VARIABLE):
-        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=celery needs {BROKER_VARIABLE} "
-                                   "(e.g. redis://127.0.0.1:6379/0)")
+        raise ExecutorSettingError(
+            f"{EXECUTOR_VARIABLE}=celery needs {BROKER_VARIABLE} (e.g. redis://127.0.0.1:6379/0)"
+        )
     backend_variable = BACKEND_VARIABLE if os.environ.get(BACKEND_VARIABLE) else BROKER_VARIABLE
     return celery_executor.configured(
-        {"broker": {"env": BROKER_VARIABLE}, "backend": {"env": backend_variable},
-         "config_source": celery_config_source()},
+        {
+            "broker": {"env": BROKER_VARIABLE},
+            "backend": {"env": backend_variable},
+            "config_source": celery_config_source(),
+        },
         name="celery",
     )
 
@@ -100,8 +107,9 @@ def executor_from_environment() -> ExecutorDefinition:
     try:
         from dagster_k8s import k8s_job_executor  # the `k8s` extra
     except ImportError:
-        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}=k8s needs the k8s extra: "
-                                   "pip install 'mds-assets[k8s]'") from None
+        raise ExecutorSettingError(
+            f"{EXECUTOR_VARIABLE}=k8s needs the k8s extra: pip install 'mds-assets[k8s]'"
+        ) from None
     return k8s_job_executor
 
 
@@ -114,4 +122,5 @@ def check_instance(instance) -> None:
         raise ExecutorSettingError(
             f"{EXECUTOR_VARIABLE}={name} runs steps in other processes and machines, which cannot share the "
             f"SQLite instance at {instance.root_directory}: put `storage: postgres:` in its dagster.yaml "
-            "(README: Scaling out)")
+            "(README: Scaling out)"
+        )

@@ -31,15 +31,16 @@ index_checks_job = define_asset_job(
 )
 
 
-
 @op(out={}, description="The shard_size check of the run's partition, on what is in storage; recorded on mds_shards.")
 def check_shard_size(context: OpExecutionContext, mds_settings: MDSSettings) -> Iterator[AssetCheckEvaluation]:
     # A blocking ERROR fails the step, as it does when the check runs with the asset.
     yield shard_size_evaluation(mds_settings, context.partition_key)
 
 
-@job(partitions_def=raw_batches,
-     description="Only the shard_size check of one partition, chosen in the launchpad, on what is in storage.")
+@job(
+    partitions_def=raw_batches,
+    description="Only the shard_size check of one partition, chosen in the launchpad, on what is in storage.",
+)
 def check_partition() -> None:
     # A job of its own (not an asset job) because Dagster does not make a checks-only asset job
     # partitioned, and only a partitioned job gets a partition picker in the launchpad.

@@ -33,12 +33,15 @@ class MDSSettings(ConfigurableResource):
 
     raw_url: str = Field(description="fsspec URL whose *.jsonl[.gz] files / top-level directories are batches")
     out_url: str = Field(description="fsspec URL of the published dataset; partitions go under its partitions/ folder")
-    fields: list[str] = Field(description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
-                                          "hex, json, int64, float64, bytes")
+    fields: list[str] = Field(
+        description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
+        "hex, json, int64, float64, bytes"
+    )
     shard_size_limit: int = Field(default=DEFAULT_SHARD_SIZE_LIMIT, description="maximum uncompressed bytes per shard")
     compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")
-    storage_options: dict[str, Any] = Field(default_factory=dict,
-                                            description="fsspec options (no credentials: use AWS_* variables)")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
+    )
 
     def selections(self) -> list[FieldSelection]:
         return parse_fields(self.fields)
@@ -53,8 +56,10 @@ class MDSSettings(ConfigurableResource):
         if self.shard_size_limit <= 0:
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
         if _is_inside(self.out_url, self.raw_url):
-            raise ValueError(f"out_url {self.out_url} is inside the raw_url {self.raw_url}: the output would be "
-                             "read as raw batches; put it beside the raw data (e.g. data/raw and data/mds)")
+            raise ValueError(
+                f"out_url {self.out_url} is inside the raw_url {self.raw_url}: the output would be "
+                "read as raw batches; put it beside the raw data (e.g. data/raw and data/mds)"
+            )
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Runs launched from the UI (or by a sensor or schedule) get the same checks as `mds-assets build`.

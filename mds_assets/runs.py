@@ -35,8 +35,9 @@ def run_config(settings: MDSSettings) -> dict[str, Any]:
     return {
         "resources": {
             "mds_settings": {"config": settings.model_dump()},
-            "io_manager": {"config": {"base_url": step_io_url(settings.out_url),
-                                      "storage_options": dict(settings.storage_options)}},
+            "io_manager": {
+                "config": {"base_url": step_io_url(settings.out_url), "storage_options": dict(settings.storage_options)}
+            },
         },
         "loggers": QUIET_LOGS,
     }
@@ -46,16 +47,22 @@ def job_definition(name: str) -> JobDefinition:
     return _target(name)()
 
 
-def run_job(name: str, settings: MDSSettings, instance: DagsterInstance, partition_key: str | None = None,
-            tags: dict[str, str] | None = None) -> JobExecutionResult:
+def run_job(
+    name: str,
+    settings: MDSSettings,
+    instance: DagsterInstance,
+    partition_key: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> JobExecutionResult:
     """One run of the named job, orchestrated in this process, its steps where the executor sends them."""
     target = _target(name)
     check_instance(instance)
     all_tags = dict(tags or {})
     if partition_key is not None:
         all_tags["dagster/partition"] = partition_key
-    with execute_job(reconstructable(target), instance=instance, run_config=run_config(settings),
-                     tags=all_tags, raise_on_error=False) as result:
+    with execute_job(
+        reconstructable(target), instance=instance, run_config=run_config(settings), tags=all_tags, raise_on_error=False
+    ) as result:
         return result
 
 

@@ -1,6 +1,5 @@
 """Sensors: new or changed raw batches become partition runs; failed checks raise an alert."""
 
-
 import json
 import os
 import urllib.request
@@ -26,10 +25,13 @@ ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
 
 
-@sensor(job=build_partition_job, minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Registers each new raw batch as a partition and requests its build_partition run; a changed "
-                    "batch is requested again, a batch already built from the same data and settings is not.")
+@sensor(
+    job=build_partition_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Registers each new raw batch as a partition and requests its build_partition run; a changed "
+    "batch is requested again, a batch already built from the same data and settings is not.",
+)
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
     """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
     whose size, ETag or mtime changed is requested again; a batch whose partition is already
@@ -43,9 +45,11 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
     new_keys = [b.partition_key for b in batches if b.partition_key not in registered]
     requests = [
-        RunRequest(partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}",
-                   tags={"mds/batch": b.name})
-        for b in batches if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
+        RunRequest(
+            partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}", tags={"mds/batch": b.name}
+        )
+        for b in batches
+        if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
     ]
     cursor = json.dumps({b.partition_key: b.fingerprint for b in batches}, sort_keys=True)
     return SensorResult(
@@ -55,9 +59,12 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     )
 
 
-@sensor(minimum_interval_seconds=SENSOR_INTERVAL_SECONDS, default_status=DefaultSensorStatus.RUNNING,
-        description="Logs each newly failed asset check as an error and, when MDS_ALERT_WEBHOOK_URL is set, "
-                    "POSTs it there.")
+@sensor(
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Logs each newly failed asset check as an error and, when MDS_ALERT_WEBHOOK_URL is set, "
+    "POSTs it there.",
+)
 def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     """Alerts on every newly failed asset check: a log line, and a POST to the URL in
     MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""
@@ -93,8 +100,9 @@ def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
     url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
     if not url:
         return
-    request = urllib.request.Request(url, data=json.dumps({"text": message}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        url, data=json.dumps({"text": message}).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
     try:
         urllib.request.urlopen(request, timeout=10).close()
     except OSError as error:

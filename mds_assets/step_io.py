@@ -49,8 +49,9 @@ class StepIOManager(ConfigurableIOManager):
     """Pickles step outputs to `<base_url>/<asset key>/<partition key>.pickle`."""
 
     base_url: str = Field(description="fsspec URL every step process reaches (shared disk, S3, ...)")
-    storage_options: dict[str, Any] = Field(default_factory=dict,
-                                            description="fsspec options (no credentials: use AWS_* variables)")
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
+    )
 
     def root(self) -> str:
         return self.base_url
@@ -91,6 +92,8 @@ class StepIOManager(ConfigurableIOManager):
         try:
             return pickle.loads(fs.cat_file(path))
         except FileNotFoundError:
-            raise FileNotFoundError(f"step output {url} is missing: materialise the upstream asset "
-                                    f"{context.asset_key.to_user_string() if context.has_asset_key else ''} "
-                                    "for this partition first") from None
+            raise FileNotFoundError(
+                f"step output {url} is missing: materialise the upstream asset "
+                f"{context.asset_key.to_user_string() if context.has_asset_key else ''} "
+                "for this partition first"
+            ) from None

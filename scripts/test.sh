@@ -35,8 +35,9 @@ fi
 export DAGSTER_DISABLE_TELEMETRY=1
 
 # The habits that keep the code readable, before any test: lint, types, Dagster's own check.
-echo "== ruff, mypy, dagster definitions validate"
+echo "== ruff (lint and format), mypy, dagster definitions validate"
 .venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
 .venv/bin/mypy writer mds_assets
 checks_home="$(mktemp -d)"
 DAGSTER_HOME="$checks_home" .venv/bin/dagster definitions validate -w workspace.yaml >/dev/null 2>"$checks_home/err" \

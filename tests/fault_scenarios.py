@@ -41,8 +41,14 @@ def write_dataset(url: str, values: list[bytes], limit: int = 64, **kwargs) -> N
         writer.write_samples(({"a": value} for value in values), use_tqdm=False)
 
 
-def every_fault(prepare: Callable[[str], None], operation: Callable[[str], None], target: Callable[[str], str],
-                is_new: Callable[[str], bool], no_index_allowed: Callable[[str], bool], root: Scenario) -> dict:
+def every_fault(
+    prepare: Callable[[str], None],
+    operation: Callable[[str], None],
+    target: Callable[[str], str],
+    is_new: Callable[[str], bool],
+    no_index_allowed: Callable[[str], bool],
+    root: Scenario,
+) -> dict:
     """For each k: prepare, fail the k-th change of `operation`, check the invariant, rerun, check
     the new dataset is complete. Returns how many runs ended in each state (for the test to show)."""
     dry = root.fresh_root()
@@ -64,8 +70,9 @@ def every_fault(prepare: Callable[[str], None], operation: Callable[[str], None]
             assert any(url in str(warning.message) for warning in warned), f"change {k}: no warning names {url}"
             states["new, cleanup warned"] = states.get("new, cleanup warned", 0) + 1
             continue
-        assert "injected fault" in str(error) or "injected fault" in str(error.__cause__), \
+        assert "injected fault" in str(error) or "injected fault" in str(error.__cause__), (
             f"change {k} ({changes[k - 1]}) failed with another error: {error!r}"
+        )
         state = check_failure(target(run), before, error, lambda run=run: is_new(run), no_index_allowed(changes[k - 1]))
         states[state] = states.get(state, 0) + 1
         operation(run)  # the same operation, no fault: the new dataset, complete
@@ -93,11 +100,13 @@ def writer_finish(root: Scenario) -> dict:
     def is_new(run: str) -> bool:
         return samples_of(f"{run}/ds") == WRITER_VALUES and verify(f"{run}/ds").ok
 
-    return every_fault(lambda run: None, operation, lambda run: f"{run}/ds", is_new,
-                       lambda change: True, root)  # a new directory has no previous dataset to keep
+    return every_fault(
+        lambda run: None, operation, lambda run: f"{run}/ds", is_new, lambda change: True, root
+    )  # a new directory has no previous dataset to keep
 
 
 # -- 2. a partition rebuild's promotion ----------------------------------------------------
+
 
 def _raw_batch(run: str, records: list[dict]) -> None:
     with fsspec.open(f"{run}/raw/b.jsonl", "w") as file:
@@ -131,6 +140,7 @@ def partition_promotion(root: Scenario) -> dict:
 
 # -- 3. mds_index's publish ---------------------------------------------------------------
 
+
 def index_publish(root: Scenario, appended: bool) -> dict:
     """Publish parts 0..2 over a dataset of parts 0..1 (appended) or of parts 1..2 (renumbered)."""
     values = {part: [f"{part}:{n}".encode() * (n % 4 + 1) for n in range(8)] for part in range(3)}
@@ -141,8 +151,9 @@ def index_publish(root: Scenario, appended: bool) -> dict:
     def prepare(run: str) -> None:
         for part in range(3):
             write_dataset(f"{run}/part{part}", values[part], limit=80)
-        merge_datasets(parts(run, (0, 1) if appended else (1, 2)), f"{run}/out",
-                       sidecars={"mds_partitions.json": b"before"})
+        merge_datasets(
+            parts(run, (0, 1) if appended else (1, 2)), f"{run}/out", sidecars={"mds_partitions.json": b"before"}
+        )
 
     def publish(run: str) -> None:
         merge_datasets(parts(run, (0, 1, 2)), f"{run}/out", sidecars={"mds_partitions.json": b"after"})

@@ -74,8 +74,9 @@ def has_index(files: dict[str, bytes]) -> bool:
     return any(name in files for name in INDEX_NAMES)
 
 
-def check_failure(url: str, before: dict[str, bytes], error: BaseException, is_new: Callable[[], bool],
-                  no_index_allowed: bool) -> str:
+def check_failure(
+    url: str, before: dict[str, bytes], error: BaseException, is_new: Callable[[], bool], no_index_allowed: bool
+) -> str:
     """Assert the invariant on `url` after `error`; returns the state found: "previous", "new" or
     "no index". What the message claims about the dataset must be what is there; losing a
     published index is never silent."""

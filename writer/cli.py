@@ -37,12 +37,16 @@ def _storage_options(parser: argparse.ArgumentParser, text: str | None) -> dict[
     try:
         options = json.loads(text)
     except ValueError as error:
-        where = f" (invalid JSON at line {error.lineno} column {error.colno})" \
-            if isinstance(error, json.JSONDecodeError) else ""
+        where = (
+            f" (invalid JSON at line {error.lineno} column {error.colno})"
+            if isinstance(error, json.JSONDecodeError)
+            else ""
+        )
         parser.error(f"--storage-options must be a JSON object{where}; the value given is not shown")
     if not isinstance(options, dict):
-        parser.error(f"--storage-options must be a JSON object, not a JSON {_json_kind(options)}; "
-                     "the value given is not shown")
+        parser.error(
+            f"--storage-options must be a JSON object, not a JSON {_json_kind(options)}; the value given is not shown"
+        )
     return options
 
 
@@ -65,8 +69,9 @@ def _discard_stdout() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mds", description="Inspect and verify .mds datasets.")
-    parser.add_argument("--storage-options", help="JSON object passed to fsspec (prefer AWS_* environment "
-                                                  "variables for credentials)")
+    parser.add_argument(
+        "--storage-options", help="JSON object passed to fsspec (prefer AWS_* environment variables for credentials)"
+    )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     inspect = commands.add_parser("inspect", help="fields, shards, samples, bytes, compression, per-shard table")
     inspect.add_argument("url")
@@ -86,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
 def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     dataset = MDSDataset(args.url, storage_options=options)
     index = dataset.index
-    size_format = {0: "constant (format 0)"}.get(index.size_format, f"int{8 * index.size_format} "
-                                                                    f"(format {index.size_format})")
+    size_format = {0: "constant (format 0)"}.get(
+        index.size_format, f"int{8 * index.size_format} (format {index.size_format})"
+    )
     print(f"dataset:      {args.url}")
     print(f"fields:       {', '.join(index.fields)}")
     print(f"shards:       {index.num_shards}")

@@ -217,8 +217,10 @@ def decode_index(data: bytes | bytearray | memoryview | BinaryIO, where: str = "
             raise FormatError(f"{where}: negative constant sample size {constant}")
         for shard_number, (count, size) in enumerate(zip(samples_per_shard, bytes_per_shard)):
             if constant * count != size:
-                raise FormatError(f"{where}: constant sample size {constant} times shard {shard_number}'s "
-                                  f"{count} samples is not its {size} bytes")
+                raise FormatError(
+                    f"{where}: constant sample size {constant} times shard {shard_number}'s "
+                    f"{count} samples is not its {size} bytes"
+                )
         sample_sizes: Sequence[int] = _ConstantSizes(constant, total_samples)
     elif size_format in SIZE_TYPECODES:
         sample_sizes = _from_little_endian(
@@ -248,8 +250,10 @@ def decode_index(data: bytes | bytearray | memoryview | BinaryIO, where: str = "
     if total_samples and not num_fields:
         raise FormatError(f"{where}: {total_samples} samples but no fields")
     if size_format == CONSTANT_SIZE_FORMAT and total_samples and constant < SIZE_HEADER_ITEM * num_fields:
-        raise FormatError(f"{where}: constant sample size {constant} is smaller than the size header of "
-                          f"{num_fields} fields ({SIZE_HEADER_ITEM * num_fields} bytes)")
+        raise FormatError(
+            f"{where}: constant sample size {constant} is smaller than the size header of "
+            f"{num_fields} fields ({SIZE_HEADER_ITEM * num_fields} bytes)"
+        )
     return Index(samples_per_shard, bytes_per_shard, sample_sizes, tuple(fields), size_format)
 
 

@@ -37,8 +37,13 @@ class DatasetLock:
 
     def __init__(self, storage: Storage, purpose: str) -> None:
         self.storage = storage
-        self.holder = {"purpose": purpose, "host": socket.gethostname(), "pid": os.getpid(),
-                       "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "token": uuid.uuid4().hex}
+        self.holder = {
+            "purpose": purpose,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "token": uuid.uuid4().hex,
+        }
         self._token = str(self.holder["token"])
         self._data = json.dumps(self.holder).encode()
         self.held = False
@@ -61,8 +66,10 @@ class DatasetLock:
             if self._create():
                 return
             holder = self._current_holder()
-        raise DatasetLockedError(f"{self.storage.url} is locked by {_describe(holder)}; "
-                                 f"if that process is gone, remove {self.storage.describe(LOCK_NAME)}")
+        raise DatasetLockedError(
+            f"{self.storage.url} is locked by {_describe(holder)}; "
+            f"if that process is gone, remove {self.storage.describe(LOCK_NAME)}"
+        )
 
     def _create(self) -> bool:
         if not self.storage.create_exclusive(LOCK_NAME, self._data):
@@ -95,8 +102,9 @@ class DatasetLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
 
@@ -119,5 +127,7 @@ def _is_abandoned(holder: dict[str, Any]) -> bool:
 def _describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "another writer (its lock file is unreadable)"
-    return (f"{holder.get('purpose', 'a writer')} (pid {holder.get('pid')} on host {holder.get('host')}, "
-            f"since {holder.get('since')})")
+    return (
+        f"{holder.get('purpose', 'a writer')} (pid {holder.get('pid')} on host {holder.get('host')}, "
+        f"since {holder.get('since')})"
+    )

@@ -94,8 +94,9 @@ def merge_datasets(
     return MergeResult(plan.manifest, changed=True, placement=placement, shards_placed=len(placements))
 
 
-def _open_sources(sources: Sequence[str], storage_options: dict[str, Any] | None
-                  ) -> tuple[list[MDSDataset], list[Manifest]]:
+def _open_sources(
+    sources: Sequence[str], storage_options: dict[str, Any] | None
+) -> tuple[list[MDSDataset], list[Manifest]]:
     if not sources:
         raise MergeError("nothing to merge: no source datasets")
     datasets = [MDSDataset(url, storage_options=storage_options) for url in sources]
@@ -104,12 +105,16 @@ def _open_sources(sources: Sequence[str], storage_options: dict[str, Any] | None
     return datasets, manifests
 
 
-def plan_merge(datasets: list[MDSDataset], manifests: list[Manifest], storage: Storage,
-               sidecars: Mapping[str, bytes]) -> MergePlan:
+def plan_merge(
+    datasets: list[MDSDataset], manifests: list[Manifest], storage: Storage, sidecars: Mapping[str, bytes]
+) -> MergePlan:
     """Read and encode everything; change nothing."""
     compression = datasets[0].compression
-    sources = [(dataset.storage, dataset.shard_file(number))
-               for dataset in datasets for number in range(dataset.index.num_shards)]
+    sources = [
+        (dataset.storage, dataset.shard_file(number))
+        for dataset in datasets
+        for number in range(dataset.index.num_shards)
+    ]
     names = [mds.shard_name(number, compression.suffix) for number in range(len(sources))]
     placements = tuple(Placement(source, source_name, name) for (source, source_name), name in zip(sources, names))
     manifest = merge(manifests, names)
@@ -132,19 +137,23 @@ def apply(plan: MergePlan) -> list[str]:
     replacing = [p for p in todo if p.name in in_use]
     how: list[str] = []
     remove_fresh = lambda: _remove_names(storage, [p.name for p in fresh])  # noqa: E731
-    _step(plan, "placing new shards beside the published dataset", lambda: _place_all(storage, fresh, how),
-          undo=remove_fresh)
+    _step(
+        plan,
+        "placing new shards beside the published dataset",
+        lambda: _place_all(storage, fresh, how),
+        undo=remove_fresh,
+    )
     _step(plan, "removing the previous index", lambda: unpublish(storage, existing), undo=remove_fresh)
     _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
     _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
-    stale = [name for name in existing
-             if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))]
+    stale = [
+        name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))
+    ]
     _step(plan, "removing shards the new dataset does not use", lambda: _remove_names(storage, stale))
     return how
 
 
-def _step(plan: MergePlan, what: str, action: Callable[[], object],
-          undo: Callable[[], object] | None = None) -> None:
+def _step(plan: MergePlan, what: str, action: Callable[[], object], undo: Callable[[], object] | None = None) -> None:
     """Run one storage step; on failure, undo it if it can be, and say what the target holds now."""
     try:
         action()
@@ -156,8 +165,10 @@ def _step(plan: MergePlan, what: str, action: Callable[[], object],
                 pass
         after = read_state(plan.target)
         state = describe_change(plan.target.url, plan.before, after, plan.files.index)
-        raise PublishError(getattr(error, "errno", None) or 0,
-                           f"publishing {plan.target.url} failed while {what}: {error}. Now {state}") from error
+        raise PublishError(
+            getattr(error, "errno", None) or 0,
+            f"publishing {plan.target.url} failed while {what}: {error}. Now {state}",
+        ) from error
 
 
 def _place_all(storage: Storage, placements: list[Placement], how: list[str]) -> None:
@@ -195,8 +206,10 @@ def _shards_in_place(plan: MergePlan, existing: list[str]) -> set[str]:
         if placement.source.is_local and storage.is_local:
             if _same_file(placement.source.path(placement.source_name), storage.path(placement.name)):
                 in_place.add(placement.name)
-        elif published.get(placement.name) == wanted[placement.name] \
-                and storage.size(placement.name) == wanted[placement.name].stored_bytes:
+        elif (
+            published.get(placement.name) == wanted[placement.name]
+            and storage.size(placement.name) == wanted[placement.name].stored_bytes
+        ):
             in_place.add(placement.name)
     return in_place
 
@@ -228,11 +241,14 @@ def _check_compatible(datasets: list[MDSDataset], manifests: list[Manifest]) -> 
     first, first_manifest = datasets[0], manifests[0]
     for dataset, manifest in zip(datasets[1:], manifests[1:]):
         if dataset.fields != first.fields:
-            raise MergeError(f"{dataset.storage.url} has fields {list(dataset.fields)}, "
-                             f"{first.storage.url} has {list(first.fields)}")
+            raise MergeError(
+                f"{dataset.storage.url} has fields {list(dataset.fields)}, {first.storage.url} has {list(first.fields)}"
+            )
         if manifest.compression != first_manifest.compression:
-            raise MergeError(f"{dataset.storage.url} is compressed {manifest.compression}, "
-                             f"{first.storage.url} {first_manifest.compression}")
+            raise MergeError(
+                f"{dataset.storage.url} is compressed {manifest.compression}, "
+                f"{first.storage.url} {first_manifest.compression}"
+            )
     _check_encodings(datasets, manifests)
 
 
@@ -242,8 +258,10 @@ def _check_encodings(datasets: list[MDSDataset], manifests: list[Manifest]) -> N
     known = [(dataset, manifest) for dataset, manifest in zip(datasets, manifests) if manifest.column_encodings]
     for dataset, manifest in known[1:]:
         if manifest.column_encodings != known[0][1].column_encodings:
-            raise MergeError(f"{dataset.storage.url} has column encodings {dict(manifest.column_encodings)}, "
-                             f"{known[0][0].storage.url} {dict(known[0][1].column_encodings)}")
+            raise MergeError(
+                f"{dataset.storage.url} has column encodings {dict(manifest.column_encodings)}, "
+                f"{known[0][0].storage.url} {dict(known[0][1].column_encodings)}"
+            )
 
 
 def _already_published(plan: MergePlan) -> bool:
@@ -256,8 +274,9 @@ def _already_published(plan: MergePlan) -> bool:
         return False
     if any(not storage.exists(name) or storage.read(name) != data for name, data in files.sidecars.items()):
         return False
-    return all(storage.exists(shard.file) and storage.size(shard.file) == shard.stored_bytes
-               for shard in plan.manifest.shards)
+    return all(
+        storage.exists(shard.file) and storage.size(shard.file) == shard.stored_bytes for shard in plan.manifest.shards
+    )
 
 
 def _essentials(manifest: Manifest) -> tuple[object, ...]:

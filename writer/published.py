@@ -52,8 +52,9 @@ class DatasetFiles:
     sidecars: Mapping[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def encode(cls, compression: Compression, index: bytes, manifest: bytes,
-               sidecars: Mapping[str, bytes] | None = None) -> DatasetFiles:
+    def encode(
+        cls, compression: Compression, index: bytes, manifest: bytes, sidecars: Mapping[str, bytes] | None = None
+    ) -> DatasetFiles:
         stored_index = compression.compress(index)
         return cls(compression, stored_index, manifest, dict(sidecars or {}))
 
@@ -157,6 +158,8 @@ def describe_change(url: str, before: PublishedState, after: PublishedState, new
     if after.index is None and before.index is None:
         return f"{url} held no dataset and still holds none"
     if after.index is None:
-        return (f"{url} now holds no dataset (its index was removed before the failure; the previous "
-                f"one was {before.describe()}): run the same publish again to restore a complete dataset")
+        return (
+            f"{url} now holds no dataset (its index was removed before the failure; the previous "
+            f"one was {before.describe()}): run the same publish again to restore a complete dataset"
+        )
     return f"{url} holds {after.describe()}, which is neither the previous nor the new dataset"

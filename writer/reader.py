@@ -28,8 +28,12 @@ _UNSIGNED = {"b": "B", "h": "H", "i": "I"}
 class MDSDataset:
     """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`."""
 
-    def __init__(self, url: str, decoders: Decoders | Literal["auto"] | None = None,
-                 storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        decoders: Decoders | Literal["auto"] | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         """`decoders`: `{field: function(bytes)}`, or `"auto"` to decode each field by the encoding
         its writer recorded in the manifest (`column_encodings`; fields without one stay bytes)."""
         self.storage = Storage(url, storage_options)
@@ -58,7 +62,6 @@ class MDSDataset:
             return None
         return Manifest.from_json(self.storage.read(MANIFEST_NAME), self.storage.describe(MANIFEST_NAME))
 
-
     def __len__(self) -> int:
         return self.index.total_samples
 
@@ -78,16 +81,17 @@ class MDSDataset:
         else:  # only this sample's byte range
             record = self.storage.read_range(self.shard_file(shard_number), start, end)
             if len(record) != end - start:
-                raise ValueError(f"{self.storage.describe(self.shard_file(shard_number))}: shard is shorter "
-                                 f"than the index says (sample {sample_number} ends at byte {end})")
+                raise ValueError(
+                    f"{self.storage.describe(self.shard_file(shard_number))}: shard is shorter "
+                    f"than the index says (sample {sample_number} ends at byte {end})"
+                )
         return self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Stream shard by shard: one read per shard, one shard in memory."""
         for shard_number in range(self.index.num_shards):
             for record, sample_number in self.records_of_shard(shard_number):
-                yield self._decoded(mds.decode_record(record, self.fields,
-                                                      self._where(shard_number, sample_number)))
+                yield self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
 
     def records_of_shard(self, shard_number: int, stored: bytes | None = None) -> Iterator[tuple[memoryview, int]]:
         """The raw records of one shard with their sample numbers, from a single read of it.
@@ -144,8 +148,9 @@ class MDSDataset:
 def _read_compression(storage: Storage) -> Compression:
     if not storage.exists(COMPRESSION_FILE):
         return NONE
-    return scheme_from_file(storage.read(COMPRESSION_FILE).decode("utf-8", "replace"),
-                            storage.describe(COMPRESSION_FILE))
+    return scheme_from_file(
+        storage.read(COMPRESSION_FILE).decode("utf-8", "replace"), storage.describe(COMPRESSION_FILE)
+    )
 
 
 def _read_index(storage: Storage, compression: Compression) -> mds.Index:
@@ -177,8 +182,10 @@ def _repair_sizes(index: mds.Index, where: str) -> tuple[Sequence[int], bool]:
     start = 0
     for shard_number, (count, shard_bytes) in enumerate(zip(index.samples_per_shard, index.bytes_per_shard)):
         if sum(repaired[start : start + count]) != shard_bytes:
-            raise mds.FormatError(f"{where}: negative sample sizes that do not add up to shard {shard_number}'s "
-                                  f"{shard_bytes} bytes even when read as unsigned")
+            raise mds.FormatError(
+                f"{where}: negative sample sizes that do not add up to shard {shard_number}'s "
+                f"{shard_bytes} bytes even when read as unsigned"
+            )
         start += count
     return repaired, True
 
@@ -186,6 +193,7 @@ def _repair_sizes(index: mds.Index, where: str) -> tuple[Sequence[int], bool]:
 def _checked_decoders(decoders: Decoders, fields: tuple[str, ...]) -> Decoders:
     unknown = sorted(set(decoders) - set(fields))
     if unknown:
-        raise KeyError(f"decoders for fields the dataset does not have: {', '.join(unknown)} "
-                       f"(it has: {', '.join(fields)})")
+        raise KeyError(
+            f"decoders for fields the dataset does not have: {', '.join(unknown)} (it has: {', '.join(fields)})"
+        )
     return dict(decoders)

@@ -188,7 +188,6 @@ class Storage:
             self.fs.mv(temporary, dst)
         return "server-side copy"
 
-
     def create_exclusive(self, name: str, data: bytes) -> bool:
         """Create `name` only if it does not exist, atomically; False when it already does.
 

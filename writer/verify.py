@@ -45,11 +45,15 @@ def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bo
     except (OSError, ValueError) as error:
         report.problems.append(str(error))
         return report
-    report.checked.append(f"index: {dataset.index.num_shards} shards, {len(dataset)} samples, "
-                          f"{dataset.index.total_bytes} bytes, fields {', '.join(dataset.fields)}")
+    report.checked.append(
+        f"index: {dataset.index.num_shards} shards, {len(dataset)} samples, "
+        f"{dataset.index.total_bytes} bytes, fields {', '.join(dataset.fields)}"
+    )
     if dataset.repaired_sizes:
-        report.notes.append("per-sample sizes were stored wrapped (negative) by the original writer; "
-                            "read as unsigned and confirmed against the shard byte counts")
+        report.notes.append(
+            "per-sample sizes were stored wrapped (negative) by the original writer; "
+            "read as unsigned and confirmed against the shard byte counts"
+        )
     _check_size_sums(dataset, report)
     _check_shard_files(dataset, report)
     manifest = _load_manifest(dataset, report)
@@ -72,8 +76,9 @@ def _check_size_sums(dataset: MDSDataset, report: Report) -> None:
     ):
         total = sum(dataset.sample_sizes[start : start + count])
         if total != shard_bytes:
-            report.problems.append(f"index: sample sizes of shard {shard_number} add up to {total}, "
-                                   f"its byte count is {shard_bytes}")
+            report.problems.append(
+                f"index: sample sizes of shard {shard_number} add up to {total}, its byte count is {shard_bytes}"
+            )
         start += count
 
 
@@ -97,8 +102,9 @@ def _load_manifest(dataset: MDSDataset, report: Report) -> Manifest | None:
         report.problems.append(f"manifest lists {len(manifest.shards)} shards, the index {dataset.index.num_shards}")
         return None
     if manifest is not None and manifest.fields != dataset.fields:
-        report.problems.append(f"manifest fields {list(manifest.fields)} differ from the index's "
-                               f"{list(dataset.fields)}")
+        report.problems.append(
+            f"manifest fields {list(manifest.fields)} differ from the index's {list(dataset.fields)}"
+        )
     return manifest
 
 
@@ -117,8 +123,9 @@ def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | No
         report.problems.append(str(error))
         return
     if bad:
-        report.problems.append(f"{where}: {len(bad)} record(s) whose size header disagrees with the index, "
-                               f"first: sample {bad[0]}")
+        report.problems.append(
+            f"{where}: {len(bad)} record(s) whose size header disagrees with the index, first: sample {bad[0]}"
+        )
 
 
 def _bad_records(fields: tuple[str, ...], records: Iterable[tuple[memoryview, int]]) -> list[int]:
@@ -137,8 +144,11 @@ def _check_against_manifest(
     entry = manifest.shards[shard_number]
     name = dataset.shard_file(shard_number)
     where = dataset.storage.describe(name)
-    if entry.file != name or entry.samples != dataset.index.samples_per_shard[shard_number] \
-            or entry.bytes != dataset.index.bytes_per_shard[shard_number]:
+    if (
+        entry.file != name
+        or entry.samples != dataset.index.samples_per_shard[shard_number]
+        or entry.bytes != dataset.index.bytes_per_shard[shard_number]
+    ):
         report.problems.append(f"{where}: manifest entry {entry} disagrees with the index")
         return
     if len(stored) != entry.stored_bytes:

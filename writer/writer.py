@@ -155,8 +155,13 @@ class StreamingDatasetWriter:
 
     def _publish(self, records: list[ShardRecord]) -> None:
         """Encode every file first (content errors change nothing), then store them, index last."""
-        manifest = Manifest(self.fields, self.shard_size_limit, self.compression.setting, tuple(records),
-                            column_encodings=self.column_encodings)
+        manifest = Manifest(
+            self.fields,
+            self.shard_size_limit,
+            self.compression.setting,
+            tuple(records),
+            column_encodings=self.column_encodings,
+        )
         index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
         files = DatasetFiles.encode(self.compression, index, manifest.to_json())
         for name in self._stale_shards - {shard.file for shard in manifest.shards}:
@@ -190,8 +195,7 @@ class StreamingDatasetWriter:
 
     def _raise_if_unusable(self) -> None:
         if self._problem is not None:
-            raise RuntimeError(f"writing {self.dirname} failed in the background: {self._problem}") \
-                from self._problem
+            raise RuntimeError(f"writing {self.dirname} failed in the background: {self._problem}") from self._problem
         if self._finished:
             raise RuntimeError(f"the writer for {self.dirname} is finished; open a new one to write more")
 
@@ -292,8 +296,10 @@ def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:
         try:
             field.encode("utf-8")
         except UnicodeEncodeError as error:
-            raise ValueError(f"field name {field!r} cannot be encoded as UTF-8 ({error.reason}): "
-                             "the index stores field names in UTF-8") from None
+            raise ValueError(
+                f"field name {field!r} cannot be encoded as UTF-8 ({error.reason}): "
+                "the index stores field names in UTF-8"
+            ) from None
     duplicates = sorted({field for field in fields if fields.count(field) > 1})
     if duplicates:
         raise ValueError(f"fields must be unique; repeated: {', '.join(duplicates)}")
@@ -329,9 +335,7 @@ def _remove_temporaries(storage: Storage, names: list[str] | None = None) -> Non
             storage.remove(name)
 
 
-def _explain_bad_sample(
-    sample: Any, fields: tuple[str, ...], sample_number: int, error: Exception
-) -> Exception:
+def _explain_bad_sample(sample: Any, fields: tuple[str, ...], sample_number: int, error: Exception) -> Exception:
     """Turn whatever failed on the fast path into an error naming the sample and the field."""
     where = f"sample {sample_number}"
     if not isinstance(sample, Mapping):

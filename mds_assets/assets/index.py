@@ -1,6 +1,5 @@
 """`mds_index`: the materialised partitions published as one dataset at the output root."""
 
-
 import json
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
@@ -32,24 +31,32 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     options = mds_settings.fsspec_options()
     keys = partitions_to_publish(mds_settings.out_url, options)
     sidecar = json.dumps({"partitions": keys}, indent=1).encode()
-    result = merge_datasets([partition_url(mds_settings.out_url, key) for key in keys], mds_settings.out_url,
-                            options, sidecars={PARTITIONS_SIDECAR: sidecar})
+    result = merge_datasets(
+        [partition_url(mds_settings.out_url, key) for key in keys],
+        mds_settings.out_url,
+        options,
+        sidecars={PARTITIONS_SIDECAR: sidecar},
+    )
     manifest = result.manifest
     stored = sum(shard.stored_bytes for shard in manifest.shards)
-    context.log.info(f"published {plural(manifest.total_samples, 'sample')} from {plural(len(keys), 'partition')} "
-                     f"({'unchanged' if not result.changed else result.placement})")
-    return MaterializeResult(metadata={
-        "dagster/row_count": manifest.total_samples,
-        "path": MetadataValue.path(mds_settings.out_url),
-        "bytes": manifest.total_bytes,
-        "stored_bytes": stored,
-        "compression_ratio": round(manifest.total_bytes / stored, 3) if stored else 1.0,
-        "shards": len(manifest.shards),
-        "partitions": MetadataValue.json(keys),
-        "changed": result.changed,
-        "placement": result.placement,
-        "how_to_load": MetadataValue.md(how_to_load(mds_settings.out_url, mds_settings.selections())),
-    })
+    context.log.info(
+        f"published {plural(manifest.total_samples, 'sample')} from {plural(len(keys), 'partition')} "
+        f"({'unchanged' if not result.changed else result.placement})"
+    )
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": manifest.total_samples,
+            "path": MetadataValue.path(mds_settings.out_url),
+            "bytes": manifest.total_bytes,
+            "stored_bytes": stored,
+            "compression_ratio": round(manifest.total_bytes / stored, 3) if stored else 1.0,
+            "shards": len(manifest.shards),
+            "partitions": MetadataValue.json(keys),
+            "changed": result.changed,
+            "placement": result.placement,
+            "how_to_load": MetadataValue.md(how_to_load(mds_settings.out_url, mds_settings.selections())),
+        }
+    )
 
 
 def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[str]:
@@ -59,9 +66,11 @@ def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[st
     dataset blocks publishing, named, so no batch is ever left out silently."""
     complete, incomplete = stored_partitions(out_url, storage_options)
     if incomplete:
-        raise Failure(f"partitions {', '.join(incomplete)} have no complete dataset (a build was interrupted, "
-                      "or files were removed): rebuild them, or delete their directories under "
-                      f"{out_url.rstrip('/')}/partitions/ to drop them — nothing was published")
+        raise Failure(
+            f"partitions {', '.join(incomplete)} have no complete dataset (a build was interrupted, "
+            "or files were removed): rebuild them, or delete their directories under "
+            f"{out_url.rstrip('/')}/partitions/ to drop them — nothing was published"
+        )
     if not complete:
         raise Failure("no partition dataset to publish yet: materialise some mds_shards partitions first")
     return complete

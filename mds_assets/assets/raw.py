@@ -1,6 +1,5 @@
 """`raw_samples`: one raw batch, loaded and profiled (the profile, not the data, is the output)."""
 
-
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ..core.profile import BatchProfile, profile_records

@@ -1,6 +1,5 @@
 """`selected_samples`: the field selection resolved against a batch's profile — the write plan."""
 
-
 from dataclasses import dataclass
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset

@@ -1,6 +1,5 @@
 """`mds_shards`: each raw batch written as one complete `.mds` dataset under `<out>/partitions/<key>/`."""
 
-
 import warnings
 from collections.abc import Iterator
 
@@ -29,9 +28,15 @@ from ..keys import MDS_SHARDS, SHARD_SIZE
 from ..partitions import RAW_BATCHES, raw_batches
 from ..resources import MDSSettings
 
-_SHARD_TABLE = TableSchema(columns=[TableColumn("shard", "string"), TableColumn("samples", "int"),
-                                    TableColumn("bytes", "int"), TableColumn("stored_bytes", "int"),
-                                    TableColumn("crc32", "string")])
+_SHARD_TABLE = TableSchema(
+    columns=[
+        TableColumn("shard", "string"),
+        TableColumn("samples", "int"),
+        TableColumn("bytes", "int"),
+        TableColumn("stored_bytes", "int"),
+        TableColumn("crc32", "string"),
+    ]
+)
 
 
 def _shard_size_spec() -> AssetCheckSpec:
@@ -44,21 +49,23 @@ def _shard_size_spec() -> AssetCheckSpec:
             blocking=True,
             partitions_def=raw_batches,
             description="Every shard at or under shard_size_limit and as long as the index says. A shard "
-                        "holding one oversized sample is a WARN naming it; anything else is an ERROR.",
+            "holding one oversized sample is a WARN naming it; anything else is an ERROR.",
         )
 
 
 @multi_asset(
-    specs=[AssetSpec(
-        MDS_SHARDS,
-        deps=["selected_samples"],
-        description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
-                    "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
-                    "folder per partition key).",
-        group_name="mds",
-        kinds={"python", "mds"},
-        owners=["team:data-engineering"],
-    )],
+    specs=[
+        AssetSpec(
+            MDS_SHARDS,
+            deps=["selected_samples"],
+            description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
+            "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
+            "folder per partition key).",
+            group_name="mds",
+            kinds={"python", "mds"},
+            owners=["team:data-engineering"],
+        )
+    ],
     check_specs=[_shard_size_spec()],
     partitions_def=raw_batches,
     can_subset=True,  # so the check can run alone, on what is in storage
@@ -78,10 +85,18 @@ def mds_shards(
         yield check(url, mds_settings.shard_size_limit, options)
         return
     batch = find_batch(mds_settings.raw_url, context.partition_key, options)
-    build = write_partition(batch, mds_settings.selections(), mds_settings.out_url,
-                            mds_settings.shard_size_limit, mds_settings.compression, options)
-    context.log.info(f"wrote {plural(build.manifest.total_samples, 'sample')} in "
-                     f"{plural(len(build.manifest.shards), 'shard')} to {url}")
+    build = write_partition(
+        batch,
+        mds_settings.selections(),
+        mds_settings.out_url,
+        mds_settings.shard_size_limit,
+        mds_settings.compression,
+        options,
+    )
+    context.log.info(
+        f"wrote {plural(build.manifest.total_samples, 'sample')} in "
+        f"{plural(len(build.manifest.shards), 'shard')} to {url}"
+    )
     yield MaterializeResult(
         asset_key=MDS_SHARDS,
         metadata=_build_metadata(build, batch.fingerprint),
@@ -89,8 +104,9 @@ def mds_shards(
     )
 
 
-def _check_every_partition(context: AssetExecutionContext,
-                           settings: MDSSettings) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
+def _check_every_partition(
+    context: AssetExecutionContext, settings: MDSSettings
+) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
     """A checks-only run without a partition (the UI's "Execute all") checks every partition in
     storage (the one record of what is built): one evaluation per partition, shown on that
     partition, then a summary for the run."""
@@ -108,11 +124,15 @@ def _check_every_partition(context: AssetExecutionContext,
     described += [f"failed: {', '.join(failed)}"] if failed else []
     described += [f"warnings: {', '.join(warned)}"] if warned else []
     yield AssetCheckResult(
-        check_name=SHARD_SIZE, asset_key=MDS_SHARDS, passed=not failed and not warned,
+        check_name=SHARD_SIZE,
+        asset_key=MDS_SHARDS,
+        passed=not failed and not warned,
         severity=AssetCheckSeverity.ERROR if failed else AssetCheckSeverity.WARN,
-        metadata={"partitions_checked": len(keys),
-                  **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
-                  **({"warned_partitions": MetadataValue.json(warned)} if warned else {})},
+        metadata={
+            "partitions_checked": len(keys),
+            **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
+            **({"warned_partitions": MetadataValue.json(warned)} if warned else {}),
+        },
         description="; ".join(described),
     )
 
@@ -132,8 +152,18 @@ def _build_metadata(build: PartitionBuild, fingerprint: str) -> dict:
         "megabytes_per_second": round(manifest.total_bytes / seconds / 1e6, 2),
         "batch_fingerprint": fingerprint,
         "shard_table": MetadataValue.table(
-            [TableRecord({"shard": s.file, "samples": s.samples, "bytes": s.bytes, "stored_bytes": s.stored_bytes,
-                          "crc32": s.checksum}) for s in manifest.shards[:500]],
+            [
+                TableRecord(
+                    {
+                        "shard": s.file,
+                        "samples": s.samples,
+                        "bytes": s.bytes,
+                        "stored_bytes": s.stored_bytes,
+                        "crc32": s.checksum,
+                    }
+                )
+                for s in manifest.shards[:500]
+            ],
             schema=_SHARD_TABLE,
         ),
     }

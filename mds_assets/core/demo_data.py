@@ -13,8 +13,18 @@ import struct
 import zlib
 from pathlib import Path
 
-SUBJECTS = ["a red kite", "two cats", "a lighthouse", "a bowl of ramen", "an old tram", "a snowy ridge",
-            "a market stall", "a sleeping dog", "a paper boat", "a glass of tea"]
+SUBJECTS = [
+    "a red kite",
+    "two cats",
+    "a lighthouse",
+    "a bowl of ramen",
+    "an old tram",
+    "a snowy ridge",
+    "a market stall",
+    "a sleeping dog",
+    "a paper boat",
+    "a glass of tea",
+]
 PLACES = ["at dawn", "in the rain", "on a beach", "in a busy street", "under neon lights", "in a quiet park"]
 
 
@@ -31,8 +41,12 @@ def png(width: int, height: int, rng: random.Random) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(rows))) + \
-        chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_demo_batches(raw_dir: Path, batches: int = 4, records_per_batch: int = 250, seed: int = 0) -> list[Path]:

@@ -22,8 +22,9 @@ _SAFE_KEY = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")  # \Z: "$" woul
 
 def check_partition_key(key: str) -> str:
     if not _SAFE_KEY.match(key):
-        raise ValueError(f"unsafe partition key {key!r}: keys are letters, digits, '.', '_' and '-', "
-                         "not starting with '.' or '-'")
+        raise ValueError(
+            f"unsafe partition key {key!r}: keys are letters, digits, '.', '_' and '-', not starting with '.' or '-'"
+        )
     return key
 
 

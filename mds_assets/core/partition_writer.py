@@ -50,9 +50,15 @@ def write_partition(
     encoder = RecordEncoder(selections, batch.name)
     samples = (encoder.encode(line, record) for line, record in read_records(batch, storage_options))
     start = time.perf_counter()
-    with StreamingDatasetWriter(staging, [s.name for s in selections], shard_size_limit, compression,
-                                storage_options=storage_options, overwrite=True,
-                                column_encodings=column_encodings(selections)) as writer:
+    with StreamingDatasetWriter(
+        staging,
+        [s.name for s in selections],
+        shard_size_limit,
+        compression,
+        storage_options=storage_options,
+        overwrite=True,
+        column_encodings=column_encodings(selections),
+    ) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
     stamp = build_stamp(batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression)

@@ -79,14 +79,18 @@ def check_selection(selections: list[FieldSelection], profile: BatchProfile) -> 
     for selection in selections:
         field_profile = profile.fields.get(selection.name)
         if field_profile is None:
-            raise SelectionError(f"batch {batch}, field {selection.name!r}: in no record "
-                                 f"(fields: {', '.join(profile.fields) or 'none'})")
+            raise SelectionError(
+                f"batch {batch}, field {selection.name!r}: in no record (fields: {', '.join(profile.fields) or 'none'})"
+            )
         if field_profile.first_missing_line is not None:
-            raise SelectionError(f"batch {batch}, line {field_profile.first_missing_line}, "
-                                 f"field {selection.name!r}: missing")
+            raise SelectionError(
+                f"batch {batch}, line {field_profile.first_missing_line}, field {selection.name!r}: missing"
+            )
         accepts = ENCODINGS[selection.encoding].accepts
         wrong = {kind: line for kind, line in field_profile.first_line_of_type.items() if kind not in accepts}
         if wrong:
             kind, line = min(wrong.items(), key=lambda item: item[1])
-            raise SelectionError(f"batch {batch}, line {line}, field {selection.name!r}: a JSON {kind} cannot "
-                                 f"be encoded as {selection.encoding} (accepts {', '.join(sorted(accepts))})")
+            raise SelectionError(
+                f"batch {batch}, line {line}, field {selection.name!r}: a JSON {kind} cannot "
+                f"be encoded as {selection.encoding} (accepts {', '.join(sorted(accepts))})"
+            )

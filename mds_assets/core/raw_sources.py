@@ -105,9 +105,15 @@ def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
         if not (is_batch_name or os.path.isdir(target)):
             return None  # a link to some other file (a README, say) is no batch, like the file itself
         where = "which does not exist" if not os.path.exists(target) else f"outside the raw root {root}"
-        return {"name": entry["name"], "type": "refused", "size": None, "ETag": target, "mtime": entry.get("mtime"),
-                "problem": f"batch {name}: a symbolic link to {target}, {where}; links are followed only "
-                           "when they stay inside the raw root"}
+        return {
+            "name": entry["name"],
+            "type": "refused",
+            "size": None,
+            "ETag": target,
+            "mtime": entry.get("mtime"),
+            "problem": f"batch {name}: a symbolic link to {target}, {where}; links are followed only "
+            "when they stay inside the raw root",
+        }
     status = os.stat(target)
     kind = "directory" if os.path.isdir(target) else "file"
     return {"name": entry["name"], "type": kind, "size": status.st_size, "mtime": status.st_mtime}
@@ -154,13 +160,13 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     except orjson.JSONDecodeError as error:
         raise RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})") from None
     if not isinstance(record, dict):
-        raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, "
-                           "not an object")
+        raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, not an object")
     if line.count(b"[") + line.count(b"{") > MAX_NESTING:  # cheap (C) bound on the depth: most lines stop here
         for name, value in record.items():
             if _nesting(value) > MAX_NESTING:
-                raise RawDataError(f"batch {batch.name}, line {line_number}, field {name!r}: nested deeper than "
-                                   f"{MAX_NESTING} levels")
+                raise RawDataError(
+                    f"batch {batch.name}, line {line_number}, field {name!r}: nested deeper than {MAX_NESTING} levels"
+                )
     return record
 
 
@@ -183,8 +189,9 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> It
     try:
         import pyarrow.parquet as parquet
     except ImportError:
-        raise RawDataError(f"batch {batch.name}: Parquet batches need the parquet extra "
-                           "(pip install 'mds-assets[parquet]')") from None
+        raise RawDataError(
+            f"batch {batch.name}: Parquet batches need the parquet extra (pip install 'mds-assets[parquet]')"
+        ) from None
     with fsspec.open(batch.url, "rb", **(storage_options or {})) as file:
         try:
             table = parquet.ParquetFile(file)
@@ -220,8 +227,10 @@ def _refuse_unsafe_local_file(batch: RawBatch, relative: str, path: str, raw_roo
     where = f"batch {batch.name}, file {relative}"
     link = f"a symbolic link to {target}" if os.path.islink(path) else None
     if not _is_inside(target, os.path.realpath(raw_root)):
-        raise RawDataError(f"{where}: {link or 'a path through a symbolic link to ' + target}, outside the raw "
-                           f"root {raw_root}; links are followed only when they stay inside it")
+        raise RawDataError(
+            f"{where}: {link or 'a path through a symbolic link to ' + target}, outside the raw "
+            f"root {raw_root}; links are followed only when they stay inside it"
+        )
     if not os.path.exists(target):
         raise RawDataError(f"{where}: {link}, which does not exist")
     if os.path.isdir(target):
@@ -243,6 +252,8 @@ def _refuse_key_collisions(batches: list[RawBatch]) -> None:
     seen: dict[str, str] = {}
     for batch in batches:
         if batch.partition_key in seen:
-            raise RawDataError(f"batches {seen[batch.partition_key]} and {batch.name} map to the same "
-                               f"partition key {batch.partition_key!r}; rename one")
+            raise RawDataError(
+                f"batches {seen[batch.partition_key]} and {batch.name} map to the same "
+                f"partition key {batch.partition_key!r}; rename one"
+            )
         seen[batch.partition_key] = batch.name

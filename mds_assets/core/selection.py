@@ -58,12 +58,16 @@ ENCODINGS: dict[str, Encoding] = {
     "utf8": Encoding(frozenset({"string"}), lambda v: v.encode("utf-8"), lambda b: b.decode("utf-8"), "str"),
     "base64": Encoding(frozenset({"string"}), _base64, lambda b: b, "bytes"),
     "hex": Encoding(frozenset({"string"}), bytes.fromhex, lambda b: b, "bytes"),
-    "json": Encoding(frozenset({"string", "integer", "number", "boolean", "null", "object", "array"}),
-                     lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
-                     json.loads, "json"),
+    "json": Encoding(
+        frozenset({"string", "integer", "number", "boolean", "null", "object", "array"}),
+        lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+        json.loads,
+        "json",
+    ),
     "int64": Encoding(frozenset({"integer"}), _INT64.pack, lambda b: _INT64.unpack(b)[0], "int64"),
-    "float64": Encoding(frozenset({"integer", "number"}), lambda v: _FLOAT64.pack(float(v)),
-                        lambda b: _FLOAT64.unpack(b)[0], "float64"),
+    "float64": Encoding(
+        frozenset({"integer", "number"}), lambda v: _FLOAT64.pack(float(v)), lambda b: _FLOAT64.unpack(b)[0], "float64"
+    ),
     "bytes": Encoding(frozenset({"bytes"}), bytes, lambda b: b, "bytes"),
 }
 
@@ -87,8 +91,7 @@ def parse_fields(spec: str | Iterable[str]) -> list[FieldSelection]:
         name, _, encoding = item.partition(":")
         encoding = encoding or "utf8"
         if encoding not in ENCODINGS:
-            raise SelectionError(f"field {name!r}: unknown encoding {encoding!r}; "
-                                 f"known: {', '.join(ENCODINGS)}")
+            raise SelectionError(f"field {name!r}: unknown encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
         selections.append(FieldSelection(name, encoding))
     if not selections:
         raise SelectionError("no fields selected")
@@ -116,13 +119,16 @@ class RecordEncoder:
                 raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: missing") from None
             kind = json_type(value)
             if kind not in encoding.accepts:
-                raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: a JSON {kind} cannot be "
-                                     f"encoded as {encoding_name} (accepts {', '.join(sorted(encoding.accepts))})")
+                raise SelectionError(
+                    f"batch {self.batch}, line {line}, field {name!r}: a JSON {kind} cannot be "
+                    f"encoded as {encoding_name} (accepts {', '.join(sorted(encoding.accepts))})"
+                )
             try:
                 sample[name] = encoding.encode(value)
             except (ValueError, binascii.Error, OverflowError, struct.error, RecursionError) as error:
-                raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: "
-                                     f"not valid {encoding_name} ({error})") from None
+                raise SelectionError(
+                    f"batch {self.batch}, line {line}, field {name!r}: not valid {encoding_name} ({error})"
+                ) from None
         return sample
 
 

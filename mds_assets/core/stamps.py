@@ -31,13 +31,20 @@ class BuildSettings(Protocol):
 
     def fsspec_options(self) -> dict[str, Any] | None: ...
 
+
 STAMP_NAME = "mds_source.json"
 
 
-def build_stamp(batch_name: str, fingerprint: str, fields: list[str], shard_size_limit: int,
-                compression: str | None) -> dict[str, Any]:
-    return {"batch": batch_name, "fingerprint": fingerprint, "fields": list(fields),
-            "shard_size_limit": shard_size_limit, "compression": canonical_compression(compression)}
+def build_stamp(
+    batch_name: str, fingerprint: str, fields: list[str], shard_size_limit: int, compression: str | None
+) -> dict[str, Any]:
+    return {
+        "batch": batch_name,
+        "fingerprint": fingerprint,
+        "fields": list(fields),
+        "shard_size_limit": shard_size_limit,
+        "compression": canonical_compression(compression),
+    }
 
 
 def canonical_compression(compression: str | None) -> str | None:
@@ -64,8 +71,13 @@ def partition_is_current(batch: RawBatch, settings: BuildSettings) -> bool:
     settings, whoever built it: the one test of "up to date", for `mds-assets build` and the sensor."""
     url = partition_url(settings.out_url, batch.partition_key)
     options = settings.fsspec_options()
-    wanted = build_stamp(batch.name, batch.fingerprint, [str(s) for s in settings.selections()],
-                         settings.shard_size_limit, settings.compression)
+    wanted = build_stamp(
+        batch.name,
+        batch.fingerprint,
+        [str(s) for s in settings.selections()],
+        settings.shard_size_limit,
+        settings.compression,
+    )
     stamp = read_stamp(url, options)
     if stamp is None or not has_dataset(Storage(url, options)):
         return False

@@ -11,9 +11,14 @@ FIELDS = ["uid", "text", "blob:base64", "n:int64", "meta:json"]
 
 
 def record(batch: int, number: int) -> dict:
-    return {"uid": f"{batch}-{number}", "text": f"sample {number} of batch {batch} ✓",
-            "blob": base64.b64encode(bytes([batch, number % 256]) * (number % 7 + 1)).decode(),
-            "n": batch * 1000 + number, "meta": {"batch": batch, "tags": ["a", number]}, "extra": "dropped"}
+    return {
+        "uid": f"{batch}-{number}",
+        "text": f"sample {number} of batch {batch} ✓",
+        "blob": base64.b64encode(bytes([batch, number % 256]) * (number % 7 + 1)).decode(),
+        "n": batch * 1000 + number,
+        "meta": {"batch": batch, "tags": ["a", number]},
+        "extra": "dropped",
+    }
 
 
 def write_batch(raw: Path, name: str, records: list[dict]) -> Path:

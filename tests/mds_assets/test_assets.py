@@ -21,13 +21,19 @@ PARTITION = AssetSelection.assets(raw_samples, selected_samples, mds_shards)
 
 
 def materialise_partition(instance, settings, key, **kwargs):
-    return materialize(ALL, selection=PARTITION, partition_key=key, instance=instance,
-                       resources={"mds_settings": settings}, **kwargs)
+    return materialize(
+        ALL, selection=PARTITION, partition_key=key, instance=instance, resources={"mds_settings": settings}, **kwargs
+    )
 
 
 def publish(instance, settings, **kwargs):
-    return materialize(ALL, selection=AssetSelection.assets(mds_index), instance=instance,
-                       resources={"mds_settings": settings}, **kwargs)
+    return materialize(
+        ALL,
+        selection=AssetSelection.assets(mds_index),
+        instance=instance,
+        resources={"mds_settings": settings},
+        **kwargs,
+    )
 
 
 def register(instance, *keys):
@@ -42,7 +48,9 @@ def test_partitions_then_index_publish_one_dataset_in_key_order(instance, settin
         assert evaluation.check_name == "shard_size" and evaluation.passed
     result = publish(instance, settings)
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()} == {
-        "index_consistency": True, "samples_decode": True}
+        "index_consistency": True,
+        "samples_decode": True,
+    }
     for evaluation in result.get_asset_check_evaluations():  # passing checks show no empty lists
         assert not {"problems", "failures"} & set(evaluation.metadata), evaluation.metadata
     metadata = result.asset_materializations_for_node("mds_index")[0].metadata
@@ -51,9 +59,14 @@ def test_partitions_then_index_publish_one_dataset_in_key_order(instance, settin
 
     selections = settings.selections()
     dataset = MDSDataset(settings.out_url, decoders=decoders_for(selections))
-    expected = [{s.name: decoders_for(selections)[s.name](value) for s, value in
-                 zip(selections, RecordEncoder(selections, "b").encode(1, record(batch, n)).values())}
-                for batch in range(3) for n in range(40)]
+    expected = [
+        {
+            s.name: decoders_for(selections)[s.name](value)
+            for s, value in zip(selections, RecordEncoder(selections, "b").encode(1, record(batch, n)).values())
+        }
+        for batch in range(3)
+        for n in range(40)
+    ]
     assert list(dataset) == expected
     assert dataset[-1]["uid"] == "2-39" and dataset[0]["meta"] == {"batch": 0, "tags": ["a", 0]}
     assert max(dataset.index.bytes_per_shard) <= 1000
@@ -108,7 +121,8 @@ def test_a_path_traversal_partition_key_reaches_nothing_outside_partitions(insta
     register(instance, "../escape")
     assert not materialise_partition(instance, settings, "../escape", raise_on_error=False).success
     check = job("check_partition", settings).execute_in_process(
-        tags={"dagster/partition": "../escape"}, instance=instance, raise_on_error=False)
+        tags={"dagster/partition": "../escape"}, instance=instance, raise_on_error=False
+    )
     assert not check.success and not any(e.passed for e in check.get_asset_check_evaluations())
     failure = next(e for e in check.all_events if e.is_step_failure)
     assert "unsafe partition key '../escape'" in str(failure.step_failure_data.error)
@@ -127,22 +141,28 @@ def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings
 
 def job(name, settings):
     """A job of the code location, bound to the test's settings."""
-    defs = Definitions(assets=ALL[:4], asset_checks=ALL[4:], resources={"mds_settings": settings},
-                       jobs=[partition_checks_job, index_checks_job])
+    defs = Definitions(
+        assets=ALL[:4],
+        asset_checks=ALL[4:],
+        resources={"mds_settings": settings},
+        jobs=[partition_checks_job, index_checks_job],
+    )
     return defs.resolve_job_def(name)
 
 
 def run_shard_check_alone(instance, settings, key):
     result = job("check_partition", settings).execute_in_process(
-        tags={"dagster/partition": key}, instance=instance, raise_on_error=False)
+        tags={"dagster/partition": key}, instance=instance, raise_on_error=False
+    )
     assert not result.asset_materializations_for_node("mds_shards")
     (evaluation,) = result.get_asset_check_evaluations()
     return evaluation
 
 
 def forge_partition(settings, key, payload_sizes, limit):
-    with StreamingDatasetWriter(f"{settings.out_url}/partitions/{key}", ["uid"], shard_size_limit=limit,
-                                overwrite=True) as writer:
+    with StreamingDatasetWriter(
+        f"{settings.out_url}/partitions/{key}", ["uid"], shard_size_limit=limit, overwrite=True
+    ) as writer:
         for size in payload_sizes:
             writer.write_sample({"uid": b"u" * size})
 

@@ -36,8 +36,11 @@ def test_the_sensor_registers_new_batches_and_requests_their_runs(instance, sett
     result, _ = evaluate(raw_batch_sensor, instance, settings)
     assert [r.partition_key for r in result.run_requests] == ["batch-0", "batch-1", "batch-2"]
     (add,) = result.dynamic_partitions_requests
-    assert add.partitions_def_name == raw_batches.name and sorted(add.partition_keys) == ["batch-0", "batch-1",
-                                                                                          "batch-2"]
+    assert add.partitions_def_name == raw_batches.name and sorted(add.partition_keys) == [
+        "batch-0",
+        "batch-1",
+        "batch-2",
+    ]
     instance.add_dynamic_partitions(raw_batches.name, list(add.partition_keys))
 
     again, _ = evaluate(raw_batch_sensor, instance, settings, cursor=result.cursor)
@@ -83,17 +86,26 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
     monkeypatch.setenv("MDS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
     try:
         instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
-        materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-0", instance=instance,
-                    resources={"mds_settings": settings})
+        materialize(
+            [raw_samples, selected_samples, mds_shards],
+            partition_key="batch-0",
+            instance=instance,
+            resources={"mds_settings": settings},
+        )
         quiet, context = evaluate(failed_check_alert_sensor, instance, settings)
         assert quiet.skip_message == "no new failed checks"
-        with StreamingDatasetWriter(f"{settings.out_url}/partitions/batch-0", ["uid"], shard_size_limit=10**6,
-                                    overwrite=True) as writer:
+        with StreamingDatasetWriter(
+            f"{settings.out_url}/partitions/batch-0", ["uid"], shard_size_limit=10**6, overwrite=True
+        ) as writer:
             writer.write_samples([{"uid": b"x" * 800}, {"uid": b"y" * 800}], use_tqdm=False)
-        defs = Definitions(assets=[raw_samples, selected_samples, mds_shards], jobs=[partition_checks_job],
-                           resources={"mds_settings": settings})
+        defs = Definitions(
+            assets=[raw_samples, selected_samples, mds_shards],
+            jobs=[partition_checks_job],
+            resources={"mds_settings": settings},
+        )
         defs.resolve_job_def("check_partition").execute_in_process(
-            partition_key="batch-0", instance=instance, raise_on_error=False)
+            partition_key="batch-0", instance=instance, raise_on_error=False
+        )
         alerted, context = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
         assert isinstance(alerted, SensorResult) and alerted.cursor  # alerted: not a skip
         assert _Webhook.received and "mds_shards:shard_size partition batch-0 failed" in _Webhook.received[-1]["text"]
@@ -104,30 +116,42 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
 
 
 def _forge_oversized(settings, key):
-    with StreamingDatasetWriter(f"{settings.out_url}/partitions/{key}", ["uid"], shard_size_limit=10**6,
-                                overwrite=True) as writer:
+    with StreamingDatasetWriter(
+        f"{settings.out_url}/partitions/{key}", ["uid"], shard_size_limit=10**6, overwrite=True
+    ) as writer:
         writer.write_samples([{"uid": b"x" * 800}, {"uid": b"y" * 800}], use_tqdm=False)
 
 
 def _check_partition_job(settings):
-    defs = Definitions(assets=[raw_samples, selected_samples, mds_shards], jobs=[partition_checks_job],
-                       resources={"mds_settings": settings})
+    defs = Definitions(
+        assets=[raw_samples, selected_samples, mds_shards],
+        jobs=[partition_checks_job],
+        resources={"mds_settings": settings},
+    )
     return defs.resolve_job_def("check_partition")
 
 
 def _execute_all(settings, instance):
     """A run of only mds_shards' checks, with no partition: what "Execute all" launches."""
-    return materialize([raw_samples, selected_samples, mds_shards],
-                       selection=AssetSelection.checks_for_assets(mds_shards),
-                       instance=instance, resources={"mds_settings": settings}, raise_on_error=False)
+    return materialize(
+        [raw_samples, selected_samples, mds_shards],
+        selection=AssetSelection.checks_for_assets(mds_shards),
+        instance=instance,
+        resources={"mds_settings": settings},
+        raise_on_error=False,
+    )
 
 
 def test_the_checks_only_job_is_partitioned_so_the_launchpad_offers_a_partition(instance, settings):
     job = _check_partition_job(settings)
     assert job.partitions_def == raw_batches
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1"])
-    materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-0", instance=instance,
-                resources={"mds_settings": settings})
+    materialize(
+        [raw_samples, selected_samples, mds_shards],
+        partition_key="batch-0",
+        instance=instance,
+        resources={"mds_settings": settings},
+    )
     result = job.execute_in_process(partition_key="batch-0", instance=instance)
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.partition == "batch-0"
@@ -138,7 +162,8 @@ def test_the_checks_only_job_is_partitioned_so_the_launchpad_offers_a_partition(
     (evaluation,) = failing.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.partition == "batch-0"
     (record, *_) = instance.event_log_storage.get_asset_check_execution_history(
-        AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=1)
+        AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=1
+    )
     assert (record.run_id, record.partition, record.status.value) == (failing.run_id, "batch-0", "FAILED")
 
 
@@ -147,8 +172,12 @@ def test_a_checks_only_run_without_a_partition_checks_every_materialised_partiti
     "Cannot access partition_key for a non-partitioned run"."""
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1", "batch-2"])
     for key in ("batch-0", "batch-1"):  # batch-2 is registered but never built: not checked
-        materialize([raw_samples, selected_samples, mds_shards], partition_key=key, instance=instance,
-                    resources={"mds_settings": settings})
+        materialize(
+            [raw_samples, selected_samples, mds_shards],
+            partition_key=key,
+            instance=instance,
+            resources={"mds_settings": settings},
+        )
     result = _execute_all(settings, instance)
     assert result.success
     evaluations = {e.partition: e for e in result.get_asset_check_evaluations()}
@@ -164,13 +193,15 @@ def test_a_checks_only_run_without_a_partition_checks_every_materialised_partiti
     assert "over the 1000-byte limit" in evaluations["batch-1"].description
     assert evaluations[None].description == "2 partitions checked; failed: batch-1"
     records = instance.event_log_storage.get_asset_check_execution_history(
-        AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=10)
+        AssetCheckKey.from_user_string("mds_shards:shard_size"), limit=10
+    )
     latest = {r.partition: r.status.value for r in records if r.run_id == failing.run_id}
     assert latest == {"batch-0": "SUCCEEDED", "batch-1": "FAILED", None: "FAILED"}
 
 
-def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_and_settings(instance, settings,
-                                                                                              raw_dir):
+def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_and_settings(
+    instance, settings, raw_dir
+):
     """Opening the UI after `mds-assets demo`: the sensor's first tick (no cursor) used to request
     a run for every batch the demo had just built."""
     assert build(settings, workers=1, progress=False).ok
@@ -181,8 +212,12 @@ def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_a
     changed, _ = evaluate(raw_batch_sensor, instance, settings, cursor=first.cursor)
     assert [r.partition_key for r in changed.run_requests] == ["batch-1"]
 
-    materialize([raw_samples, selected_samples, mds_shards], partition_key="batch-1", instance=instance,
-                resources={"mds_settings": settings})  # built from the UI this time
+    materialize(
+        [raw_samples, selected_samples, mds_shards],
+        partition_key="batch-1",
+        instance=instance,
+        resources={"mds_settings": settings},
+    )  # built from the UI this time
     fresh, _ = evaluate(raw_batch_sensor, instance, settings)
     assert fresh.run_requests == []
 

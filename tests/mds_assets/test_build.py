@@ -37,8 +37,12 @@ def test_changed_settings_rebuild_every_partition(instance, settings):
 def test_parallel_and_sequential_builds_give_the_same_bytes(instance, raw_dir, tmp_path):
     outputs = {}
     for workers in (1, 2):
-        settings = MDSSettings(raw_url=str(raw_dir), out_url=str(tmp_path / f"out-{workers}"),
-                               fields=["uid", "text", "n:int64"], shard_size_limit=700)
+        settings = MDSSettings(
+            raw_url=str(raw_dir),
+            out_url=str(tmp_path / f"out-{workers}"),
+            fields=["uid", "text", "n:int64"],
+            shard_size_limit=700,
+        )
         report = build(settings, workers=workers, progress=False)
         assert report.ok and len(report.built) == 3
         outputs[workers] = snapshot(tmp_path / f"out-{workers}")
@@ -75,8 +79,22 @@ def test_a_failed_rebuild_keeps_the_partitions_previous_dataset(instance, settin
 
 def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settings, raw_dir, capsys):
     write_batch(raw_dir, "zz.jsonl", [{"uid": "1", "text": "x", "blob": "AA==", "n": 1}])  # no "meta"
-    status = main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", ",".join(settings.fields),
-                   "--shard-size-limit", "1000", "--quiet", "--workers", "1"])
+    status = main(
+        [
+            "build",
+            "--raw",
+            settings.raw_url,
+            "--out",
+            settings.out_url,
+            "--fields",
+            ",".join(settings.fields),
+            "--shard-size-limit",
+            "1000",
+            "--quiet",
+            "--workers",
+            "1",
+        ]
+    )
     assert status == 1
     err = capsys.readouterr().err
     assert "FAILED zz: batch zz.jsonl, field 'meta': in no record" in err
@@ -85,8 +103,18 @@ def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settin
 
 
 def test_the_command_builds_and_prints_how_to_load(instance, settings, capsys):
-    status = main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", ",".join(settings.fields),
-                   "--quiet"])
+    status = main(
+        [
+            "build",
+            "--raw",
+            settings.raw_url,
+            "--out",
+            settings.out_url,
+            "--fields",
+            ",".join(settings.fields),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     assert "published 120 samples" in out and "check index_consistency: passed" in out
@@ -101,8 +129,9 @@ def test_demo_generates_raw_data_and_builds_it(instance, tmp_path, capsys, monke
     assert dataset[0]["image"].startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("bad, message", [(["--fields", "a:png"], "unknown encoding"),
-                                          (["--compression", "zip"], "unknown compression")])
+@pytest.mark.parametrize(
+    "bad, message", [(["--fields", "a:png"], "unknown encoding"), (["--compression", "zip"], "unknown compression")]
+)
 def test_bad_settings_fail_before_any_work(instance, settings, bad, message, capsys):
     arguments = {"--raw": settings.raw_url, "--out": settings.out_url, "--fields": "uid"}
     arguments.update(dict(zip(bad[::2], bad[1::2])))
@@ -119,12 +148,16 @@ def test_parquet_batches_build_like_jsonl(instance, tmp_path):
     for batch in range(2):
         rows = [{"uid": f"{batch}-{n}", "image": bytes([n % 256]) * 20, "label": n % 10} for n in range(50)]
         parquet.write_table(pa.Table.from_pylist(rows), raw / f"shard-{batch}.parquet")
-    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"),
-                           fields=["uid", "image:bytes", "label:int64"])
+    settings = MDSSettings(
+        raw_url=str(raw), out_url=str(tmp_path / "out"), fields=["uid", "image:bytes", "label:int64"]
+    )
     assert build(settings, workers=1, progress=False).ok
     dataset = MDSDataset(settings.out_url)
-    assert len(dataset) == 100 and dataset[51] == {"uid": b"1-1", "image": b"\x01" * 20,
-                                                   "label": (1).to_bytes(8, "little")}
+    assert len(dataset) == 100 and dataset[51] == {
+        "uid": b"1-1",
+        "image": b"\x01" * 20,
+        "label": (1).to_bytes(8, "little"),
+    }
 
 
 def test_build_runs_show_as_the_named_jobs(instance, settings):
@@ -141,10 +174,18 @@ def test_the_instance_mds_assets_creates_has_telemetry_off(settings, tmp_path, m
     """Dagster's telemetry notice used to print in the middle of the progress bar on every new DAGSTER_HOME."""
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_DISABLE_TELEMETRY"}
     env["DAGSTER_HOME"] = str(tmp_path / "new_home")
-    command = ("from mds_assets.cli import main; raise SystemExit(main(['build', '--raw', %r, '--out', %r, "
-               "'--fields', 'uid,text', '--workers', '1']))" % (settings.raw_url, settings.out_url))
-    done = subprocess.run([sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=300,
-                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    command = (
+        "from mds_assets.cli import main; raise SystemExit(main(['build', '--raw', %r, '--out', %r, "
+        "'--fields', 'uid,text', '--workers', '1']))" % (settings.raw_url, settings.out_url)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    )
     assert done.returncode == 0, done.stderr
     assert "Telemetry" not in done.stderr + done.stdout
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])

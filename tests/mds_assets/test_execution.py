@@ -19,8 +19,10 @@ from .conftest import FIELDS, record, snapshot, write_batch
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("value, expected", [("", in_process_executor), ("in_process", in_process_executor),
-                                             ("multiprocess", multiprocess_executor)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("", in_process_executor), ("in_process", in_process_executor), ("multiprocess", multiprocess_executor)],
+)
 def test_the_executor_follows_mds_executor(monkeypatch, value, expected):
     monkeypatch.setenv("MDS_EXECUTOR", value)
     assert executor_from_environment() is expected
@@ -92,10 +94,25 @@ def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n# kept as it is\n")
         out = tmp_path / f"out-{name}"
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "mds-assets"), "build", "--raw", str(raw), "--out", str(out),
-             "--fields", ",".join(FIELDS), "--shard-size-limit", "1000", "--quiet"],
-            env={**os.environ, "DAGSTER_HOME": str(home), "MDS_EXECUTOR": name}, cwd=REPO,
-            capture_output=True, text=True, timeout=300)
+            [
+                str(Path(sys.executable).parent / "mds-assets"),
+                "build",
+                "--raw",
+                str(raw),
+                "--out",
+                str(out),
+                "--fields",
+                ",".join(FIELDS),
+                "--shard-size-limit",
+                "1000",
+                "--quiet",
+            ],
+            env={**os.environ, "DAGSTER_HOME": str(home), "MDS_EXECUTOR": name},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert (home / "dagster.yaml").read_text().endswith("# kept as it is\n")  # never overwritten
         outputs[name] = {k: v for k, v in snapshot(out).items() if not k.startswith(".dagster-io")}
@@ -109,8 +126,21 @@ def test_a_bad_executor_name_fails_the_build_with_a_message(tmp_path):
     raw = tmp_path / "raw"
     write_batch(raw, "batch-0.jsonl", [record(0, n) for n in range(3)])
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "mds-assets"), "build", "--raw", str(raw), "--out", str(tmp_path / "out"),
-         "--fields", ",".join(FIELDS), "--quiet"],
-        env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "MDS_EXECUTOR": "dask"}, cwd=REPO,
-        capture_output=True, text=True, timeout=120)
+        [
+            str(Path(sys.executable).parent / "mds-assets"),
+            "build",
+            "--raw",
+            str(raw),
+            "--out",
+            str(tmp_path / "out"),
+            "--fields",
+            ",".join(FIELDS),
+            "--quiet",
+        ],
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "MDS_EXECUTOR": "dask"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1 and "MDS_EXECUTOR='dask'" in done.stderr and "Traceback" not in done.stderr

@@ -33,6 +33,7 @@ SECRET = "hunter2-do-not-print"
 
 # 1. links ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def tree(tmp_path):
     """raw/imgs/cat/1.png (a real file) and a secret outside the raw root."""
@@ -56,8 +57,11 @@ def read_all(raw, key):
 def test_a_link_in_a_file_tree_batch_that_leaves_the_raw_root_refuses_the_batch(tree):
     raw, outside = tree
     (raw / "imgs" / "cat" / "x").symlink_to(outside / "secret.txt")
-    with pytest.raises(RawDataError, match=r"batch imgs, file cat/x: a symbolic link to .*outside the raw"
-                                           r" root") as error:
+    with pytest.raises(
+        RawDataError,
+        match=r"batch imgs, file cat/x: a symbolic link to .*outside the raw"
+        r" root",
+    ) as error:
         read_all(raw, "imgs")
     assert SECRET not in str(error.value)
 
@@ -113,6 +117,7 @@ def test_a_linked_raw_root_is_read_through_its_link(tree, tmp_path):
 
 # 3. deep JSON --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("depth", [300, 1000, 1030])
 def test_deeply_nested_json_names_batch_line_and_field(tmp_path, depth):
     (tmp_path / "deep.jsonl").write_text('{"a": 1}\n{"uid": "1", "meta": %s}\n' % ("[" * depth + "]" * depth))
@@ -143,6 +148,7 @@ def test_deep_json_fails_its_partition_naming_batch_line_and_field(instance, tmp
 
 # 4. empty batches ----------------------------------------------------------------------------
 
+
 def test_empty_batches_become_empty_partitions_and_do_not_fail_the_others(instance, settings, raw_dir, tmp_path):
     (raw_dir / "empty.jsonl").write_bytes(b"")
     (raw_dir / "blank.jsonl").write_text("\n  \n\n")
@@ -166,18 +172,34 @@ def test_a_raw_folder_of_empty_batches_publishes_an_empty_dataset(instance, tmp_
 
 # 5. --out inside --raw -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw, out", [("/data/raw", "/data/raw"), ("/data/raw", "/data/raw/mds"),
-                                      ("/data/raw/", "/data/raw/x/y"), ("s3://b/raw", "s3://b/raw/mds"),
-                                      ("s3://b/raw/", "s3://b/raw"), ("file:///data/raw", "/data/raw/mds"),
-                                      ("/data/raw", "/data/raw/../raw/mds")])
+
+@pytest.mark.parametrize(
+    "raw, out",
+    [
+        ("/data/raw", "/data/raw"),
+        ("/data/raw", "/data/raw/mds"),
+        ("/data/raw/", "/data/raw/x/y"),
+        ("s3://b/raw", "s3://b/raw/mds"),
+        ("s3://b/raw/", "s3://b/raw"),
+        ("file:///data/raw", "/data/raw/mds"),
+        ("/data/raw", "/data/raw/../raw/mds"),
+    ],
+)
 def test_an_output_inside_the_raw_url_is_refused(raw, out):
     with pytest.raises(ValueError, match="inside the raw"):
         MDSSettings(raw_url=raw, out_url=out, fields=["uid"]).check()
 
 
-@pytest.mark.parametrize("raw, out", [("/data/raw", "/data/raw2"), ("/data/raw", "/data/mds"),
-                                      ("s3://b/raw", "s3://b/raw-mds"), ("s3://b/raw", "s3://other/raw"),
-                                      ("/data/raw", "s3://data/raw/mds")])
+@pytest.mark.parametrize(
+    "raw, out",
+    [
+        ("/data/raw", "/data/raw2"),
+        ("/data/raw", "/data/mds"),
+        ("s3://b/raw", "s3://b/raw-mds"),
+        ("s3://b/raw", "s3://other/raw"),
+        ("/data/raw", "s3://data/raw/mds"),
+    ],
+)
 def test_an_output_beside_the_raw_url_is_accepted(raw, out):
     MDSSettings(raw_url=raw, out_url=out, fields=["uid"]).check()
 
@@ -193,8 +215,13 @@ def test_the_command_refuses_an_output_inside_the_raw_folder(instance, raw_dir, 
 def test_a_run_from_the_ui_refuses_an_output_inside_the_raw_folder(instance, raw_dir):
     settings = MDSSettings(raw_url=str(raw_dir), out_url=str(raw_dir / "mds"), fields=FIELDS)
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
-    result = materialize([raw_samples], partition_key="batch-0", instance=instance,
-                         resources={"mds_settings": settings}, raise_on_error=False)
+    result = materialize(
+        [raw_samples],
+        partition_key="batch-0",
+        instance=instance,
+        resources={"mds_settings": settings},
+        raise_on_error=False,
+    )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_failure)
     assert "is inside the raw" in str(failure.event_specific_data.error)
@@ -202,16 +229,32 @@ def test_a_run_from_the_ui_refuses_an_output_inside_the_raw_folder(instance, raw
 
 # 8. --storage-options ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, message", [
-    (f'["{SECRET}"]', "must be a JSON object"),
-    (f'"{SECRET}"', "must be a JSON object"),
-    (f'{{"key": "{SECRET}"', "not valid JSON"),
-    (f"{SECRET}", "not valid JSON"),
-])
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (f'["{SECRET}"]', "must be a JSON object"),
+        (f'"{SECRET}"', "must be a JSON object"),
+        (f'{{"key": "{SECRET}"', "not valid JSON"),
+        (f"{SECRET}", "not valid JSON"),
+    ],
+)
 def test_bad_storage_options_are_refused_without_echoing_them(instance, settings, value, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["build", "--raw", settings.raw_url, "--out", settings.out_url, "--fields", "uid",
-              "--storage-options", value, "--quiet"])
+        main(
+            [
+                "build",
+                "--raw",
+                settings.raw_url,
+                "--out",
+                settings.out_url,
+                "--fields",
+                "uid",
+                "--storage-options",
+                value,
+                "--quiet",
+            ]
+        )
     assert exit_.value.code == 2
     out, err = capsys.readouterr()
     assert message in err
@@ -225,6 +268,7 @@ def test_settings_errors_never_echo_their_input():
 
 
 # 2. the load snippet -------------------------------------------------------------------------
+
 
 def snippet_code(markdown: str) -> str:
     match = re.fullmatch(r"```python\n(.*)\n```", markdown.strip(), re.S)
@@ -252,27 +296,38 @@ def fake_composer(monkeypatch):
     return FakeStreamingDataset.calls
 
 
-@pytest.mark.parametrize("spec", ["uid", "uid,text,blob:base64,n:int64,x:float64,meta:json",
-                                  "img:bytes,h:hex", "n:int64,x:float64"])
+@pytest.mark.parametrize(
+    "spec", ["uid", "uid,text,blob:base64,n:int64,x:float64,meta:json", "img:bytes,h:hex", "n:int64,x:float64"]
+)
 def test_the_load_snippet_runs_and_decodes_every_field(tmp_path, spec, fake_composer):
     selections = parse_fields(spec)
-    values = {"utf8": ("héllo", "héllo".encode()), "base64": (b"\x00\x01", b"\x00\x01"),
-              "hex": (b"\xff", b"\xff"), "bytes": (b"raw", b"raw"), "json": ({"a": [1]}, b'{"a":[1]}'),
-              "int64": (-5, (-5).to_bytes(8, "little", signed=True)), "float64": (2.5, b"\x00" * 6 + b"\x04\x40")}
+    values = {
+        "utf8": ("héllo", "héllo".encode()),
+        "base64": (b"\x00\x01", b"\x00\x01"),
+        "hex": (b"\xff", b"\xff"),
+        "bytes": (b"raw", b"raw"),
+        "json": ({"a": [1]}, b'{"a":[1]}'),
+        "int64": (-5, (-5).to_bytes(8, "little", signed=True)),
+        "float64": (2.5, b"\x00" * 6 + b"\x04\x40"),
+    }
     url = str(tmp_path / "ds")
     with StreamingDatasetWriter(url, [s.name for s in selections], 1000) as writer:
         writer.write_sample({s.name: values[s.encoding][1] for s in selections})
     code = snippet_code(how_to_load(url, selections))
     imported = {m.strip() for line in re.findall(r"(?m)^import (.*)$", code) for m in line.split(",")}
-    assert imported == {m for m, encoding in (("struct", "float64"), ("json", "json"))
-                        if any(s.encoding == encoding for s in selections)}
+    assert imported == {
+        m
+        for m, encoding in (("struct", "float64"), ("json", "json"))
+        if any(s.encoding == encoding for s in selections)
+    }
     namespace = {}
     exec(compile(code, "<how_to_load>", "exec"), namespace)
     (call,) = fake_composer
     assert call["remote"] == url and set(call["decoders"]) == {s.name for s in selections}
     assert namespace["dataset"][0] == {s.name: values[s.encoding][0] for s in selections}
-    assert {name: decode(values[s.encoding][1]) for (name, decode), s in zip(call["decoders"].items(), selections)} \
-        == {s.name: values[s.encoding][0] for s in selections}
+    assert {name: decode(values[s.encoding][1]) for (name, decode), s in zip(call["decoders"].items(), selections)} == {
+        s.name: values[s.encoding][0] for s in selections
+    }
 
 
 def test_two_datasets_get_two_cache_folders(fake_composer, tmp_path):
@@ -283,23 +338,41 @@ def test_two_datasets_get_two_cache_folders(fake_composer, tmp_path):
         exec(compile(code, "<how_to_load>", "exec"), {})
         folders.add(fake_composer[-1]["local"])
     assert len(folders) == 3
-    assert snippet_code(how_to_load("s3://bucket/a", selections)) == snippet_code(how_to_load("s3://bucket/a",
-                                                                                                 selections))
+    assert snippet_code(how_to_load("s3://bucket/a", selections)) == snippet_code(
+        how_to_load("s3://bucket/a", selections)
+    )
     assert "rebuil" in how_to_load("s3://bucket/a", selections)  # the comment on emptying it after a rebuild
 
 
 # 7. pool workers die with their parent ---------------------------------------------------------
 
+
 def test_killing_the_build_kills_its_pool_workers(tmp_path):
     raw = tmp_path / "raw"
     for batch in range(6):
         write_batch(raw, f"b{batch}.jsonl", [dict(record(batch, n), text="x" * 2000) for n in range(4000)])
-    env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "home"), DAGSTER_DISABLE_TELEMETRY="1",
-               PYTHONPATH=str(REPO))
-    parent = subprocess.Popen([sys.executable, "-m", "mds_assets.cli", "build", "--raw", str(raw),
-                               "--out", str(tmp_path / "out"), "--fields", ",".join(FIELDS), "--workers", "2",
-                               "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "home"), DAGSTER_DISABLE_TELEMETRY="1", PYTHONPATH=str(REPO))
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mds_assets.cli",
+            "build",
+            "--raw",
+            str(raw),
+            "--out",
+            str(tmp_path / "out"),
+            "--fields",
+            ",".join(FIELDS),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     children = []
     try:
         deadline = time.monotonic() + 60

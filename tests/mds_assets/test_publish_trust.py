@@ -48,11 +48,30 @@ def test_two_builds_on_one_output_at_once_never_corrupt_it_and_say_who_holds_the
     raw, out = tmp_path / "raw", tmp_path / "out"
     for batch in range(2):  # big enough that both builds write the same partition at the same time
         lines(raw / f"b{batch}.jsonl", [{"uid": f"{batch}-{n}", "text": "t" * (n % 50)} for n in range(60_000)])
-    command = [sys.executable, "-m", "mds_assets.cli", "build", "--raw", str(raw), "--out", str(out),
-               "--fields", "uid,text", "--quiet", "--shard-size-limit", "20000"]
+    command = [
+        sys.executable,
+        "-m",
+        "mds_assets.cli",
+        "build",
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+        "--fields",
+        "uid,text",
+        "--quiet",
+        "--shard-size-limit",
+        "20000",
+    ]
+
     def start(home: str) -> subprocess.Popen:
-        return subprocess.Popen(command + ["--workers", "1"], env={**os.environ, "DAGSTER_HOME": str(tmp_path / home)},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(
+            command + ["--workers", "1"],
+            env={**os.environ, "DAGSTER_HOME": str(tmp_path / home)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     builds = [start("home0")]
     deadline = time.monotonic() + 60
@@ -65,8 +84,13 @@ def test_two_builds_on_one_output_at_once_never_corrupt_it_and_say_who_holds_the
         assert "Traceback" not in stderr and "Errno 2" not in stderr and "not empty" not in stderr, stderr
         assert status == 0 or "is locked by" in stderr, stderr
     assert any(status == 0 for _, _, status in results) or all("is locked by" in err for _, err, _ in results)
-    rerun = subprocess.run(command, env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home0")},
-                           capture_output=True, text=True, timeout=240)
+    rerun = subprocess.run(
+        command,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home0")},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert len(MDSDataset(str(out))) == 2 * 60_000 and verify(str(out)).ok
 
@@ -94,8 +118,9 @@ def test_a_partition_promoted_but_never_recorded_by_dagster_is_published(tmp_pat
     assert [s["uid"] for s in MDSDataset(str(out), decoders={"uid": bytes.decode})] == ["1", "2", "3"]
 
 
-def test_a_batch_deleted_with_its_partition_leaves_the_dataset_and_a_kept_partition_is_named(tmp_path, monkeypatch,
-                                                                                              capsys):
+def test_a_batch_deleted_with_its_partition_leaves_the_dataset_and_a_kept_partition_is_named(
+    tmp_path, monkeypatch, capsys
+):
     import shutil
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))

@@ -33,7 +33,7 @@ def test_invalid_json_names_batch_and_line(tmp_path):
 
 
 def test_a_line_that_is_not_an_object_is_named(tmp_path):
-    (tmp_path / "bad.jsonl").write_text('[1, 2]\n')
+    (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
     with pytest.raises(RawDataError, match="line 1: a JSON list, not an object"):
         list(read_records(list_batches(str(tmp_path))[0]))
 
@@ -84,8 +84,10 @@ def test_parquet_batches_are_read_row_by_row(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as parquet
 
-    rows = [{"uid": f"u{n}", "n": n, "score": n / 2, "blob": bytes([n % 256]), "tags": ["a", "b"][: n % 3]}
-            for n in range(10_000)]
+    rows = [
+        {"uid": f"u{n}", "n": n, "score": n / 2, "blob": bytes([n % 256]), "tags": ["a", "b"][: n % 3]}
+        for n in range(10_000)
+    ]
     parquet.write_table(pa.Table.from_pylist(rows), tmp_path / "part-1.parquet", row_group_size=3000)
     (batch,) = list_batches(str(tmp_path))
     assert (batch.partition_key, batch.layout) == ("part-1", "parquet")

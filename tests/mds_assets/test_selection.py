@@ -12,8 +12,15 @@ def test_every_encoding_round_trips_through_its_decoder():
     selections = parse_fields("s,b:base64,h:hex,j:json,i:int64,f:float64,c:bytes")
     record = {"s": "héllo", "b": "AAEC", "h": "ff00", "j": {"k": [1, None]}, "i": -5, "f": 2.5, "c": b"\x00raw"}
     sample = RecordEncoder(selections, "b1").encode(1, record)
-    assert sample == {"s": "héllo".encode(), "b": b"\x00\x01\x02", "h": b"\xff\x00", "j": b'{"k":[1,null]}',
-                      "i": struct.pack("<q", -5), "f": struct.pack("<d", 2.5), "c": b"\x00raw"}
+    assert sample == {
+        "s": "héllo".encode(),
+        "b": b"\x00\x01\x02",
+        "h": b"\xff\x00",
+        "j": b'{"k":[1,null]}',
+        "i": struct.pack("<q", -5),
+        "f": struct.pack("<d", 2.5),
+        "c": b"\x00raw",
+    }
     decoded = {name: decoders_for(selections)[name](value) for name, value in sample.items()}
     # text encodings of binary (base64, hex) come back as the binary they carry
     assert decoded == {**record, "b": b"\x00\x01\x02", "h": b"\xff\x00"}

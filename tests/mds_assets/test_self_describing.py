@@ -13,4 +13,9 @@ def test_the_published_dataset_decodes_itself(instance, settings):
     assert first["uid"] == raw["uid"] and first["text"] == raw["text"] and first["n"] == raw["n"]
     assert first["meta"] == raw["meta"] and isinstance(first["blob"], bytes)
     assert MDSDataset(settings.out_url).manifest().column_encodings == {
-        "uid": "str", "text": "str", "blob": "bytes", "n": "int64", "meta": "json"}
+        "uid": "str",
+        "text": "str",
+        "blob": "bytes",
+        "n": "int64",
+        "meta": "json",
+    }

@@ -92,21 +92,59 @@ class Postgres:
     def start(self, timeout: float = 60) -> None:
         shutil.chown(self.dir, "postgres", "postgres")
         data = self.dir / "data"
-        subprocess.run([str(postgres_bin() / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                        "-E", "UTF8", "--no-sync"], user="postgres", group="postgres", check=True,
-                       capture_output=True, timeout=120, cwd=self.dir)
+        subprocess.run(
+            [
+                str(postgres_bin() / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            user="postgres",
+            group="postgres",
+            check=True,
+            capture_output=True,
+            timeout=120,
+            cwd=self.dir,
+        )
         self._log = (self.dir / "postgres.log").open("wb")
         self.process = subprocess.Popen(
-            [str(postgres_bin() / "postgres"), "-D", str(data), "-p", str(self.port), "-h", "127.0.0.1",
-             "-k", str(self.dir), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"],
-            user="postgres", group="postgres", cwd=self.dir, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                str(postgres_bin() / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.dir),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "max_connections=300",
+            ],
+            user="postgres",
+            group="postgres",
+            cwd=self.dir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_until(self._ready, timeout, "PostgreSQL accepting connections")
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"postgres exited with {self.process.returncode}: "
-                               f"{(self.dir / 'postgres.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"postgres exited with {self.process.returncode}: {(self.dir / 'postgres.log').read_text()[-2000:]}"
+            )
         import psycopg2
 
         try:
@@ -142,9 +180,25 @@ class Redis:
     def start(self, timeout: float = 30) -> None:
         server = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         wait_until(self._ready, timeout, "Redis answering PING")
 
     def _ready(self) -> bool:
@@ -177,16 +231,21 @@ concurrency:
 class CeleryWorker:
     """`dagster-celery worker start` in its own mount namespace, a private tmpfs over $DAGSTER_HOME/storage."""
 
-    def __init__(self, name: str, dagster_home: Path, broker: str, env: dict[str, str], log_dir: Path,
-                 visibility_timeout: int) -> None:
+    def __init__(
+        self, name: str, dagster_home: Path, broker: str, env: dict[str, str], log_dir: Path, visibility_timeout: int
+    ) -> None:
         self.name = name
         self.hostname = f"{name}@{socket.gethostname()}"  # what `dagster-celery worker start -n NAME` names it
         self.dagster_home = dagster_home
         self.yaml = log_dir / f"{name}.yaml"
         self.yaml.write_text(WORKER_YAML.format(broker=broker, visibility=visibility_timeout))
         self.log_path = log_dir / f"{name}.log"
-        self.env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home),
-                    "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.env = {
+            **os.environ,
+            **env,
+            "DAGSTER_HOME": str(dagster_home),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> None:
@@ -198,26 +257,53 @@ class CeleryWorker:
 
     def launch(self) -> None:
         self.log_path.write_bytes(b"")
-        script = ('mkdir -p "$1" && mount -t tmpfs -o size=512m mds-private "$1" && shift && exec "$@"')
+        script = 'mkdir -p "$1" && mount -t tmpfs -o size=512m mds-private "$1" && shift && exec "$@"'
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-             str(self.dagster_home / "storage"), str(VENV_BIN / "dagster-celery"), "worker", "start",
-             "-A", "dagster_celery.app", "-y", str(self.yaml), "-n", self.name, "-l", "INFO",
-             "--", "--concurrency=1", "--without-gossip", "--without-mingle"],
-            env=self.env, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                script,
+                "sh",
+                str(self.dagster_home / "storage"),
+                str(VENV_BIN / "dagster-celery"),
+                "worker",
+                "start",
+                "-A",
+                "dagster_celery.app",
+                "-y",
+                str(self.yaml),
+                "-n",
+                self.name,
+                "-l",
+                "INFO",
+                "--",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=self.env,
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"worker {self.name} exited with {self.process.returncode}: "
-                               f"{self.log_path.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"worker {self.name} exited with {self.process.returncode}: {self.log_path.read_text()[-3000:]}"
+            )
         return " ready." in self.log_path.read_text(errors="replace")
 
     def pool_processes(self) -> list[psutil.Process]:
         """The prefork pool's children: the processes that run steps."""
         root = psutil.Process(self.process.pid)
-        celery_main = [p for p in root.children(recursive=True) if "celery" in " ".join(p.cmdline())
-                       and p.children()]
+        celery_main = [p for p in root.children(recursive=True) if "celery" in " ".join(p.cmdline()) and p.children()]
         return [child for main in celery_main for child in main.children()]
 
     def alive(self) -> bool:

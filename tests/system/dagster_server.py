@@ -26,8 +26,9 @@ concurrency:
 
 
 class DagsterDev:
-    def __init__(self, dagster_home: Path, env: dict[str, str], log_path: Path,
-                 instance_config: str = INSTANCE_CONFIG) -> None:
+    def __init__(
+        self, dagster_home: Path, env: dict[str, str], log_path: Path, instance_config: str = INSTANCE_CONFIG
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         dagster_home.mkdir(parents=True, exist_ok=True)
@@ -40,7 +41,10 @@ class DagsterDev:
         dagster = Path(sys.executable).parent / "dagster"
         self.process = subprocess.Popen(
             [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
-            cwd=REPO, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopped whole, grpc child included
         )
         deadline = time.monotonic() + timeout
@@ -72,8 +76,7 @@ class DagsterDev:
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(f"{self.url}/graphql", data=body,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
         if answer.get("errors"):
@@ -82,8 +85,10 @@ class DagsterDev:
 
     def _location_loaded(self) -> bool:
         try:
-            data = self.graphql("{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
-                                "locationOrLoadError { __typename } } } } }")
+            data = self.graphql(
+                "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+                "locationOrLoadError { __typename } } } } }"
+            )
         except (urllib.error.URLError, ConnectionError, RuntimeError, TimeoutError):
             return False
         entries = data["workspaceOrError"].get("locationEntries", [])

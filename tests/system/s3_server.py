@@ -31,8 +31,9 @@ class S3Server:
 
     def reset(self) -> None:
         """Forget every bucket: moto's state is per process, shared by every server in it."""
-        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
-                               timeout=10).close()
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10
+        ).close()
 
     def stop(self) -> None:
         if self._server is not None:

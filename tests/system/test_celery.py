@@ -47,13 +47,21 @@ class Cluster:
         # The code location's environment, on the workers too (as one image and one env everywhere):
         # a run launched without run config takes its settings from the defaults of the process
         # that runs each step. `mds-assets build` passes them as run config instead.
-        self.env = {"MDS_EXECUTOR": "celery", "MDS_CELERY_BROKER": self.redis.url,
-                    "MDS_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT), "DAGSTER_DISABLE_TELEMETRY": "1",
-                    "MDS_RAW_URL": str(self.root / "raw-ui"), "MDS_OUT_URL": str(self.root / "out-ui"),
-                    "MDS_FIELDS": FIELDS, "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
-                    "MDS_SENSOR_INTERVAL_SECONDS": "5"}
-        self.workers = [CeleryWorker(name, self.home, self.redis.url, self.env, self.root, VISIBILITY_TIMEOUT)
-                        for name in ("worker-1", "worker-2")]
+        self.env = {
+            "MDS_EXECUTOR": "celery",
+            "MDS_CELERY_BROKER": self.redis.url,
+            "MDS_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            "DAGSTER_DISABLE_TELEMETRY": "1",
+            "MDS_RAW_URL": str(self.root / "raw-ui"),
+            "MDS_OUT_URL": str(self.root / "out-ui"),
+            "MDS_FIELDS": FIELDS,
+            "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
+            "MDS_SENSOR_INTERVAL_SECONDS": "5",
+        }
+        self.workers = [
+            CeleryWorker(name, self.home, self.redis.url, self.env, self.root, VISIBILITY_TIMEOUT)
+            for name in ("worker-1", "worker-2")
+        ]
         self.ensure_workers()
 
     def ensure_workers(self) -> None:
@@ -104,13 +112,25 @@ def raw(cluster) -> Path:
 
 
 def build_command(raw: Path, out: Path) -> list[str]:
-    return [str(Path(sys.executable).parent / "mds-assets"), "build", "--raw", str(raw), "--out", str(out),
-            "--fields", FIELDS, "--shard-size-limit", str(SHARD_SIZE_LIMIT), "--quiet"]
+    return [
+        str(Path(sys.executable).parent / "mds-assets"),
+        "build",
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+        "--fields",
+        FIELDS,
+        "--shard-size-limit",
+        str(SHARD_SIZE_LIMIT),
+        "--quiet",
+    ]
 
 
 def run_build(raw: Path, out: Path, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(build_command(raw, out), env={**os.environ, **env}, cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        build_command(raw, out), env={**os.environ, **env}, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def published(out: Path) -> dict[str, bytes]:
@@ -135,8 +155,7 @@ def build_runs(instance: DagsterInstance, partition: str | None = None):
 
 def test_a_celery_build_takes_every_step_to_the_workers_and_publishes_the_same_bytes(cluster, raw, tmp_path):
     reference_home = tmp_path / "reference-home"
-    reference = run_build(raw, tmp_path / "reference", {"DAGSTER_HOME": str(reference_home),
-                                                        "MDS_EXECUTOR": ""})
+    reference = run_build(raw, tmp_path / "reference", {"DAGSTER_HOME": str(reference_home), "MDS_EXECUTOR": ""})
     assert reference.returncode == 0, reference.stderr
     started = time.monotonic()
     built = run_build(raw, cluster.root / "out", {**cluster.env, "DAGSTER_HOME": str(cluster.home)})
@@ -167,9 +186,13 @@ def write_big_batch(raw: Path, name: str, records: int) -> Path:
     path = raw / name
     with path.open("w") as file:
         for start in range(0, records, 10_000):
-            file.write("".join(
-                f'{{"uid": "big-{n}", "text": "sample {n} of the big batch", "blob": "{blob}", "n": {n}, '
-                f'"meta": {{"batch": 99, "tags": ["a", {n}]}}}}\n' for n in range(start, min(records, start + 10_000))))
+            file.write(
+                "".join(
+                    f'{{"uid": "big-{n}", "text": "sample {n} of the big batch", "blob": "{blob}", "n": {n}, '
+                    f'"meta": {{"batch": 99, "tags": ["a", {n}]}}}}\n'
+                    for n in range(start, min(records, start + 10_000))
+                )
+            )
     return path
 
 
@@ -182,21 +205,28 @@ class StepWatch:
 
     def wait(self, timeout: float = 60) -> tuple[str, str]:
         """(run id, worker hostname)."""
+
         def started():
             for run in build_runs(self.instance, self.partition):
                 host = run.run_id not in self.earlier and celery_hosts(self.instance, run.run_id).get(self.step)
                 if host:
                     return run.run_id, host
             return None
+
         return wait_until(started, timeout, f"step {self.step} of {self.partition} on a worker", interval=0.05)
 
 
 def run_end(instance: DagsterInstance, run_id: str, timeout: float) -> tuple[DagsterRunStatus, float]:
     """The run's final status, and when this process saw it (time.monotonic)."""
+
     def ended():
         run = instance.get_run_by_id(run_id)
-        return run.status if run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
-                                            DagsterRunStatus.CANCELED) else None
+        return (
+            run.status
+            if run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+            else None
+        )
+
     status = wait_until(ended, timeout, f"run {run_id} ending", interval=0.1)
     return status, time.monotonic()
 
@@ -207,10 +237,15 @@ def test_a_killed_step_process_fails_the_run_within_seconds_and_publishes_nothin
     write_big_batch(raw, "big.jsonl", 150_000)
     instance = cluster.instance()
     step_started = StepWatch(instance, "big", "raw_samples")
-    build = subprocess.Popen(build_command(raw, out), env={**os.environ, **cluster.env,
-                                                          "DAGSTER_HOME": str(cluster.home)},
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    build = subprocess.Popen(
+        build_command(raw, out),
+        env={**os.environ, **cluster.env, "DAGSTER_HOME": str(cluster.home)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         run_id, host = step_started.wait()
         (step_process, *_) = cluster.worker(host).pool_processes()
@@ -234,10 +269,15 @@ def test_a_lost_worker_s_step_is_taken_by_the_other_within_the_visibility_timeou
     out = cluster.root / "out"
     instance = cluster.instance()
     step_started = StepWatch(instance, "big", "raw_samples")
-    build = subprocess.Popen(build_command(raw, out), env={**os.environ, **cluster.env,
-                                                          "DAGSTER_HOME": str(cluster.home)},
-                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    build = subprocess.Popen(
+        build_command(raw, out),
+        env={**os.environ, **cluster.env, "DAGSTER_HOME": str(cluster.home)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         run_id, host = step_started.wait()
         lost = cluster.worker(host)
@@ -266,8 +306,12 @@ def server(cluster):
     for batch in (1, 2):
         write_batch(raw, f"ui-{batch}.jsonl", [record(batch, n) for n in range(30)])
     assert cluster.env["MDS_RAW_URL"] == str(raw)
-    dagster = DagsterDev(cluster.home, cluster.env, cluster.root / "dagster-dev.log",
-                         instance_config=(cluster.home / "dagster.yaml").read_text())
+    dagster = DagsterDev(
+        cluster.home,
+        cluster.env,
+        cluster.root / "dagster-dev.log",
+        instance_config=(cluster.home / "dagster.yaml").read_text(),
+    )
     try:
         dagster.start()
         yield dagster
@@ -276,8 +320,11 @@ def server(cluster):
 
 
 def step_events(instance: DagsterInstance, run_id: str, step: str) -> dict:
-    return {entry.dagster_event.event_type: entry.timestamp
-            for entry in instance.all_logs(run_id) if entry.is_dagster_event and entry.step_key == step}
+    return {
+        entry.dagster_event.event_type: entry.timestamp
+        for entry in instance.all_logs(run_id)
+        if entry.is_dagster_event and entry.step_key == step
+    }
 
 
 def step_interval(instance: DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
@@ -286,9 +333,13 @@ def step_interval(instance: DagsterInstance, run_id: str, step: str) -> tuple[fl
 
 
 def set_pool_limit(cluster: Cluster, limit: int) -> None:
-    subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "concurrency", "set", "mds_publish",
-                    str(limit)], env={**os.environ, "DAGSTER_HOME": str(cluster.home)}, check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "instance", "concurrency", "set", "mds_publish", str(limit)],
+        env={**os.environ, "DAGSTER_HOME": str(cluster.home)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_overlap(cluster, server):
@@ -307,14 +358,20 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
     waiting = (DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED)
     print("with the pool at 0:", [instance.get_run_by_id(run).status.value for run in (first, second)])
     assert all(instance.get_run_by_id(run).status in waiting for run in (first, second))
-    assert not any(DagsterEventType.STEP_START in step_events(instance, run, "mds_index") for run in (first, second)), \
+    assert not any(DagsterEventType.STEP_START in step_events(instance, run, "mds_index") for run in (first, second)), (
         "the pool let a step through"
+    )
     set_pool_limit(cluster, 1)
     assert wait_for_run(server, first) == "SUCCESS" and wait_for_run(server, second) == "SUCCESS"
-    assert set(celery_hosts(instance, first)) == {"mds_index", "mds_index_index_consistency",
-                                                  "mds_index_samples_decode"}
-    (start_1, end_1), (start_2, end_2) = step_interval(instance, first, "mds_index"), \
-        step_interval(instance, second, "mds_index")
+    assert set(celery_hosts(instance, first)) == {
+        "mds_index",
+        "mds_index_index_consistency",
+        "mds_index_samples_decode",
+    }
+    (start_1, end_1), (start_2, end_2) = (
+        step_interval(instance, first, "mds_index"),
+        step_interval(instance, second, "mds_index"),
+    )
     print(f"mds_index steps: {start_1:.2f}-{end_1:.2f} and {start_2:.2f}-{end_2:.2f}")
     assert end_1 <= start_2 or end_2 <= start_1, "two mds_index steps ran at once despite the mds_publish pool"
     for check in ("index_consistency", "samples_decode"):
@@ -326,9 +383,9 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
 
     # the daemon's sensor requested a run for each batch: its steps ran on the workers too
     def sensor_run(partition):
-        runs = instance.get_runs(RunsFilter(job_name="build_partition",
-                                            tags={"dagster/partition": partition}))
+        runs = instance.get_runs(RunsFilter(job_name="build_partition", tags={"dagster/partition": partition}))
         return [run for run in runs if "dagster/sensor_name" in run.tags and run.status == DagsterRunStatus.SUCCESS]
+
     (run, *_) = wait_until(lambda: sensor_run("ui-2"), 120, "a sensor run of ui-2", interval=1)
     assert set(celery_hosts(instance, run.run_id)) == PARTITION_STEPS
 
@@ -373,24 +430,41 @@ def test_the_kubernetes_configuration_loads_and_validates(postgres, tmp_path):
     database = "k8s_check"
     postgres.create_database(database)
     for storage in ("run_storage", "event_log_storage", "schedule_storage"):
-        config[storage]["config"]["postgres_db"].update(hostname="127.0.0.1", port=postgres.port,
-                                                        db_name=database, username="postgres")
+        config[storage]["config"]["postgres_db"].update(
+            hostname="127.0.0.1", port=postgres.port, db_name=database, username="postgres"
+        )
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(FAKE_KUBECONFIG)
     config["run_launcher"]["config"].update(load_incluster_config=False, kubeconfig_file=str(kubeconfig))
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_PG_PASSWORD": "trust-auth-ignores-it",
-           "DAGSTER_K8S_INSTANCE_CONFIG_MAP": "dagster-instance",
-           "DAGSTER_K8S_PG_PASSWORD_SECRET": "dagster-postgresql-secret",
-           "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP": "dagster-pipeline-env", "MDS_EXECUTOR": "k8s"}
-    checked = subprocess.run([sys.executable, "-c", K8S_CHECK, str(deploy / "run-config-k8s.yaml")], env=env,
-                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_PASSWORD": "trust-auth-ignores-it",
+        "DAGSTER_K8S_INSTANCE_CONFIG_MAP": "dagster-instance",
+        "DAGSTER_K8S_PG_PASSWORD_SECRET": "dagster-postgresql-secret",
+        "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP": "dagster-pipeline-env",
+        "MDS_EXECUTOR": "k8s",
+    }
+    checked = subprocess.run(
+        [sys.executable, "-c", K8S_CHECK, str(deploy / "run-config-k8s.yaml")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert checked.returncode == 0, checked.stderr[-3000:]
     facts = json.loads(checked.stdout.strip().splitlines()[-1])
-    assert facts == {"executor": "k8s", "namespace": "dagster", "env_secrets": ["mds-aws"],
-                     "storage": "PostgresRunStorage", "pool_limit": 1}
+    assert facts == {
+        "executor": "k8s",
+        "namespace": "dagster",
+        "env_secrets": ["mds-aws"],
+        "storage": "PostgresRunStorage",
+        "pool_limit": 1,
+    }
 
     # the chart values say the same as the instance configuration
     launcher = values["runLauncher"]
@@ -405,5 +479,7 @@ def test_the_kubernetes_configuration_loads_and_validates(postgres, tmp_path):
     assert [s["name"] for s in deployment["envSecrets"]] == ["mds-aws"]
     rendered = yaml.safe_load((deploy / "dagster.yaml").read_text())["run_storage"]["config"]["postgres_db"]
     assert (rendered["hostname"], rendered["port"], rendered["db_name"]) == (
-        values["postgresql"]["postgresqlHost"], values["postgresql"]["service"]["port"],
-        values["postgresql"]["postgresqlDatabase"])
+        values["postgresql"]["postgresqlHost"],
+        values["postgresql"]["service"]["port"],
+        values["postgresql"]["postgresqlDatabase"],
+    )

@@ -19,8 +19,16 @@ FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 SHARD_SIZE_LIMIT = 1000
 SCREENSHOTS_VARIABLE = "MDS_SCREENSHOTS_DIR"  # set (e.g. to docs/img) to refresh the README's screenshots
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter) {
   ... on Runs { results { runId status jobName tags { key value } } } } }"""
@@ -54,8 +62,13 @@ def screenshots(tmp_path_factory) -> Path:
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("dagster-dev")
     write_batch(root / "raw", "batch-a.jsonl", [record(1, n) for n in range(30)])
-    env = {"MDS_RAW_URL": str(root / "raw"), "MDS_OUT_URL": str(root / "out"), "MDS_FIELDS": FIELDS,
-           "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT), "MDS_SENSOR_INTERVAL_SECONDS": "5"}
+    env = {
+        "MDS_RAW_URL": str(root / "raw"),
+        "MDS_OUT_URL": str(root / "out"),
+        "MDS_FIELDS": FIELDS,
+        "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
+        "MDS_SENSOR_INTERVAL_SECONDS": "5",
+    }
     dagster = DagsterDev(root / "home", env, root / "dagster-dev.log")
     dagster.root = root
     try:
@@ -80,9 +93,10 @@ def wait_for(condition, timeout, what):
 
 
 def launch(server, job, partition=None):
-    params = {"selector": {"repositoryLocationName": "mds_assets", "repositoryName": "__repository__",
-                           "jobName": job},
-              "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}] if partition else []}}
+    params = {
+        "selector": {"repositoryLocationName": "mds_assets", "repositoryName": "__repository__", "jobName": job},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}] if partition else []},
+    }
     answer = server.graphql(LAUNCH, {"params": params})["launchRun"]
     assert answer["__typename"] == "LaunchRunSuccess", answer
     return answer["run"]["runId"]
@@ -92,6 +106,7 @@ def wait_for_run(server, run_id, timeout=180):
     def finished():
         (run,) = runs(server, runIds=[run_id])
         return run["status"] if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
     return wait_for(finished, timeout, f"run {run_id}")
 
 
@@ -102,8 +117,12 @@ def check_executions(server, asset, check, partition=None):
 
 def test_the_sensor_registers_a_batch_and_the_daemon_builds_it(server):
     def sensor_run_succeeded():
-        return [r for r in runs(server, tags=[{"key": "dagster/partition", "value": "batch-a"}])
-                if r["status"] == "SUCCESS" and any(t["key"] == "dagster/sensor_name" for t in r["tags"])]
+        return [
+            r
+            for r in runs(server, tags=[{"key": "dagster/partition", "value": "batch-a"}])
+            if r["status"] == "SUCCESS" and any(t["key"] == "dagster/sensor_name" for t in r["tags"])
+        ]
+
     (run,) = wait_for(sensor_run_succeeded, 150, "a sensor run for batch-a")
     assert run["jobName"] == "build_partition"
     assert (server.root / "out" / "partitions" / "batch-a" / "index.mds").exists()
@@ -155,8 +174,11 @@ def test_one_partition_is_rechecked_from_the_launchpad_and_execute_all_checks_ev
         page.get_by_text("partition: batch-a").first.wait_for(timeout=30_000)
         page.screenshot(path=str(screenshots / "check-partition-launchpad.png"))
         page.get_by_role("button", name="Launch Run").click()
-        (run_id,) = wait_for(lambda: [r["runId"] for r in runs(server, pipelineName="check_partition")
-                                      if r["runId"] not in before], 60, "the launchpad's check_partition run")
+        (run_id,) = wait_for(
+            lambda: [r["runId"] for r in runs(server, pipelineName="check_partition") if r["runId"] not in before],
+            60,
+            "the launchpad's check_partition run",
+        )
     assert wait_for_run(server, run_id) == "SUCCESS"
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "batch-a")
     assert (latest["runId"], latest["status"], latest["evaluation"]["success"]) == (run_id, "SUCCEEDED", True)
@@ -165,8 +187,11 @@ def test_one_partition_is_rechecked_from_the_launchpad_and_execute_all_checks_ev
     assert wait_for_run(server, run_id) == "SUCCESS"
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "batch-a")
     assert (latest["runId"], latest["status"]) == (run_id, "SUCCEEDED")  # batch-a re-checked, on batch-a
-    (summary,) = [e for e in check_executions(server, "mds_shards", "shard_size")
-                  if e["runId"] == run_id and e["partition"] is None]
+    (summary,) = [
+        e
+        for e in check_executions(server, "mds_shards", "shard_size")
+        if e["runId"] == run_id and e["partition"] is None
+    ]
     assert summary["status"] == "SUCCEEDED" and summary["evaluation"]["description"] == "1 partition checked"
 
     with browser_page(server) as page:
@@ -183,10 +208,17 @@ def execute_all_checks(server, asset):
     node = server.graphql(CHECKS_OF_ASSET, {"asset": {"path": [asset]}})["assetNodeOrError"]
     checks = node["assetChecksOrError"]["checks"]
     common = [name for name in checks[0]["jobNames"] if all(name in check["jobNames"] for check in checks)]
-    selector = {"repositoryLocationName": "mds_assets", "repositoryName": "__repository__",
-                "jobName": (common or node["jobNames"])[0], "assetSelection": [],
-                "assetCheckSelection": [{"assetKey": {"path": [asset]}, "name": check["name"]} for check in checks
-                                        if check["canExecuteIndividually"] == "CAN_EXECUTE"]}
+    selector = {
+        "repositoryLocationName": "mds_assets",
+        "repositoryName": "__repository__",
+        "jobName": (common or node["jobNames"])[0],
+        "assetSelection": [],
+        "assetCheckSelection": [
+            {"assetKey": {"path": [asset]}, "name": check["name"]}
+            for check in checks
+            if check["canExecuteIndividually"] == "CAN_EXECUTE"
+        ],
+    }
     params = {"mode": "default", "executionMetadata": {}, "runConfigData": "{}", "selector": selector}
     answer = server.graphql(LAUNCH, {"params": params})["launchRun"]
     assert answer["__typename"] == "LaunchRunSuccess", answer
@@ -194,14 +226,17 @@ def execute_all_checks(server, asset):
 
 
 def test_a_forged_shard_fails_the_shard_size_check_and_shows_as_failed(server, screenshots):
-    with StreamingDatasetWriter(str(server.root / "out" / "partitions" / "batch-a"), ["uid"],
-                                shard_size_limit=10**6, overwrite=True) as writer:
+    with StreamingDatasetWriter(
+        str(server.root / "out" / "partitions" / "batch-a"), ["uid"], shard_size_limit=10**6, overwrite=True
+    ) as writer:
         writer.write_samples([{"uid": b"x" * 700}, {"uid": b"y" * 700}], use_tqdm=False)
     assert wait_for_run(server, launch(server, "check_partition", "batch-a")) == "FAILURE"  # blocking ERROR
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "batch-a")
     assert latest["status"] == "FAILED"
-    assert latest["evaluation"]["severity"] == "ERROR" and "over the 1000-byte limit" in \
-        latest["evaluation"]["description"]
+    assert (
+        latest["evaluation"]["severity"] == "ERROR"
+        and "over the 1000-byte limit" in latest["evaluation"]["description"]
+    )
 
     with browser_page(server) as page:
         page.goto(f"{server.url}/assets/mds_shards?view=checks")

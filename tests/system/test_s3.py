@@ -30,13 +30,21 @@ def published_objects(s3, bucket="lake"):
     <out>/.dagster-io/, excluded: neither is part of the dataset)."""
     client = s3.client()
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="mds/").get("Contents", [])]
-    return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read()
-            for key in keys if "/partitions/" not in key and "/.dagster-io/" not in key}
+    return {
+        key: client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for key in keys
+        if "/partitions/" not in key and "/.dagster-io/" not in key
+    }
 
 
 def settings(compression=None, shard_size_limit=1500):
-    return MDSSettings(raw_url="s3://lake/raw", out_url="s3://lake/mds", fields=FIELDS,
-                       shard_size_limit=shard_size_limit, compression=compression)
+    return MDSSettings(
+        raw_url="s3://lake/raw",
+        out_url="s3://lake/mds",
+        fields=FIELDS,
+        shard_size_limit=shard_size_limit,
+        compression=compression,
+    )
 
 
 @pytest.mark.parametrize("compression", [None, "gz"])

@@ -39,14 +39,19 @@ def composer_writer() -> types.ModuleType:
     `ObjectStore` (the torch-era object-store clients, used only when `remote=` is given) are
     stand-ins: a function that refuses and an empty class. numpy and tqdm are the real ones.
     """
+
     def get_object_store(remote):  # noqa: ANN001, ANN202 - stand-in
         raise NotImplementedError("the reference writer is loaded without Composer's object stores")
 
-    return _load(WRITER_PATH, "composer_streaming_writer", {
-        FORMAT_MODULE: composer_format(),
-        DOWNLOAD_MODULE: _stand_in(DOWNLOAD_MODULE, get_object_store=get_object_store),
-        OBJECT_STORE_MODULE: _stand_in(OBJECT_STORE_MODULE, ObjectStore=type("ObjectStore", (), {})),
-    })
+    return _load(
+        WRITER_PATH,
+        "composer_streaming_writer",
+        {
+            FORMAT_MODULE: composer_format(),
+            DOWNLOAD_MODULE: _stand_in(DOWNLOAD_MODULE, get_object_store=get_object_store),
+            OBJECT_STORE_MODULE: _stand_in(OBJECT_STORE_MODULE, ObjectStore=type("ObjectStore", (), {})),
+        },
+    )
 
 
 def _stand_in(name: str, **attributes: object) -> types.ModuleType:
@@ -78,8 +83,21 @@ def _wheel() -> Path:
     found = sorted(CACHE.glob(f"mosaicml-{WHEEL_VERSION}-*.whl"))
     if not found:
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"mosaicml=={WHEEL_VERSION}",
-                        "-d", str(CACHE)], check=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                f"mosaicml=={WHEEL_VERSION}",
+                "-d",
+                str(CACHE),
+            ],
+            check=True,
+            timeout=300,
+        )
         found = sorted(CACHE.glob(f"mosaicml-{WHEEL_VERSION}-*.whl"))
     assert found, f"could not fetch mosaicml {WHEEL_VERSION} from PyPI into {CACHE}"
     return found[0]

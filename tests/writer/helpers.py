@@ -10,10 +10,7 @@ from writer import MDSDataset
 
 def seed_samples() -> list[dict[str, bytes]]:
     """The 100 samples of the original documentation's example."""
-    return [
-        {"uid": f"{ix:06}".encode(), "data": (3 * ix).to_bytes(4, "big"), "unused": b"blah"}
-        for ix in range(100)
-    ]
+    return [{"uid": f"{ix:06}".encode(), "data": (3 * ix).to_bytes(4, "big"), "unused": b"blah"} for ix in range(100)]
 
 
 def many_samples(vectors: Path) -> list[dict[str, bytes]]:

@@ -31,11 +31,18 @@ def many_shards(tmp_path_factory):
     return directory
 
 
-@pytest.mark.parametrize("options", [f'["{SECRET}"]', f'"{SECRET}"', "42", "null", f'[{{"key": "{SECRET}"}}]',
-                                     f'{{"key": "{SECRET}"', f"{SECRET}"])
+@pytest.mark.parametrize(
+    "options",
+    [f'["{SECRET}"]', f'"{SECRET}"', "42", "null", f'[{{"key": "{SECRET}"}}]', f'{{"key": "{SECRET}"', f"{SECRET}"],
+)
 def test_storage_options_that_are_not_a_json_object_are_refused_without_echoing_them(many_shards, options):
-    result = subprocess.run(mds_command("--storage-options", options, "inspect", str(many_shards)),
-                            capture_output=True, text=True, env=_env(), timeout=60)
+    result = subprocess.run(
+        mds_command("--storage-options", options, "inspect", str(many_shards)),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--storage-options must be a JSON object" in result.stderr
@@ -43,15 +50,21 @@ def test_storage_options_that_are_not_a_json_object_are_refused_without_echoing_
 
 
 def test_a_json_object_is_still_passed_to_fsspec(many_shards):
-    result = subprocess.run(mds_command("--storage-options", "{}", "inspect", str(many_shards)),
-                            capture_output=True, text=True, env=_env(), timeout=60)
+    result = subprocess.run(
+        mds_command("--storage-options", "{}", "inspect", str(many_shards)),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
     assert result.returncode == 0 and "shards:       3000" in result.stdout
 
 
 @pytest.mark.parametrize("args", [["inspect"], ["head", "-n", "3000"]])
 def test_a_reader_that_stops_early_ends_the_command_quietly(many_shards, args):
-    process = subprocess.Popen(mds_command(*args, str(many_shards)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=_env())
+    process = subprocess.Popen(
+        mds_command(*args, str(many_shards)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+    )
     first = process.stdout.readline()
     process.stdout.close()  # like `| head -1`: the rest of the output has nowhere to go
     stderr = process.stderr.read()

@@ -10,8 +10,13 @@ from writer.cli import main
 from writer.merge import MergeError, merge_datasets
 
 ENCODINGS = {"text": "str", "n": "int64", "x": "float64", "meta": "json", "blob": "bytes"}
-SAMPLE = {"text": "two\nlines and a zero‍width joiner".encode(), "n": struct.pack("<q", 1000),
-          "x": struct.pack("<d", 0.5), "meta": b'{"tags":["a",1]}', "blob": b"\x00\xff"}
+SAMPLE = {
+    "text": "two\nlines and a zero‍width joiner".encode(),
+    "n": struct.pack("<q", 1000),
+    "x": struct.pack("<d", 0.5),
+    "meta": b'{"tags":["a",1]}',
+    "blob": b"\x00\xff",
+}
 
 
 def write(url, encodings=ENCODINGS, sample=SAMPLE):
@@ -22,8 +27,12 @@ def write(url, encodings=ENCODINGS, sample=SAMPLE):
 def test_auto_decoders_read_values_by_the_recorded_encodings(tmp_path):
     write(str(tmp_path))
     assert MDSDataset(str(tmp_path), decoders="auto")[0] == {
-        "text": "two\nlines and a zero‍width joiner", "n": 1000, "x": 0.5, "meta": {"tags": ["a", 1]},
-        "blob": b"\x00\xff"}
+        "text": "two\nlines and a zero‍width joiner",
+        "n": 1000,
+        "x": 0.5,
+        "meta": {"tags": ["a", 1]},
+        "blob": b"\x00\xff",
+    }
     assert json.loads((tmp_path / "mds_manifest.json").read_text())["settings"]["column_encodings"] == ENCODINGS
 
 
@@ -31,8 +40,13 @@ def test_mds_head_shows_values_not_encodings(tmp_path, capsys):
     write(str(tmp_path))
     assert main(["head", str(tmp_path)]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "sample": 0, "text": "two\nlines and a zero‍width joiner", "n": 1000, "x": 0.5,
-        "meta": {"tags": ["a", 1]}, "blob": "0x00ff"}
+        "sample": 0,
+        "text": "two\nlines and a zero‍width joiner",
+        "n": 1000,
+        "x": 0.5,
+        "meta": {"tags": ["a", 1]},
+        "blob": "0x00ff",
+    }
 
 
 def test_a_dataset_without_recorded_encodings_reads_as_bytes(tmp_path):
@@ -40,8 +54,13 @@ def test_a_dataset_without_recorded_encodings_reads_as_bytes(tmp_path):
     assert MDSDataset(str(tmp_path), decoders="auto")[0] == SAMPLE
 
 
-@pytest.mark.parametrize("encodings, message", [({"nope": "str"}, "fields the dataset does not have: nope"),
-                                                ({"n": "int32"}, r"column_encodings\['n'\] = 'int32'; known")])
+@pytest.mark.parametrize(
+    "encodings, message",
+    [
+        ({"nope": "str"}, "fields the dataset does not have: nope"),
+        ({"n": "int32"}, r"column_encodings\['n'\] = 'int32'; known"),
+    ],
+)
 def test_bad_encodings_are_refused_before_any_file(tmp_path, encodings, message):
     with pytest.raises(ValueError, match=message):
         StreamingDatasetWriter(str(tmp_path / "ds"), list(SAMPLE), column_encodings=encodings)

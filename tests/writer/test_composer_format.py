@@ -18,6 +18,7 @@ def composer():
 
 def read_with_composer(composer, directory: Path) -> list[dict[str, bytes]]:
     """Composer's StreamingDataset path: (gunzip as its download does), load the index, locate and split."""
+
     def local(name):
         if (directory / name).exists():
             return (directory / name).read_bytes()
@@ -29,7 +30,7 @@ def read_with_composer(composer, directory: Path) -> list[dict[str, bytes]]:
     for sample_number, (shard, offset) in enumerate(zip(shards, offsets)):
         data = local(composer.get_shard_basename(int(shard)))
         size = int(index.bytes_per_sample[sample_number])
-        samples.append(composer.bytes_to_sample_dict(data[offset:offset + size], index.fields))
+        samples.append(composer.bytes_to_sample_dict(data[offset : offset + size], index.fields))
     return samples
 
 
@@ -63,8 +64,11 @@ def test_we_read_an_index_composer_writes(composer, tmp_path):
     (tmp_path / "000000.mds").write_bytes(b"".join(records[:6]))
     (tmp_path / "000001.mds").write_bytes(b"".join(records[6:]))
     index = composer.StreamingDatasetIndex(
-        np.array([6, 4], np.int64), np.array([len(b"".join(records[:6])), len(b"".join(records[6:]))], np.int64),
-        np.array([len(r) for r in records], np.int64), ["uid", "data"])
+        np.array([6, 4], np.int64),
+        np.array([len(b"".join(records[:6])), len(b"".join(records[6:]))], np.int64),
+        np.array([len(r) for r in records], np.int64),
+        ["uid", "data"],
+    )
     (tmp_path / "index.mds").write_bytes(index.dumps())
     assert list(MDSDataset(str(tmp_path))) == samples
 
@@ -76,16 +80,20 @@ def test_composers_own_writer_writes_what_we_write(tmp_path, compression):
     exact limit (where the original's rotation rule differs from the format's)."""
     from .composer_reference import composer_writer
 
-    samples = [{"uid": b"%06d" % number, "data": bytes([number % 256]) * (number % 81), "other": b"x"}
-               for number in range(300)]
+    samples = [
+        {"uid": b"%06d" % number, "data": bytes([number % 256]) * (number % 81), "other": b"x"} for number in range(300)
+    ]
     theirs = composer_writer().StreamingDatasetWriter(str(tmp_path / "composer"), ["uid", "data"], 4099, compression)
     theirs.write_samples(samples, use_tqdm=False)
     theirs.finish()
     write(tmp_path / "ours", samples, shard_size_limit=4099, compression=compression)
 
     def files(directory):
-        return {path.name: gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-                for path in sorted(directory.iterdir()) if path.name != "mds_manifest.json"}
+        return {
+            path.name: gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            for path in sorted(directory.iterdir())
+            if path.name != "mds_manifest.json"
+        }
 
     ours = files(tmp_path / "ours")
     assert len(ours) > 3

@@ -33,14 +33,26 @@ CONSTANT_26 = struct.pack("<iq", 0, 26)
 TWO_FIELDS = struct.pack("<i2i", 2, 3, 4) + b"uiddata"
 
 
-def craft(samples=(100,), nbytes=(2600,), *, num_shards=None, total_samples=None, total_bytes=None,
-          sizes=CONSTANT_26, fields=TWO_FIELDS) -> bytes:
+def craft(
+    samples=(100,),
+    nbytes=(2600,),
+    *,
+    num_shards=None,
+    total_samples=None,
+    total_bytes=None,
+    sizes=CONSTANT_26,
+    fields=TWO_FIELDS,
+) -> bytes:
     """An index as the format lays it out, with any field of it forged."""
-    head = struct.pack("<IIIqq", mds.MAGIC, mds.VERSION, len(samples) if num_shards is None else num_shards,
-                       sum(samples) if total_samples is None else total_samples,
-                       sum(nbytes) if total_bytes is None else total_bytes)
-    return (head + struct.pack(f"<{len(samples)}q", *samples) + struct.pack(f"<{len(nbytes)}q", *nbytes)
-            + sizes + fields)
+    head = struct.pack(
+        "<IIIqq",
+        mds.MAGIC,
+        mds.VERSION,
+        len(samples) if num_shards is None else num_shards,
+        sum(samples) if total_samples is None else total_samples,
+        sum(nbytes) if total_bytes is None else total_bytes,
+    )
+    return head + struct.pack(f"<{len(samples)}q", *samples) + struct.pack(f"<{len(nbytes)}q", *nbytes) + sizes + fields
 
 
 ONE_FIELD = struct.pack("<ii", 1, 3) + b"uid"
@@ -48,35 +60,54 @@ ONE_FIELD = struct.pack("<ii", 1, 3) + b"uid"
 # name -> (index bytes, what the error must say)
 CRAFTED = {
     "constant size, 2**27 samples, 2600 bytes": (
-        craft((1 << 27,), (2600,), fields=ONE_FIELD), r"constant sample size 26 .* 134217728 samples"),
+        craft((1 << 27,), (2600,), fields=ONE_FIELD),
+        r"constant sample size 26 .* 134217728 samples",
+    ),
     "constant size, 2**40 samples, 2600 bytes": (
-        craft((1 << 40,), (2600,), fields=ONE_FIELD), r"constant sample size 26"),
+        craft((1 << 40,), (2600,), fields=ONE_FIELD),
+        r"constant sample size 26",
+    ),
     "constant size 0, 2**40 samples, 0 bytes": (
-        craft((1 << 40,), (0,), sizes=struct.pack("<iq", 0, 0), fields=ONE_FIELD), r"smaller than .*size header"),
-    "negative constant size": (
-        craft((0,), (0,), sizes=struct.pack("<iq", 0, -8)), r"negative constant sample size"),
+        craft((1 << 40,), (0,), sizes=struct.pack("<iq", 0, 0), fields=ONE_FIELD),
+        r"smaller than .*size header",
+    ),
+    "negative constant size": (craft((0,), (0,), sizes=struct.pack("<iq", 0, -8)), r"negative constant sample size"),
     "negative field count": (craft(fields=struct.pack("<i", -1)), r"negative field count -1"),
     "huge field count": (craft(fields=struct.pack("<i", 2**31 - 1)), r"truncated while reading field name lengths"),
     "negative name length": (
-        craft(fields=struct.pack("<i2i", 2, 3, -4) + b"uiddata"), r"field 1's name has a negative length -4"),
-    "huge name length": (craft(fields=struct.pack("<i2i", 2, 3, 2**31 - 1) + b"uiddata"),
-                         r"truncated while reading field names"),
+        craft(fields=struct.pack("<i2i", 2, 3, -4) + b"uiddata"),
+        r"field 1's name has a negative length -4",
+    ),
+    "huge name length": (
+        craft(fields=struct.pack("<i2i", 2, 3, 2**31 - 1) + b"uiddata"),
+        r"truncated while reading field names",
+    ),
     "field name not UTF-8": (
-        craft(fields=struct.pack("<i2i", 2, 3, 4) + b"uid\xff\xfeta"), r"field 1's name is not UTF-8"),
+        craft(fields=struct.pack("<i2i", 2, 3, 4) + b"uid\xff\xfeta"),
+        r"field 1's name is not UTF-8",
+    ),
     "no fields but samples": (craft(fields=struct.pack("<i", 0)), r"no fields"),
     "negative total samples": (
-        craft((0,), (0,), total_samples=-5, sizes=struct.pack("<i", 1)), r"negative sample count -5"),
+        craft((0,), (0,), total_samples=-5, sizes=struct.pack("<i", 1)),
+        r"negative sample count -5",
+    ),
     "negative total bytes": (craft((0,), (0,), total_bytes=-26, sizes=struct.pack("<i", 1)), r"negative byte count"),
     "negative samples in a shard": (
-        craft((3, -1), (78, 0), sizes=struct.pack("<i", 1) + b"\x1a\x1a"), r"shard 1 .*negative sample count -1"),
+        craft((3, -1), (78, 0), sizes=struct.pack("<i", 1) + b"\x1a\x1a"),
+        r"shard 1 .*negative sample count -1",
+    ),
     "negative bytes in a shard": (
-        craft((1, 1), (52, -26), sizes=struct.pack("<i", 1) + b"\x1a\x1a"), r"shard 1 .*negative byte count -26"),
+        craft((1, 1), (52, -26), sizes=struct.pack("<i", 1) + b"\x1a\x1a"),
+        r"shard 1 .*negative byte count -26",
+    ),
     "int8 sizes claiming 2**40 samples": (
         craft((1 << 40,), (2600,), sizes=struct.pack("<i", 1) + b"\x1a" * 100),
-        r"truncated while reading sample sizes"),
+        r"truncated while reading sample sizes",
+    ),
     "int64 sizes claiming 2**60 samples": (
         craft((1 << 60,), (2600,), sizes=struct.pack("<i", 8) + b"\x1a" * 100),
-        r"truncated while reading sample sizes"),
+        r"truncated while reading sample sizes",
+    ),
     "2**32-1 shards": (craft(num_shards=2**32 - 1), r"truncated while reading samples per shard"),
     "shard sample counts that do not add up": (craft(total_samples=99), r"shards hold 100 samples, header says 99"),
 }
@@ -105,8 +136,11 @@ def test_sound_indexes_still_decode(name):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(base=st.sampled_from(sorted(VALID) + sorted(CRAFTED)), edits=st.lists(
-    st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4), cut=st.integers(0, 300))
+@given(
+    base=st.sampled_from(sorted(VALID) + sorted(CRAFTED)),
+    edits=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=4),
+    cut=st.integers(0, 300),
+)
 def test_any_damaged_index_raises_only_format_errors(base, edits, cut):
     data = bytearray((VALID.get(base) or CRAFTED[base][0])[: cut or None])
     for position, value in edits:
@@ -140,8 +174,15 @@ def run_mds(*args: str, tmp_path: Path) -> tuple[int, str, str, int]:
     rss_file = tmp_path / "peak_rss.txt"
     child = _CHILD.format(limit=ADDRESS_SPACE_LIMIT, rss_file=str(rss_file))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, env=env, cwd=tmp_path, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "-c", child, *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     return process.returncode, process.stdout, process.stderr, int(rss_file.read_text()) * 1024
 
 
@@ -169,7 +210,9 @@ def dataset_dir(tmp_path):
 CLI_CASES = {
     "2**27 samples of a constant size": (craft((1 << 27,), (2600,), fields=ONE_FIELD), "index.mds"),
     "2**40 samples of a constant size, consistent byte counts": (
-        craft((1 << 40,), (26 << 40,), fields=ONE_FIELD), "000000.mds"),
+        craft((1 << 40,), (26 << 40,), fields=ONE_FIELD),
+        "000000.mds",
+    ),
     "negative field count": (craft(fields=struct.pack("<i", -1)), "index.mds"),
 }
 
@@ -209,22 +252,29 @@ def test_a_gzip_bomb_index_with_bad_magic_is_reported_without_inflating_it(gz_da
     bomb = _gzip_stream(_zeros(200))  # ~200 KB that inflates to 200 MB
     assert len(bomb) < 250_000
     (gz_dataset_dir / "index.mds.gz").write_bytes(bomb)
-    assert_reported(run_mds(*command, str(gz_dataset_dir), tmp_path=tmp_path),
-                    str(gz_dataset_dir / "index.mds.gz"), "bad magic")
+    assert_reported(
+        run_mds(*command, str(gz_dataset_dir), tmp_path=tmp_path), str(gz_dataset_dir / "index.mds.gz"), "bad magic"
+    )
 
 
 def test_a_gzip_index_claiming_more_than_it_holds_is_reported_in_bounded_memory(gz_dataset_dir, tmp_path):
     claims = craft((1 << 27,), (26 << 27,), sizes=struct.pack("<i", 1) + b"\x1a" * 1000)
     (gz_dataset_dir / "index.mds.gz").write_bytes(_gzip_stream([claims]))
-    assert_reported(run_mds("head", str(gz_dataset_dir), tmp_path=tmp_path),
-                    str(gz_dataset_dir / "index.mds.gz"), "truncated while reading sample sizes")
+    assert_reported(
+        run_mds("head", str(gz_dataset_dir), tmp_path=tmp_path),
+        str(gz_dataset_dir / "index.mds.gz"),
+        "truncated while reading sample sizes",
+    )
 
 
 def test_a_gzip_bomb_shard_is_reported_without_inflating_it(gz_dataset_dir, tmp_path):
     (gz_dataset_dir / "000000.mds.gz").write_bytes(_gzip_stream(_zeros(200)))
     for command in (["head"], ["verify", "--quiet"]):
-        assert_reported(run_mds(*command, str(gz_dataset_dir), tmp_path=tmp_path),
-                        str(gz_dataset_dir / "000000.mds.gz"), "inflates to more bytes than the 2600")
+        assert_reported(
+            run_mds(*command, str(gz_dataset_dir), tmp_path=tmp_path),
+            str(gz_dataset_dir / "000000.mds.gz"),
+            "inflates to more bytes than the 2600",
+        )
 
 
 def _deep_json(depth: int) -> bytes:
@@ -239,12 +289,17 @@ def test_a_deeply_nested_manifest_is_not_a_valid_manifest(dataset_dir, tmp_path)
         MDSDataset(str(dataset_dir)).manifest()
     report = verify(str(dataset_dir))
     assert not report.ok and any("not a valid manifest" in problem for problem in report.problems)
-    assert_reported(run_mds("verify", "--quiet", str(dataset_dir), tmp_path=tmp_path),
-                    str(dataset_dir / "mds_manifest.json"), "not a valid manifest")
+    assert_reported(
+        run_mds("verify", "--quiet", str(dataset_dir), tmp_path=tmp_path),
+        str(dataset_dir / "mds_manifest.json"),
+        "not a valid manifest",
+    )
 
 
-@pytest.mark.parametrize("document", [b"[]", b"null", b'"text"', b"{\"settings\": []}", b"\xff\xfe",
-                                      json.dumps({"settings": {"fields": 5}}).encode()])
+@pytest.mark.parametrize(
+    "document",
+    [b"[]", b"null", b'"text"', b'{"settings": []}', b"\xff\xfe", json.dumps({"settings": {"fields": 5}}).encode()],
+)
 def test_a_manifest_of_the_wrong_shape_is_not_a_valid_manifest(document):
     with pytest.raises(ValueError, match="m.json: not a valid manifest"):
         Manifest.from_json(document, "m.json")
@@ -271,16 +326,20 @@ def small_datasets(tmp_path_factory):
     directories = {}
     for compression in (None, "gz"):
         directory = tmp_path_factory.mktemp(f"small-{compression}") / "ds"
-        with StreamingDatasetWriter(str(directory), ["uid", "data"], shard_size_limit=60,
-                                    compression=compression) as writer:
+        with StreamingDatasetWriter(
+            str(directory), ["uid", "data"], shard_size_limit=60, compression=compression
+        ) as writer:
             writer.write_samples(({"uid": b"%d" % ix, "data": b"x" * ix} for ix in range(8)), use_tqdm=False)
         directories[compression] = directory
     return directories
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(compression=st.sampled_from([None, "gz"]), edits=st.lists(
-    st.tuples(st.integers(0, 150), st.integers(0, 255)), min_size=1, max_size=4), cut=st.integers(0, 160))
+@given(
+    compression=st.sampled_from([None, "gz"]),
+    edits=st.lists(st.tuples(st.integers(0, 150), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.integers(0, 160),
+)
 def test_the_cli_reports_any_damaged_index_without_raising(small_datasets, compression, edits, cut):
     import contextlib
     import gzip

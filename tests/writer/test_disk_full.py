@@ -18,8 +18,9 @@ def small_disk(tmp_path):
     """A 256 KiB tmpfs mounted for the test: writes beyond it fail with ENOSPC."""
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root, as in CI): {mounted.stderr.strip()}")
     try:

@@ -10,8 +10,11 @@ from ..fault_scenarios import Scenario, index_publish, partition_promotion, writ
 def test_every_fault_in_a_writer_leaves_no_index_or_the_complete_dataset(tmp_path):
     states = writer_finish(Scenario(str(tmp_path)))
     # every change but the lock's removal fails the writer and leaves no index (it had no previous dataset)
-    assert states["changes"] >= 10 and states == {"changes": states["changes"], "no index": states["changes"] - 1,
-                                                  "new, cleanup warned": 1}
+    assert states["changes"] >= 10 and states == {
+        "changes": states["changes"],
+        "no index": states["changes"] - 1,
+        "new, cleanup warned": 1,
+    }
 
 
 def test_every_fault_in_a_partition_promotion_keeps_the_previous_partition_or_publishes_the_new(tmp_path):

@@ -42,8 +42,13 @@ def _dead_pid() -> int:
 
 def test_the_lock_of_a_killed_process_on_this_host_is_taken_over(tmp_path):
     (tmp_path / "ds").mkdir()
-    stale = {"purpose": "a StreamingDatasetWriter", "host": socket.gethostname(), "pid": _dead_pid(),
-             "since": "2026-01-01T00:00:00Z", "token": "gone"}
+    stale = {
+        "purpose": "a StreamingDatasetWriter",
+        "host": socket.gethostname(),
+        "pid": _dead_pid(),
+        "since": "2026-01-01T00:00:00Z",
+        "token": "gone",
+    }
     (tmp_path / "ds" / LOCK_NAME).write_text(json.dumps(stale))
     with StreamingDatasetWriter(str(tmp_path / "ds"), ["a"]) as writer:
         writer.write_sample({"a": b"x"})

@@ -20,8 +20,13 @@ PEAK_RSS = textwrap.dedent("""
 
 
 def peak_rss_bytes(directory, count):
-    result = subprocess.run([sys.executable, "-c", PEAK_RSS, str(directory), str(count)],
-                            capture_output=True, text=True, timeout=300, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, str(directory), str(count)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return json.loads(result.stdout)["peak_kib"] * 1024
 
 

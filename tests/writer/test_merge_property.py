@@ -35,8 +35,10 @@ def write_partition(url, sizes, compression, limit):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(partitions=st.lists(st.tuples(PARTITION, st.sampled_from([None, "gz"])), min_size=1, max_size=6),
-       limit=st.sampled_from([200, 40_000, 1 << 20]))
+@given(
+    partitions=st.lists(st.tuples(PARTITION, st.sampled_from([None, "gz"])), min_size=1, max_size=6),
+    limit=st.sampled_from([200, 40_000, 1 << 20]),
+)
 def test_a_merge_reads_as_its_partitions_one_after_another(tmp_path, composer, partitions, limit):
     run = tmp_path / f"run{next(counter)}"
     urls = []

@@ -30,7 +30,7 @@ class NonAtomicFileSystem(MemoryFileSystem):
     @classmethod
     def _strip_protocol(cls, path):
         if path.startswith("nonatomicfs://"):
-            path = "memory://" + path[len("nonatomicfs://"):]
+            path = "memory://" + path[len("nonatomicfs://") :]
         return super()._strip_protocol(path)
 
     def pipe_file(self, path, value, *args, **kwargs):
@@ -105,14 +105,30 @@ def test_a_failed_shard_upload_publishes_nothing_on_a_non_atomic_filesystem(nona
     assert Storage(url).list_names() == []
 
 
-@pytest.mark.parametrize("protocol", ["s3", "s3a", ("s3", "s3a"), "gs", "gcs", ("gcs", "gs"), "az", "abfs",
-                                      "abfss", "adl", "memory"])
+@pytest.mark.parametrize(
+    "protocol", ["s3", "s3a", ("s3", "s3a"), "gs", "gcs", ("gcs", "gs"), "az", "abfs", "abfss", "adl", "memory"]
+)
 def test_object_stores_write_with_one_put(protocol):
     assert single_put_is_atomic(protocol)
 
 
-@pytest.mark.parametrize("protocol", ["sftp", ("sftp", "ssh"), "ftp", "hdfs", ("hdfs", "arrow_hdfs"), "webdav",
-                                      "dav", "smb", "dropbox", "nonatomicfs", "dir", "simplecache"])
+@pytest.mark.parametrize(
+    "protocol",
+    [
+        "sftp",
+        ("sftp", "ssh"),
+        "ftp",
+        "hdfs",
+        ("hdfs", "arrow_hdfs"),
+        "webdav",
+        "dav",
+        "smb",
+        "dropbox",
+        "nonatomicfs",
+        "dir",
+        "simplecache",
+    ],
+)
 def test_other_filesystems_write_a_temporary_and_rename_it(protocol):
     assert not single_put_is_atomic(protocol)
 

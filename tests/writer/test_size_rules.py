@@ -59,15 +59,17 @@ def forge_original_index(samples_per_shard, bytes_per_shard, size_format, stored
     """An index as the original writer lays it out, with whatever (possibly wrapped) sizes it stored."""
     typecode = {1: "b", 2: "h"}[size_format]
     names = [field.encode() for field in fields]
-    return b"".join([
-        struct.pack("<IIIqq", mds.MAGIC, 1, len(samples_per_shard), sum(samples_per_shard), sum(bytes_per_shard)),
-        struct.pack(f"<{len(samples_per_shard)}q", *samples_per_shard),
-        struct.pack(f"<{len(bytes_per_shard)}q", *bytes_per_shard),
-        struct.pack("<i", size_format),
-        struct.pack(f"<{len(stored_sizes)}{typecode}", *stored_sizes),
-        struct.pack(f"<i{len(names)}i", len(names), *map(len, names)),
-        *names,
-    ])
+    return b"".join(
+        [
+            struct.pack("<IIIqq", mds.MAGIC, 1, len(samples_per_shard), sum(samples_per_shard), sum(bytes_per_shard)),
+            struct.pack(f"<{len(samples_per_shard)}q", *samples_per_shard),
+            struct.pack(f"<{len(bytes_per_shard)}q", *bytes_per_shard),
+            struct.pack("<i", size_format),
+            struct.pack(f"<{len(stored_sizes)}{typecode}", *stored_sizes),
+            struct.pack(f"<i{len(names)}i", len(names), *map(len, names)),
+            *names,
+        ]
+    )
 
 
 def records(payloads):
@@ -90,9 +92,7 @@ def test_reader_repairs_int16_sizes_the_original_wrapped(tmp_path):
     payloads = [b"a", b"b" * 40000]
     sizes = [9, 40008]
     (tmp_path / "000000.mds").write_bytes(records(payloads))
-    (tmp_path / "index.mds").write_bytes(
-        forge_original_index([2], [sum(sizes)], 2, [9, 40008 - 65536], ["a"])
-    )
+    (tmp_path / "index.mds").write_bytes(forge_original_index([2], [sum(sizes)], 2, [9, 40008 - 65536], ["a"]))
     assert [sample["a"] for sample in MDSDataset(str(tmp_path))] == payloads
 
 

@@ -35,7 +35,9 @@ def expected_shards(records: list[bytes], limit: int) -> list[bytes]:
 
 
 values = st.one_of(
-    st.integers(0, 300), st.integers(0, 300), st.integers(0, 300),  # mostly small
+    st.integers(0, 300),
+    st.integers(0, 300),
+    st.integers(0, 300),  # mostly small
     st.sampled_from([65_535 - 40, 65_536, 70_000]),  # records just under and past 64 KiB
 )
 kinds = st.sampled_from([bytes, bytes, bytes, bytearray, memoryview])
@@ -178,6 +180,7 @@ def test_a_shard_may_be_filled_exactly_to_the_limit(tmp_path, bulk):
 @pytest.mark.parametrize("data", [b"", b"a", os.urandom(100_000), b"x" * 70_001])
 def test_the_pipelines_checksum_is_the_manifests(data):
     from writer import manifest, shard_pipeline
+
     assert shard_pipeline.checksum(data) == manifest.checksum(data)
 
 
@@ -187,4 +190,5 @@ def test_gz_bytes_are_zlibs_whichever_crc32_is_used(level, data):
     import gzip
 
     from writer.compression import parse_compression
+
     assert parse_compression(f"gz:{level}").compress(data) == gzip.compress(data, compresslevel=level, mtime=0)
