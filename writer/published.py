@@ -115,27 +115,31 @@ class PublishedState:
 
     index: bytes | None
     samples: int | None = None
+    unreadable: str | None = None  # why it could not be read back (then nothing is known of it)
 
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.index).hexdigest()[:12] if self.index is not None else "none"
 
     def describe(self) -> str:
+        if self.unreadable is not None:
+            return f"unknown: it could not be read back ({self.unreadable})"
         if self.index is None:
             return "no index: it holds no dataset"
         return f"a dataset of {self.samples} samples (index {self.digest})"
 
 
 def read_state(storage: Storage) -> PublishedState:
-    """The index as stored now (never raises for a missing or unreadable one)."""
+    """The index as stored now. Never raises: a folder that cannot be read is reported as such,
+    never guessed to hold nothing."""
     try:
         names = storage.list_names()
         name = next((n for n in INDEX_NAMES if n in names), None)
         if name is None:
             return PublishedState(None)
         data = storage.read(name)
-    except Exception:  # noqa: BLE001 - an unreadable directory is reported as holding no dataset
-        return PublishedState(None)
+    except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+        return PublishedState(None, unreadable=f"{type(error).__name__}: {error}")
     return PublishedState(data, _sample_count(data, name))
 
 
@@ -151,6 +155,11 @@ def _sample_count(data: bytes, name: str) -> int | None:
 
 def describe_change(url: str, before: PublishedState, after: PublishedState, new_index: bytes | None) -> str:
     """One sentence on what `url` holds now, compared with before and with what was being published."""
+    if after.unreadable is not None:
+        return (
+            f"what {url} holds now could not be read back ({after.unreadable}); "
+            f"check it with `mds verify {url}` once its storage answers"
+        )
     if after.index is not None and after.index == before.index:
         return f"the dataset at {url} is unchanged ({before.describe()})"
     if after.index is not None and new_index is not None and after.index == new_index:
