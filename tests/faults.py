@@ -85,13 +85,13 @@ def check_failure(
         state = "no index"
         assert no_index_allowed, f"no index after a failure outside the publish's own steps: {message}"
         if has_index(before):
-            assert "now holds no dataset" in message, f"the index was lost and the message does not say so: {message}"
+            assert "its index was removed" in message, f"the index was lost and the message does not say so: {message}"
     elif now == before:
         state = "previous"
     else:
         assert is_new(), f"the index is neither the previous dataset nor a complete new one after: {message}"
         state = "new"
-    claims = {"is unchanged": "previous", "now holds no dataset": "no index", "is the new one": "new"}
+    claims = {"is unchanged": "previous", "its index was removed": "no index", "is the new one": "new"}
     for words, claimed in claims.items():
         if words in message:
             assert claimed == state, f"the message says {words!r} but the dataset is {state}: {message}"

@@ -40,6 +40,7 @@ class DatasetLock:
         self.holder = {
             "purpose": purpose,
             "host": socket.gethostname(),
+            "pid_namespace": _pid_namespace(),
             "pid": os.getpid(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "token": uuid.uuid4().hex,
@@ -113,6 +114,8 @@ def _is_abandoned(holder: dict[str, Any]) -> bool:
     object here holds any more (its removal failed). Never guessed for another host."""
     if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
         return False
+    if holder.get("pid_namespace") != _pid_namespace():  # a container with this host name: its pids are not ours
+        return False
     if holder["pid"] == os.getpid():
         return holder.get("token") not in _HELD_HERE
     try:
@@ -122,6 +125,14 @@ def _is_abandoned(holder: dict[str, Any]) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _pid_namespace() -> str | None:
+    """Which pid namespace this process's pids belong to (Linux); None where it cannot be told."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _describe(holder: dict[str, Any] | None) -> str:

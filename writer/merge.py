@@ -25,8 +25,10 @@ target holds, read back.
 from __future__ import annotations
 
 import os
+import warnings
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +85,17 @@ def merge_datasets(
 
     `sidecars` are extra files (e.g. provenance) published with the index, before it.
     """
-    datasets, manifests = _open_sources(sources, storage_options)  # content errors before the lock is taken
     storage = Storage(target, storage_options)
-    with DatasetLock(storage, "merge"):
+    with ExitStack() as locks:
+        # Every source is locked while it is read and placed: one rebuilt in between would
+        # otherwise be published under its old index (its shard files replaced by name). The
+        # target is locked (and created) only once the sources proved sound.
+        for url in dict.fromkeys(sources):
+            locks.enter_context(
+                DatasetLock(Storage(url, storage_options), f"a publish (merge) reading it into {target}")
+            )
+        datasets, manifests = _open_sources(sources, storage_options)
+        locks.enter_context(DatasetLock(storage, "a publish (merge) into it"))
         plan = plan_merge(datasets, manifests, storage, sidecars or {})
         if _already_published(plan):
             return MergeResult(plan.manifest, changed=False, placement="unchanged", shards_placed=0)
@@ -102,7 +112,22 @@ def _open_sources(
     datasets = [MDSDataset(url, storage_options=storage_options) for url in sources]
     manifests = [_manifest_of(dataset) for dataset in datasets]
     _check_compatible(datasets, manifests)
+    for dataset, manifest in zip(datasets, manifests):
+        _check_shards_stored(dataset, manifest)
     return datasets, manifests
+
+
+def _check_shards_stored(dataset: MDSDataset, manifest: Manifest) -> None:
+    """Every shard of a source is there with the size its manifest gives it: a publish never
+    starts from a source it could not place whole (one listing per source)."""
+    sizes = dataset.storage.sizes()
+    for shard in manifest.shards:
+        stored = sizes.get(shard.file)
+        if stored != shard.stored_bytes:
+            state = "is missing" if stored is None else f"holds {stored} bytes, its manifest says {shard.stored_bytes}"
+            raise MergeError(
+                f"{dataset.storage.describe(shard.file)} {state}: rebuild {dataset.storage.url} before publishing it"
+            )
 
 
 def plan_merge(
@@ -149,7 +174,14 @@ def apply(plan: MergePlan) -> list[str]:
     stale = [
         name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))
     ]
-    _step(plan, "removing shards the new dataset does not use", lambda: _remove_names(storage, stale))
+    try:  # the new dataset is published: what is left is tidying, which only warns
+        _remove_names(storage, stale)
+    except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+        warnings.warn(
+            f"{storage.url}: could not remove shards the new dataset does not use ({error}); "
+            "the next publish removes them",
+            stacklevel=2,
+        )
     return how
 
 
@@ -164,7 +196,7 @@ def _step(plan: MergePlan, what: str, action: Callable[[], object], undo: Callab
             except Exception:  # noqa: BLE001 - the state read back below says what is left
                 pass
         after = read_state(plan.target)
-        state = describe_change(plan.target.url, plan.before, after, plan.files.index)
+        state = describe_change(plan.target.url, plan.before, after, plan.files)
         raise PublishError(
             getattr(error, "errno", None) or 0,
             f"publishing {plan.target.url} failed while {what}: {error}. Now {state}",

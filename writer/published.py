@@ -111,15 +111,20 @@ def unpublish(storage: Storage, names: Sequence[str]) -> None:
 
 @dataclass(frozen=True)
 class PublishedState:
-    """What a directory holds, read back: its index bytes (None: no dataset) and a short digest."""
+    """What a directory holds, read back: its index and manifest bytes (index None: no dataset)."""
 
     index: bytes | None
+    manifest: bytes | None = None
     samples: int | None = None
     unreadable: str | None = None  # why it could not be read back (then nothing is known of it)
 
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.index).hexdigest()[:12] if self.index is not None else "none"
+
+    def is_files(self, files: DatasetFiles) -> bool:
+        """Exactly these index and manifest (the manifest carries every shard's checksum)."""
+        return self.index == files.index and self.manifest == files.manifest
 
     def describe(self) -> str:
         if self.unreadable is not None:
@@ -130,17 +135,18 @@ class PublishedState:
 
 
 def read_state(storage: Storage) -> PublishedState:
-    """The index as stored now. Never raises: a folder that cannot be read is reported as such,
-    never guessed to hold nothing."""
+    """The index and manifest as stored now. Never raises: a folder that cannot be read is
+    reported as such, never guessed to hold nothing."""
     try:
         names = storage.list_names()
         name = next((n for n in INDEX_NAMES if n in names), None)
         if name is None:
             return PublishedState(None)
         data = storage.read(name)
+        manifest = storage.read(MANIFEST_NAME) if MANIFEST_NAME in names else None
     except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
         return PublishedState(None, unreadable=f"{type(error).__name__}: {error}")
-    return PublishedState(data, _sample_count(data, name))
+    return PublishedState(data, manifest, _sample_count(data, name))
 
 
 def _sample_count(data: bytes, name: str) -> int | None:
@@ -153,22 +159,25 @@ def _sample_count(data: bytes, name: str) -> int | None:
         return None
 
 
-def describe_change(url: str, before: PublishedState, after: PublishedState, new_index: bytes | None) -> str:
-    """One sentence on what `url` holds now, compared with before and with what was being published."""
+def describe_change(url: str, before: PublishedState, after: PublishedState, new: DatasetFiles | None) -> str:
+    """One sentence on what `url` holds now, compared with before and with what was being
+    published (`new`; None when the caller does not know it)."""
     if after.unreadable is not None:
         return (
-            f"what {url} holds now could not be read back ({after.unreadable}); "
+            f"what {url} holds could not be read back ({after.unreadable}); "
             f"check it with `mds verify {url}` once its storage answers"
         )
-    if after.index is not None and after.index == before.index:
+    if after.index is not None and (after.index, after.manifest) == (before.index, before.manifest):
         return f"the dataset at {url} is unchanged ({before.describe()})"
-    if after.index is not None and new_index is not None and after.index == new_index:
+    if after.index is not None and new is not None and after.is_files(new):
         return f"the dataset at {url} is the new one ({after.describe()})"
     if after.index is None and before.index is None:
         return f"{url} held no dataset and still holds none"
     if after.index is None:
         return (
-            f"{url} now holds no dataset (its index was removed before the failure; the previous "
-            f"one was {before.describe()}): run the same publish again to restore a complete dataset"
+            f"{url} holds no dataset: its index was removed before the failure (the previous one was "
+            f"{before.describe()}); running the same operation again restores a complete dataset"
         )
+    if new is None:
+        return f"{url} holds {after.describe()}, changed by this run (see the error above)"
     return f"{url} holds {after.describe()}, which is neither the previous nor the new dataset"

@@ -102,6 +102,23 @@ class Storage:
             return []
         return sorted(posixpath.basename(entry.rstrip("/")) for entry in entries)
 
+    def entries(self) -> dict[str, tuple[str, int]]:
+        """`{name: (type, size)}` of what is directly in the directory, from one listing
+        (type is "file" or "directory"; an absent directory has none)."""
+        self.fs.invalidate_cache(self.root)
+        try:
+            listed = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            posixpath.basename(entry["name"].rstrip("/")): (entry.get("type", "file"), int(entry.get("size") or 0))
+            for entry in listed
+        }
+
+    def sizes(self) -> dict[str, int]:
+        """`{name: size}` of the files directly in the directory, from one listing."""
+        return {name: size for name, (kind, size) in self.entries().items() if kind == "file"}
+
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
         """Write `name` so that no reader ever sees it half-written (see the module docstring)."""
         _changing("write", self.describe(name))

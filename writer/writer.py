@@ -54,6 +54,7 @@ class StreamingDatasetWriter:
         self.column_encodings = checked_encodings(column_encodings, self.fields)
         self.shard_size_limit = _checked_limit(shard_size_limit)
         self.compression = parse_compression(compression)
+        workers = _checked_workers(workers)
         self._storage = Storage(dirname, storage_options)
         self._lock = DatasetLock(self._storage, "a StreamingDatasetWriter")
         self._lock.acquire()
@@ -62,8 +63,6 @@ class StreamingDatasetWriter:
         except BaseException:
             self._lock.release()
             raise
-        if workers is None:
-            workers = max(2, os.cpu_count() or 2)
         self._pipeline = ShardPipeline(self._storage, self.compression, workers, self._record_failure)
         self._header = mds.record_header(len(self.fields))
         self._write_loop = _sample_loop(len(self.fields))
@@ -304,6 +303,14 @@ def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:
     if duplicates:
         raise ValueError(f"fields must be unique; repeated: {', '.join(duplicates)}")
     return fields
+
+
+def _checked_workers(workers: int | None) -> int:
+    if workers is None:
+        return max(2, os.cpu_count() or 2)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    return workers
 
 
 def _checked_limit(shard_size_limit: int) -> int:

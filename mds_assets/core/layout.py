@@ -47,9 +47,9 @@ def stored_partitions(out_url: str, storage_options: dict[str, Any] | None) -> t
     """
     root = Storage(posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR), storage_options)
     complete, incomplete = [], []
-    for name in root.list_names():
-        if name == STAGING_DIR or not _SAFE_KEY.match(name):
-            continue
+    for name, (kind, _size) in sorted(root.entries().items()):
+        if kind != "directory" or name == STAGING_DIR or not _SAFE_KEY.match(name):
+            continue  # a stray file (a README, say) is no partition
         partition = Storage(partition_url(out_url, name), storage_options)
         if has_dataset(partition):
             complete.append(name)

@@ -3,8 +3,10 @@ into the writer, so memory stays O(one shard) and nothing passes through interme
 
 A rebuild is written to a staging directory first and promoted only when complete (by the
 same crash-safe merge that publishes the index: hard links locally, server-side copies on
-object stores). So a rebuild that fails — bad record, storage outage — leaves the partition's
-previous dataset exactly as it was."""
+object stores). So a rebuild that fails while it is written — bad record, storage outage —
+leaves the partition's previous dataset exactly as it was; one that fails while it is promoted
+leaves the previous dataset, the new one, or no index, and a partition without an index counts
+as not built, so the next build rebuilds it."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from writer import StreamingDatasetWriter
+from writer.lock import DatasetLock, DatasetLockedError
 from writer.manifest import Manifest
 from writer.merge import merge_datasets
 from writer.storage import Storage
@@ -79,7 +82,11 @@ def _remove_staging(staging: str, storage_options: dict[str, Any] | None) -> Non
     """Best effort: the partition is promoted already, and the next build of it clears a leftover.
     (The `.staging/` folder itself is removed by `remove_staging_root` once no partition is being
     written: removing it here would race with another partition creating its folder in it.)"""
+    storage = Storage(staging, storage_options)
     try:
-        Storage(staging, storage_options).remove_all()
+        with DatasetLock(storage, "removing a promoted staging copy"):  # never another build's copy
+            storage.remove_all()
+    except DatasetLockedError:
+        pass  # another build is writing this partition's staging copy now: it is its to remove
     except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
         warnings.warn(f"could not remove the staging folder {staging}: {error}", stacklevel=2)

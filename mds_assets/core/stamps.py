@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from writer.compression import parse_compression
+from writer.manifest import MANIFEST_NAME, Manifest
 from writer.published import has_dataset
 from writer.storage import Storage
 
@@ -79,10 +80,22 @@ def partition_is_current(batch: RawBatch, settings: BuildSettings) -> bool:
         settings.compression,
     )
     stamp = read_stamp(url, options)
-    if stamp is None or not has_dataset(Storage(url, options)):
+    if stamp is None or not has_dataset(Storage(url, options)) or not shards_stored(url, options):
         return False
     try:  # stamps written before compression was stored canonically
         stamp = {**stamp, "compression": canonical_compression(stamp.get("compression"))}
     except (TypeError, ValueError):
         return False
     return stamp == wanted
+
+
+def shards_stored(partition_url: str, storage_options: dict[str, Any] | None) -> bool:
+    """Every shard the partition's manifest lists is stored with its size (one listing): a
+    partition that lost a shard counts as not built, so the next build rebuilds it."""
+    storage = Storage(partition_url, storage_options)
+    try:
+        manifest = Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
+    except (OSError, ValueError):
+        return False
+    sizes = storage.sizes()
+    return all(sizes.get(shard.file) == shard.stored_bytes for shard in manifest.shards)

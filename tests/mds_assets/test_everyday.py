@@ -25,3 +25,12 @@ def test_shard_size_reports_a_manifest_shorter_than_the_index(instance, settings
     open(manifest_path, "w").write(json.dumps(manifest))
     result = shard_size_result(partition, settings.shard_size_limit, None)
     assert not result.passed and "the manifest lists 1 shard, the index" in (result.description or "")
+
+
+def test_a_partition_that_lost_a_shard_is_rebuilt_by_the_next_build(instance, settings):
+    import os
+
+    assert build(settings, workers=1, progress=False).ok
+    os.remove(f"{settings.out_url}/partitions/batch-1/000000.mds")
+    report = build(settings, workers=1, progress=False)
+    assert report.ok and report.built == ["batch-1"]

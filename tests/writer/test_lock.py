@@ -46,6 +46,7 @@ def test_the_lock_of_a_killed_process_on_this_host_is_taken_over(tmp_path):
         "purpose": "a StreamingDatasetWriter",
         "host": socket.gethostname(),
         "pid": _dead_pid(),
+        "pid_namespace": os.readlink("/proc/self/ns/pid"),
         "since": "2026-01-01T00:00:00Z",
         "token": "gone",
     }
@@ -73,3 +74,25 @@ def test_concurrent_lockers_get_the_lock_exactly_once(tmp_path):
     second.acquire()
     second.release()
     assert not (tmp_path / "ds" / LOCK_NAME).exists()
+
+
+def test_a_lock_from_another_pid_namespace_of_the_same_host_name_is_never_taken_over(tmp_path):
+    (tmp_path / "ds").mkdir()
+    container = {
+        "purpose": "merge",
+        "host": socket.gethostname(),
+        "pid": _dead_pid(),
+        "pid_namespace": "pid:[1]",
+        "since": "2026-01-01T00:00:00Z",
+    }
+    (tmp_path / "ds" / LOCK_NAME).write_text(json.dumps(container))
+    with pytest.raises(DatasetLockedError, match="locked by merge"):
+        StreamingDatasetWriter(str(tmp_path / "ds"), ["a"])
+
+
+def test_bad_workers_are_refused_before_any_file_or_lock(tmp_path):
+    with pytest.raises(ValueError, match="workers must be a positive int"):
+        StreamingDatasetWriter(str(tmp_path / "ds"), ["a"], workers=0)
+    assert not (tmp_path / "ds").exists()
+    with StreamingDatasetWriter(str(tmp_path / "ds"), ["a"]) as writer:
+        writer.write_sample({"a": b"x"})

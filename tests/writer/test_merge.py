@@ -71,7 +71,7 @@ def test_a_crash_while_placing_shards_never_leaves_a_wrong_index_and_a_rerun_rep
     if (tmp_path / "out" / "index.mds").exists():
         assert samples(str(tmp_path / "out")) == previous and "is unchanged" in str(failure.value)
     else:
-        assert "now holds no dataset" in str(failure.value)
+        assert "its index was removed" in str(failure.value)
     monkeypatch.setattr(Storage, "link_or_copy", real)
     merge_datasets(list(reversed(parts)), str(tmp_path / "out"))
     assert samples(str(tmp_path / "out")) == [s for part in reversed(parts) for s in samples(part)]
@@ -112,3 +112,33 @@ def test_constant_size_sources_merge_into_a_constant_size_index(tmp_path):
     merged = MDSDataset(str(tmp_path / "out"))
     assert merged.index.size_format == 0
     assert samples(str(tmp_path / "out")) == [b"0"] * 5 + [b"1"] * 5
+
+
+def test_a_source_that_lost_a_shard_is_refused_before_the_published_dataset_changes(tmp_path):
+    parts = make_parts(tmp_path)
+    merge_datasets(parts[:2], str(tmp_path / "out"))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
+    os.remove(tmp_path / "part1" / MDSDataset(parts[1]).shard_file(0))
+    with pytest.raises(MergeError, match=r"part1/000000\.mds is missing: rebuild .*part1 before publishing it"):
+        merge_datasets(parts, str(tmp_path / "out"))
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before
+
+
+def test_a_source_cannot_be_rebuilt_while_a_publish_reads_it(tmp_path, monkeypatch):
+    from writer import merge as merging
+    from writer.lock import DatasetLockedError
+
+    parts = make_parts(tmp_path)
+    real_apply, attempts = merging.apply, []
+
+    def rebuild_part1_midway(plan):
+        with pytest.raises(DatasetLockedError, match="locked by a publish"):
+            with StreamingDatasetWriter(parts[1], ["a"], overwrite=True) as writer:
+                writer.write_sample({"a": b"rebuilt"})
+        attempts.append(True)
+        return real_apply(plan)
+
+    monkeypatch.setattr(merging, "apply", rebuild_part1_midway)
+    merge_datasets(parts, str(tmp_path / "out"))
+    assert attempts and verify(str(tmp_path / "out")).ok
+    assert samples(str(tmp_path / "out")) == [s for part in parts for s in samples(part)]
