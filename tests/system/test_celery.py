@@ -231,13 +231,9 @@ def run_end(instance: DagsterInstance, run_id: str, timeout: float) -> tuple[Dag
     return status, time.monotonic()
 
 
-def test_a_killed_step_process_fails_the_run_within_seconds_and_publishes_nothing(cluster, raw):
-    out = cluster.root / "out"
-    before = snapshot(out)
-    write_big_batch(raw, "big.jsonl", 150_000)
-    instance = cluster.instance()
-    step_started = StepWatch(instance, "big", "raw_samples")
-    build = subprocess.Popen(
+def start_build(cluster, raw: Path, out: Path) -> subprocess.Popen:
+    """`mds-assets build` on the cluster, in its own process group (so a test can stop it whole)."""
+    return subprocess.Popen(
         build_command(raw, out),
         env={**os.environ, **cluster.env, "DAGSTER_HOME": str(cluster.home)},
         cwd=REPO,
@@ -246,6 +242,15 @@ def test_a_killed_step_process_fails_the_run_within_seconds_and_publishes_nothin
         text=True,
         start_new_session=True,
     )
+
+
+def test_a_killed_step_process_fails_the_run_within_seconds_and_publishes_nothing(cluster, raw):
+    out = cluster.root / "out"
+    before = snapshot(out)
+    write_big_batch(raw, "big.jsonl", 150_000)
+    instance = cluster.instance()
+    step_started = StepWatch(instance, "big", "raw_samples")
+    build = start_build(cluster, raw, out)
     try:
         run_id, host = step_started.wait()
         (step_process, *_) = cluster.worker(host).pool_processes()
@@ -269,15 +274,7 @@ def test_a_lost_worker_s_step_is_taken_by_the_other_within_the_visibility_timeou
     out = cluster.root / "out"
     instance = cluster.instance()
     step_started = StepWatch(instance, "big", "raw_samples")
-    build = subprocess.Popen(
-        build_command(raw, out),
-        env={**os.environ, **cluster.env, "DAGSTER_HOME": str(cluster.home)},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    build = start_build(cluster, raw, out)
     try:
         run_id, host = step_started.wait()
         lost = cluster.worker(host)
