@@ -11,6 +11,7 @@ from mds_assets.cli import main
 from mds_assets.resources import MDSSettings
 from writer import MDSDataset
 
+from ..commands import build_arguments
 from .conftest import record, snapshot, write_batch
 
 
@@ -81,13 +82,7 @@ def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settin
     write_batch(raw_dir, "zz.jsonl", [{"uid": "1", "text": "x", "blob": "AA==", "n": 1}])  # no "meta"
     status = main(
         [
-            "build",
-            "--raw",
-            settings.raw_url,
-            "--out",
-            settings.out_url,
-            "--fields",
-            ",".join(settings.fields),
+            *build_arguments(settings.raw_url, settings.out_url, settings.fields),
             "--shard-size-limit",
             "1000",
             "--quiet",
@@ -105,13 +100,7 @@ def test_the_command_exits_non_zero_naming_batch_line_and_field(instance, settin
 def test_the_command_builds_and_prints_how_to_load(instance, settings, capsys):
     status = main(
         [
-            "build",
-            "--raw",
-            settings.raw_url,
-            "--out",
-            settings.out_url,
-            "--fields",
-            ",".join(settings.fields),
+            *build_arguments(settings.raw_url, settings.out_url, settings.fields),
             "--quiet",
         ]
     )

@@ -14,6 +14,7 @@ from mds_assets.execution import ExecutorSettingError, executor_from_environment
 from mds_assets.runs import run_config
 from mds_assets.step_io import StepIOManager, step_io_url
 
+from ..commands import build_arguments
 from .conftest import FIELDS, record, snapshot, write_batch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -96,13 +97,7 @@ def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_
         done = subprocess.run(
             [
                 str(Path(sys.executable).parent / "mds-assets"),
-                "build",
-                "--raw",
-                str(raw),
-                "--out",
-                str(out),
-                "--fields",
-                ",".join(FIELDS),
+                *build_arguments(str(raw), str(out), FIELDS),
                 "--shard-size-limit",
                 "1000",
                 "--quiet",
@@ -128,13 +123,7 @@ def test_a_bad_executor_name_fails_the_build_with_a_message(tmp_path):
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "mds-assets"),
-            "build",
-            "--raw",
-            str(raw),
-            "--out",
-            str(tmp_path / "out"),
-            "--fields",
-            ",".join(FIELDS),
+            *build_arguments(str(raw), str(tmp_path / "out"), FIELDS),
             "--quiet",
         ],
         env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "MDS_EXECUTOR": "dask"},

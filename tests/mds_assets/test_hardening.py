@@ -25,6 +25,7 @@ from mds_assets.resources import MDSSettings
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.verify import verify
 
+from ..commands import MDS_ASSETS, build_arguments
 from .conftest import FIELDS, record, write_batch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,7 +207,7 @@ def test_an_output_beside_the_raw_url_is_accepted(raw, out):
 
 def test_the_command_refuses_an_output_inside_the_raw_folder(instance, raw_dir, capsys):
     before = sorted(p.name for p in raw_dir.iterdir())
-    status = main(["build", "--raw", str(raw_dir), "--out", str(raw_dir / "mds"), "--fields", "uid", "--quiet"])
+    status = main([*build_arguments(str(raw_dir), str(raw_dir / "mds"), "uid"), "--quiet"])
     assert status == 1
     assert f"out_url {raw_dir / 'mds'} is inside the raw" in capsys.readouterr().err
     assert sorted(p.name for p in raw_dir.iterdir()) == before
@@ -243,13 +244,7 @@ def test_bad_storage_options_are_refused_without_echoing_them(instance, settings
     with pytest.raises(SystemExit) as exit_:
         main(
             [
-                "build",
-                "--raw",
-                settings.raw_url,
-                "--out",
-                settings.out_url,
-                "--fields",
-                "uid",
+                *build_arguments(settings.raw_url, settings.out_url, "uid"),
                 "--storage-options",
                 value,
                 "--quiet",
@@ -354,16 +349,8 @@ def test_killing_the_build_kills_its_pool_workers(tmp_path):
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "home"), DAGSTER_DISABLE_TELEMETRY="1", PYTHONPATH=str(REPO))
     parent = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "mds_assets.cli",
-            "build",
-            "--raw",
-            str(raw),
-            "--out",
-            str(tmp_path / "out"),
-            "--fields",
-            ",".join(FIELDS),
+            *MDS_ASSETS,
+            *build_arguments(str(raw), str(tmp_path / "out"), FIELDS),
             "--workers",
             "2",
             "--quiet",

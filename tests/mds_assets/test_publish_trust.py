@@ -6,9 +6,11 @@ from mds_assets.cli import main
 from writer import MDSDataset
 from writer.verify import verify
 
+from ..commands import MDS_ASSETS, build_arguments
+
 
 def build_cli(raw, out, *extra):
-    return main(["build", "--raw", str(raw), "--out", str(out), "--fields", "uid,text", "--quiet", *extra])
+    return main([*build_arguments(str(raw), str(out), "uid,text"), "--quiet", *extra])
 
 
 def lines(path, records):
@@ -42,23 +44,14 @@ def test_a_build_under_another_dagster_home_publishes_every_batch(tmp_path, monk
 def test_two_builds_on_one_output_at_once_never_corrupt_it_and_say_who_holds_the_lock(tmp_path):
     import os
     import subprocess
-    import sys
     import time
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     for batch in range(2):  # big enough that both builds write the same partition at the same time
         lines(raw / f"b{batch}.jsonl", [{"uid": f"{batch}-{n}", "text": "t" * (n % 50)} for n in range(60_000)])
     command = [
-        sys.executable,
-        "-m",
-        "mds_assets.cli",
-        "build",
-        "--raw",
-        str(raw),
-        "--out",
-        str(out),
-        "--fields",
-        "uid,text",
+        *MDS_ASSETS,
+        *build_arguments(str(raw), str(out), "uid,text"),
         "--quiet",
         "--shard-size-limit",
         "20000",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from ..commands import build_arguments
 from ..mds_assets.conftest import record, snapshot, write_batch
 from .cluster import REPO, CeleryWorker, Postgres, Redis, instance_yaml, wait_until
 from .dagster_server import DagsterDev
@@ -114,13 +115,7 @@ def raw(cluster) -> Path:
 def build_command(raw: Path, out: Path) -> list[str]:
     return [
         str(Path(sys.executable).parent / "mds-assets"),
-        "build",
-        "--raw",
-        str(raw),
-        "--out",
-        str(out),
-        "--fields",
-        FIELDS,
+        *build_arguments(str(raw), str(out), FIELDS),
         "--shard-size-limit",
         str(SHARD_SIZE_LIMIT),
         "--quiet",
