@@ -304,11 +304,10 @@ def _already_published(plan: MergePlan) -> bool:
         return False
     if _essentials(current) != _essentials(plan.manifest):
         return False
-    if any(not storage.exists(name) or storage.read(name) != data for name, data in files.sidecars.items()):
+    sizes = storage.sizes()  # one listing, not a request per shard
+    if any(name not in sizes or storage.read(name) != data for name, data in files.sidecars.items()):
         return False
-    return all(
-        storage.exists(shard.file) and storage.size(shard.file) == shard.stored_bytes for shard in plan.manifest.shards
-    )
+    return all(sizes.get(shard.file) == shard.stored_bytes for shard in plan.manifest.shards)
 
 
 def _essentials(manifest: Manifest) -> tuple[object, ...]:

@@ -33,9 +33,10 @@ def published_index_names() -> tuple[str, ...]:
     return INDEX_NAMES
 
 
-def has_dataset(storage: Storage) -> bool:
-    names = storage.list_names()
-    return any(name in names for name in INDEX_NAMES)
+def has_dataset(storage: Storage, names: Sequence[str] | None = None) -> bool:
+    """`names`: the folder's listing when the caller already has it."""
+    listed = storage.list_names() if names is None else names
+    return any(name in listed for name in INDEX_NAMES)
 
 
 class PublishError(OSError):

@@ -51,8 +51,9 @@ def stored_partitions(out_url: str, storage_options: dict[str, Any] | None) -> t
         if kind != "directory" or name == STAGING_DIR or not _SAFE_KEY.match(name):
             continue  # a stray file (a README, say) is no partition
         partition = Storage(partition_url(out_url, name), storage_options)
-        if has_dataset(partition):
+        names = partition.list_names()  # one listing per partition
+        if has_dataset(partition, names):
             complete.append(name)
-        elif partition.list_names():
+        elif names:
             incomplete.append(name)
     return complete, incomplete
