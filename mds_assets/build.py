@@ -1,8 +1,9 @@
 """`mds-assets build`: everything the UI does, from the shell, recorded in the same Dagster instance.
 
-Registers a partition per raw batch, materialises (in parallel, one run per partition) the
-partitions that are missing or whose batch or settings changed, then publishes the index and
-runs its checks. If any partition fails, nothing is published: the dataset stays as it was.
+Registers a partition per raw batch, materialises the partitions that are missing or whose
+batch or settings changed — in parallel, one run per worker, each run a range of partitions —
+then publishes the index and runs its checks. If any partition fails, nothing is published:
+the dataset stays as it was.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, JobExecutionResult
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
@@ -28,6 +29,7 @@ from .core.layout import stored_partitions
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
+from .core.work_split import contiguous_ranges
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
@@ -84,7 +86,8 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     stale = [batch for batch in batches if _needs_build(batch, settings)]
     report.unchanged = [batch.partition_key for batch in batches if batch not in stale]
     before = read_state(Storage(settings.out_url, options))
-    for key, error in _materialise_partitions(stale, settings, instance, workers, progress):
+    ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
+    for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):
         if error is None:
             report.built.append(key)
         else:
@@ -124,28 +127,25 @@ def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
     return not partition_is_current(batch, settings)
 
 
-def _materialise_partitions(
-    batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
+def _materialise_ranges(
+    ranges: list[list[RawBatch]], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
 ):
-    """Yield (partition key, error or None) as each partition's run ends."""
-    bar = tqdm(total=len(batches), desc="partitions", unit="partition", disable=not progress or not batches)
+    """Yield (partition key, error or None) for each partition as its range's run ends."""
+    bar = tqdm(total=sum(map(len, ranges)), desc="partitions", unit="partition", disable=not progress or not ranges)
     try:
-        if workers <= 1 or len(batches) <= 1:
-            for batch in batches:
-                yield batch.partition_key, materialise_partition(batch.partition_key, settings.model_dump(), instance)
-                bar.update()
+        if workers <= 1 or len(ranges) <= 1:
+            for batches in ranges:
+                yield from materialise_range(batches, settings.model_dump(), instance).items()
+                bar.update(len(batches))
             return
         with ProcessPoolExecutor(
             max_workers=workers, mp_context=_worker_context(), initializer=_die_with_parent, initargs=(os.getpid(),)
         ) as pool:
-            home = instance.root_directory
-            futures = {
-                pool.submit(materialise_partition, b.partition_key, settings.model_dump(), home): b.partition_key
-                for b in batches
-            }
+            home, config = instance.root_directory, settings.model_dump()
+            futures = {pool.submit(materialise_range, batches, config, home): batches for batches in ranges}
             for future in as_completed(futures):
-                yield futures[future], future.result()
-                bar.update()
+                yield from future.result().items()
+                bar.update(len(futures[future]))
     finally:
         bar.close()
 
@@ -181,17 +181,37 @@ def _worker_instance(dagster_home: str) -> DagsterInstance:
     return DagsterInstance.from_config(dagster_home)
 
 
-def materialise_partition(partition_key: str, settings: dict[str, Any], instance: DagsterInstance | str) -> str | None:
-    """One Dagster run for one partition; the error message, or None. In a worker process
-    `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""
+def materialise_range(
+    batches: list[RawBatch], settings: dict[str, Any], instance: DagsterInstance | str
+) -> dict[str, str | None]:
+    """One Dagster run for a range of partitions: each partition key with its error, or None.
+    In a worker process `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""
     if isinstance(instance, str):
         instance = _worker_instance(instance)
+    keys = [batch.partition_key for batch in batches]
     # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job(
         "build_partition",
         MDSSettings(**settings),
         instance,
-        partition_key=partition_key,
+        partitions=(keys[0], keys[-1]),
         tags={"mds/launched_by": "mds-assets build"},
+        batches=batches,
     )
-    return None if result.success else first_error(result)
+    if result.success:
+        return dict.fromkeys(keys)
+    failed = _failed_partitions(result)
+    if not failed:  # the run itself failed (a step process killed, a worker lost): every partition with it
+        failed = dict.fromkeys(keys, first_error(result))
+    return {key: failed.get(key) for key in keys}
+
+
+def _failed_partitions(result: JobExecutionResult) -> dict[str, str]:
+    """The batch pipeline's own account of which partitions failed, and why (its Failure's
+    metadata): it raises it after every partition of its range was tried, so the others are built."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.user_failure_data:
+            entry = event.step_failure_data.user_failure_data.metadata.get("failed_partitions")
+            if entry is not None and isinstance(entry.value, dict):
+                return {str(key): str(error) for key, error in entry.value.items()}
+    return {}

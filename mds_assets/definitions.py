@@ -2,10 +2,8 @@
 
 from dagster import Definitions
 
+from .assets.batch_pipeline import batch_pipeline
 from .assets.index import mds_index
-from .assets.raw import raw_samples
-from .assets.selected import selected_samples
-from .assets.shards import mds_shards
 from .checks import index_consistency, samples_decode
 from .execution import executor_from_environment
 from .jobs import build_partition_job, index_checks_job, partition_checks_job, publish_index_job
@@ -15,7 +13,7 @@ from .sensors import failed_check_alert_sensor, raw_batch_sensor
 from .step_io import step_io_from_environment
 
 SETTINGS = settings_from_environment()
-ASSETS = [raw_samples, selected_samples, mds_shards, mds_index]
+ASSETS = [batch_pipeline, mds_index]  # raw_samples -> selected_samples -> mds_shards, then mds_index
 CHECKS = [index_consistency, samples_decode]
 
 defs = Definitions(

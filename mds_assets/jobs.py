@@ -5,17 +5,16 @@ from collections.abc import Iterator
 from dagster import AssetCheckEvaluation, AssetSelection, OpExecutionContext, define_asset_job, job, op
 
 from .assets.index import mds_index
-from .assets.raw import raw_samples
-from .assets.selected import selected_samples
-from .assets.shards import mds_shards
 from .checks import shard_size_evaluation
+from .keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from .partitions import raw_batches
 from .resources import MDSSettings
 
 build_partition_job = define_asset_job(
     "build_partition",
-    selection=AssetSelection.assets(raw_samples, selected_samples, mds_shards),
-    description="Load, select and write one raw batch as an `.mds` partition (with its shard_size check).",
+    selection=AssetSelection.assets(RAW_SAMPLES, SELECTED_SAMPLES, MDS_SHARDS),
+    description="Load, select and write raw batches as `.mds` partitions (with their shard_size check): one "
+    "partition, or a range of them in one run.",
 )
 
 publish_index_job = define_asset_job(

@@ -2,6 +2,8 @@
 
 from dagster import AssetCheckKey, AssetKey
 
+RAW_SAMPLES = AssetKey("raw_samples")
+SELECTED_SAMPLES = AssetKey("selected_samples")
 MDS_SHARDS = AssetKey("mds_shards")
 MDS_INDEX = AssetKey("mds_index")
 

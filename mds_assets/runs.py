@@ -13,6 +13,8 @@ from typing import Any
 
 from dagster import DagsterInstance, JobDefinition, JobExecutionResult, execute_job, reconstructable
 
+from .assets.batch_pipeline import listing_config
+from .core.raw_sources import RawBatch
 from .execution import check_instance, executor_name
 from .resources import MDSSettings
 from .step_io import step_io_url
@@ -30,9 +32,11 @@ def _target(name: str):
     return {"build_partition": definitions.build_partition, "publish_index": definitions.publish_index}[name]
 
 
-def run_config(settings: MDSSettings) -> dict[str, Any]:
-    """The settings as run config: the dataset's settings, and step outputs beside its output."""
+def run_config(settings: MDSSettings, batches: list[RawBatch] | None = None) -> dict[str, Any]:
+    """The settings as run config: the dataset's settings, step outputs beside its output, and
+    the batches as listed already (so the run does not list the raw URL again)."""
     return {
+        **({"ops": listing_config(batches)} if batches else {}),
         "resources": {
             "mds_settings": {"config": settings.model_dump()},
             "io_manager": {
@@ -51,19 +55,29 @@ def run_job(
     name: str,
     settings: MDSSettings,
     instance: DagsterInstance,
-    partition_key: str | None = None,
+    partitions: tuple[str, str] | None = None,
     tags: dict[str, str] | None = None,
+    batches: list[RawBatch] | None = None,
 ) -> JobExecutionResult:
-    """One run of the named job, orchestrated in this process, its steps where the executor sends them."""
+    """One run of the named job, orchestrated in this process, its steps where the executor sends
+    them; `partitions` is (first, last) of a range of partition keys (one partition: first == last)."""
     target = _target(name)
     check_instance(instance)
-    all_tags = dict(tags or {})
-    if partition_key is not None:
-        all_tags["dagster/partition"] = partition_key
+    all_tags = dict(tags or {}) | _partition_tags(partitions)
+    config = run_config(settings, batches)
     with execute_job(
-        reconstructable(target), instance=instance, run_config=run_config(settings), tags=all_tags, raise_on_error=False
+        reconstructable(target), instance=instance, run_config=config, tags=all_tags, raise_on_error=False
     ) as result:
         return result
+
+
+def _partition_tags(partitions: tuple[str, str] | None) -> dict[str, str]:
+    if partitions is None:
+        return {}
+    first, last = partitions
+    if first == last:
+        return {"dagster/partition": first}
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
 def first_error(result: JobExecutionResult) -> str:

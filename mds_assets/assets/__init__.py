@@ -1,1 +1,1 @@
-"""The asset graph: raw_samples -> selected_samples -> mds_shards -> mds_index."""
+"""The asset graph: raw_samples -> selected_samples -> mds_shards (one step: `batch_pipeline`) -> mds_index."""

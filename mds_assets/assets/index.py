@@ -10,12 +10,12 @@ from ..checks import PARTITIONS_SIDECAR
 from ..core.layout import partition_url, stored_partitions
 from ..core.selection import FieldSelection
 from ..core.wording import plural
+from ..keys import MDS_SHARDS
 from ..resources import MDSSettings
-from .shards import mds_shards
 
 
 @asset(
-    deps=[mds_shards],
+    deps=[MDS_SHARDS],
     group_name="mds",
     kinds={"python", "mds"},
     owners=["team:data-engineering"],

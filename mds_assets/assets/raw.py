@@ -1,40 +1,37 @@
-"""`raw_samples`: one raw batch, loaded and profiled (the profile, not the data, is the output)."""
+"""`raw_samples`: one raw batch as found by the listing, with a preview of its first records.
 
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+Cheap on purpose: the listing's facts (name, size, fingerprint) and the first records. The
+whole batch is read once, by `mds_shards`, which records its full profile.
+"""
 
-from ..core.profile import BatchProfile, profile_records
-from ..core.raw_sources import find_batch, read_records
-from ..core.wording import plural
-from ..partitions import raw_batches
-from ..resources import MDSSettings
+from dagster import AssetSpec, MetadataValue
 
+from ..core.profile import BatchProfile
+from ..core.raw_sources import RawBatch
+from ..keys import RAW_SAMPLES
 
-@asset(
-    partitions_def=raw_batches,
+RAW_SAMPLES_SPEC = AssetSpec(
+    RAW_SAMPLES,
+    description="A raw batch (a JSONL or Parquet file, or an ImageFolder-style directory) as listed under "
+    "the raw URL: its size, fingerprint and a preview of its first records. Unreadable input fails the "
+    "partition naming the batch and line.",
     group_name="mds",
     kinds={"python", "json"},
     owners=["team:data-engineering"],
+    skippable=True,  # materialised per partition by the batch pipeline (one run can build many)
 )
-def raw_samples(context: AssetExecutionContext, mds_settings: MDSSettings) -> Output[BatchProfile]:
-    """A raw batch (a JSONL or Parquet file, or an ImageFolder-style directory), read once and profiled:
-    records, bytes, fields with their JSON types and a preview. Unreadable input fails the
-    partition naming the batch and line."""
-    batch = find_batch(mds_settings.raw_url, context.partition_key, mds_settings.fsspec_options())
-    profile = profile_records(batch.name, read_records(batch, mds_settings.fsspec_options()))
-    context.log.info(f"batch {batch.name}: {plural(profile.records, 'record')}, fields {list(profile.fields)}")
-    return Output(
-        profile,
-        metadata={
-            "dagster/row_count": profile.records,
-            "batch": batch.name,
-            "batch_url": MetadataValue.path(batch.url),
-            "layout": batch.layout,
-            "bytes": batch.size,
-            "fingerprint": batch.fingerprint,
-            "fields": MetadataValue.json(profile.field_types()),
-            "preview": MetadataValue.md(_markdown_table(profile.preview)),
-        },
-    )
+
+
+def raw_samples_metadata(batch: RawBatch, preview: BatchProfile) -> dict:
+    return {
+        "batch": batch.name,
+        "batch_url": MetadataValue.path(batch.url),
+        "layout": batch.layout,
+        "bytes": batch.size,
+        "fingerprint": batch.fingerprint,
+        "preview_fields": MetadataValue.json(preview.field_types()),
+        "preview": MetadataValue.md(_markdown_table(preview.preview)),
+    }
 
 
 def _markdown_table(rows: list[dict[str, str]]) -> str:

@@ -1,4 +1,5 @@
-"""`mds_shards`: each raw batch written as one complete `.mds` dataset under `<out>/partitions/<key>/`."""
+"""`mds_shards`: each raw batch written as one complete `.mds` dataset under `<out>/partitions/<key>/`,
+with the full profile of the batch taken in the same pass, and its `shard_size` check."""
 
 import warnings
 from collections.abc import Iterator
@@ -10,23 +11,33 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetSpec,
-    MaterializeResult,
     MetadataValue,
     PreviewWarning,
     TableColumn,
     TableRecord,
     TableSchema,
-    multi_asset,
 )
 
-from ..checks import shard_size_evaluation, shard_size_result
-from ..core.layout import partition_url, stored_partitions
-from ..core.partition_writer import PartitionBuild, write_partition
-from ..core.raw_sources import find_batch
+from ..checks import shard_size_evaluation
+from ..core.layout import stored_partitions
+from ..core.partition_writer import PartitionBuild
+from ..core.raw_sources import RawBatch
 from ..core.wording import plural
-from ..keys import MDS_SHARDS, SHARD_SIZE
+from ..keys import MDS_SHARDS, SELECTED_SAMPLES, SHARD_SIZE
 from ..partitions import RAW_BATCHES, raw_batches
 from ..resources import MDSSettings
+
+MDS_SHARDS_SPEC = AssetSpec(
+    MDS_SHARDS,
+    deps=[SELECTED_SAMPLES],
+    description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
+    "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
+    "folder per partition key), and the batch's full profile (records, field types) from the same pass.",
+    group_name="mds",
+    kinds={"python", "mds"},
+    owners=["team:data-engineering"],
+    skippable=True,
+)
 
 _SHARD_TABLE = TableSchema(
     columns=[
@@ -39,7 +50,7 @@ _SHARD_TABLE = TableSchema(
 )
 
 
-def _shard_size_spec() -> AssetCheckSpec:
+def shard_size_spec() -> AssetCheckSpec:
     # Partitioned checks are a preview feature of Dagster; they give one result per partition.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)
@@ -53,58 +64,42 @@ def _shard_size_spec() -> AssetCheckSpec:
         )
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(
-            MDS_SHARDS,
-            deps=["selected_samples"],
-            description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
-            "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
-            "folder per partition key).",
-            group_name="mds",
-            kinds={"python", "mds"},
-            owners=["team:data-engineering"],
-        )
-    ],
-    check_specs=[_shard_size_spec()],
-    partitions_def=raw_batches,
-    can_subset=True,  # so the check can run alone, on what is in storage
-)
-def mds_shards(
-    context: AssetExecutionContext, mds_settings: MDSSettings
-) -> Iterator[MaterializeResult | AssetCheckResult | AssetCheckEvaluation]:
-    # selected_samples is a dependency, not an input: its plan is the configured selection, which
-    # it has checked against the batch. Loading it would tie a checks-only run to one partition.
-    options = mds_settings.fsspec_options()
-    check = shard_size_result
-    if MDS_SHARDS not in context.selected_asset_keys and not context.has_partition_key:
-        yield from _check_every_partition(context, mds_settings)  # "Execute all" on the Checks tab
-        return
-    url = partition_url(mds_settings.out_url, context.partition_key)
-    if MDS_SHARDS not in context.selected_asset_keys:
-        yield check(url, mds_settings.shard_size_limit, options)
-        return
-    batch = find_batch(mds_settings.raw_url, context.partition_key, options)
-    build = write_partition(
-        batch,
-        mds_settings.selections(),
-        mds_settings.out_url,
-        mds_settings.shard_size_limit,
-        mds_settings.compression,
-        options,
-    )
-    context.log.info(
-        f"wrote {plural(build.manifest.total_samples, 'sample')} in "
-        f"{plural(len(build.manifest.shards), 'shard')} to {url}"
-    )
-    yield MaterializeResult(
-        asset_key=MDS_SHARDS,
-        metadata=_build_metadata(build, batch.fingerprint),
-        check_results=[check(url, mds_settings.shard_size_limit, options)],
-    )
+def shards_metadata(build: PartitionBuild, batch: RawBatch) -> dict:
+    manifest = build.manifest
+    seconds = max(build.seconds, 1e-9)
+    return {
+        "dagster/row_count": manifest.total_samples,
+        "path": MetadataValue.path(build.url),
+        "bytes": manifest.total_bytes,
+        "stored_bytes": build.stored_bytes,
+        "compression": manifest.compression or "none",
+        "compression_ratio": round(manifest.total_bytes / build.stored_bytes, 3) if build.stored_bytes else 1.0,
+        "shards": len(manifest.shards),
+        "samples_per_second": round(manifest.total_samples / seconds, 1),
+        "megabytes_per_second": round(manifest.total_bytes / seconds / 1e6, 2),
+        "batch_fingerprint": batch.fingerprint,
+        "batch_bytes": batch.size,
+        "records": build.profile.records,
+        "fields": MetadataValue.json(build.profile.field_types()),
+        "shard_table": MetadataValue.table(
+            [
+                TableRecord(
+                    {
+                        "shard": s.file,
+                        "samples": s.samples,
+                        "bytes": s.bytes,
+                        "stored_bytes": s.stored_bytes,
+                        "crc32": s.checksum,
+                    }
+                )
+                for s in manifest.shards[:500]
+            ],
+            schema=_SHARD_TABLE,
+        ),
+    }
 
 
-def _check_every_partition(
+def check_every_partition(
     context: AssetExecutionContext, settings: MDSSettings
 ) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
     """A checks-only run without a partition (the UI's "Execute all") checks every partition in
@@ -135,35 +130,3 @@ def _check_every_partition(
         },
         description="; ".join(described),
     )
-
-
-def _build_metadata(build: PartitionBuild, fingerprint: str) -> dict:
-    manifest = build.manifest
-    seconds = max(build.seconds, 1e-9)
-    return {
-        "dagster/row_count": manifest.total_samples,
-        "path": MetadataValue.path(build.url),
-        "bytes": manifest.total_bytes,
-        "stored_bytes": build.stored_bytes,
-        "compression": manifest.compression or "none",
-        "compression_ratio": round(manifest.total_bytes / build.stored_bytes, 3) if build.stored_bytes else 1.0,
-        "shards": len(manifest.shards),
-        "samples_per_second": round(manifest.total_samples / seconds, 1),
-        "megabytes_per_second": round(manifest.total_bytes / seconds / 1e6, 2),
-        "batch_fingerprint": fingerprint,
-        "shard_table": MetadataValue.table(
-            [
-                TableRecord(
-                    {
-                        "shard": s.file,
-                        "samples": s.samples,
-                        "bytes": s.bytes,
-                        "stored_bytes": s.stored_bytes,
-                        "crc32": s.checksum,
-                    }
-                )
-                for s in manifest.shards[:500]
-            ],
-            schema=_SHARD_TABLE,
-        ),
-    }

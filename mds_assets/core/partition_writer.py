@@ -1,5 +1,6 @@
-"""Write one raw batch as one complete `.mds` dataset: records stream through the selection
-into the writer, so memory stays O(one shard) and nothing passes through intermediate storage.
+"""Write one raw batch as one complete `.mds` dataset: records stream through the profile and
+the selection into the writer — one pass over the batch, memory O(one shard), nothing through
+intermediate storage.
 
 A rebuild is written to a staging directory first and promoted only when complete (by the
 same crash-safe merge that publishes the index: hard links locally, server-side copies on
@@ -13,6 +14,7 @@ from __future__ import annotations
 import posixpath
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from writer.merge import merge_datasets
 from writer.storage import Storage
 
 from .layout import partition_url, staging_url
+from .profile import BatchProfile, profiled
 from .raw_sources import RawBatch, read_records
 from .selection import FieldSelection, RecordEncoder, column_encodings
 from .stamps import STAMP_NAME, build_stamp, encode_stamp
@@ -33,6 +36,7 @@ class PartitionBuild:
     url: str
     manifest: Manifest
     seconds: float
+    profile: BatchProfile  # of every record, taken in the same pass
 
     @property
     def stored_bytes(self) -> int:
@@ -46,12 +50,18 @@ def write_partition(
     shard_size_limit: int,
     compression: str | None,
     storage_options: dict[str, Any] | None = None,
+    records: Iterable[tuple[int, dict]] | None = None,
 ) -> PartitionBuild:
-    """Replace the batch's partition dataset under `<out>/partitions/<key>/` with a fresh build."""
+    """Replace the batch's partition dataset under `<out>/partitions/<key>/` with a fresh build
+    from its records (read here, or given: those of a `profile.reading` already begun), profiled
+    and encoded as they stream."""
     url = partition_url(out_url, batch.partition_key)
     staging = staging_url(out_url, batch.partition_key)
-    encoder = RecordEncoder(selections, batch.name)
-    samples = (encoder.encode(line, record) for line, record in read_records(batch, storage_options))
+    encode = RecordEncoder(selections, batch.name).encode
+    profile = BatchProfile(batch.name)
+    if records is None:
+        records = read_records(batch, storage_options)
+    samples = (encode(line, record) for line, record in profiled(records, profile))
     start = time.perf_counter()
     with StreamingDatasetWriter(
         staging,
@@ -67,7 +77,7 @@ def write_partition(
     stamp = build_stamp(batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression)
     result = merge_datasets([staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)})
     _remove_staging(staging, storage_options)
-    return PartitionBuild(url, result.manifest, seconds)
+    return PartitionBuild(url, result.manifest, seconds, profile)
 
 
 def remove_staging_root(out_url: str, storage_options: dict[str, Any] | None) -> None:

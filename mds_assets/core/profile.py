@@ -1,16 +1,21 @@
 """A batch's profile: records, fields with their JSON types, where each type or gap first occurs.
 
-The profile is small whatever the batch's size, and it is what `selected_samples` checks a
-field selection against — so a selection that cannot work fails before any shard is written,
-naming the line at fault.
+A profile is built while the batch streams past (`profiled`), so the full profile costs no
+second read: `mds_shards` records it from the very pass that writes the shards. Its first
+records are the preview (`BatchReading.preview`) that `raw_samples` shows and `selected_samples`
+checks the field selection against, before any shard is written. The profile is small whatever
+the batch's size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Any
 
+from .raw_sources import RawBatch, read_records
 from .selection import ENCODINGS, FieldSelection, SelectionError, json_type
 
 PREVIEW_ROWS = 5
@@ -19,8 +24,6 @@ PREVIEW_WIDTH = 60
 
 @dataclass
 class FieldProfile:
-    present: int = 0
-    types: dict[str, int] = field(default_factory=dict)
     first_line_of_type: dict[str, int] = field(default_factory=dict)
     first_missing_line: int | None = None
 
@@ -31,38 +34,75 @@ class BatchProfile:
     records: int = 0
     fields: dict[str, FieldProfile] = field(default_factory=dict)
     preview: list[dict[str, str]] = field(default_factory=list)
+    first_line: int | None = None
+    # (field, Python type) pairs seen so far: a record made only of known pairs, with every known
+    # field present, is counted without looking at its values one by one in Python.
+    _seen: set[tuple[str, type]] = field(default_factory=set, repr=False)
 
     def field_types(self) -> dict[str, str]:
-        return {name: ", ".join(sorted(profile.types)) for name, profile in self.fields.items()}
+        return {name: ", ".join(sorted(profile.first_line_of_type)) for name, profile in self.fields.items()}
+
+    def observe(self, line: int, record: dict[str, Any]) -> None:
+        self.records += 1
+        if len(self.preview) < PREVIEW_ROWS:
+            self.first_line = self.first_line or line
+            self.preview.append({name: _preview(value) for name, value in record.items()})
+        if len(record) == len(self.fields) and self._seen.issuperset(zip(record, map(type, record.values()))):
+            return  # the common case: the same fields, of types already seen (checked in C)
+        self._observe_slowly(line, record)
+
+    def _observe_slowly(self, line: int, record: dict[str, Any]) -> None:
+        for name, value in record.items():
+            field_profile = self.fields.get(name)
+            if field_profile is None:
+                field_profile = self.fields[name] = FieldProfile()
+                if line != self.first_line:
+                    field_profile.first_missing_line = self.first_line  # absent from every record before
+            field_profile.first_line_of_type.setdefault(json_type(value), line)
+            self._seen.add((name, type(value)))
+        for name, field_profile in self.fields.items():
+            if name not in record and field_profile.first_missing_line is None:
+                field_profile.first_missing_line = line
+
+
+def profiled(records: Iterable[tuple[int, dict]], profile: BatchProfile) -> Iterator[tuple[int, dict]]:
+    """The records, unchanged, observed by `profile` as they pass."""
+    observe = profile.observe
+    for line, record in records:
+        observe(line, record)
+        yield line, record
 
 
 def profile_records(batch: str, records: Iterable[tuple[int, dict]]) -> BatchProfile:
     profile = BatchProfile(batch)
-    first_line = None
-    for line, record in records:
-        first_line = first_line or line
-        profile.records += 1
-        for name, value in record.items():
-            _observe(profile, name, value, line, first_line)
-        if len(record) < len(profile.fields):
-            for name, field_profile in profile.fields.items():
-                if name not in record and field_profile.first_missing_line is None:
-                    field_profile.first_missing_line = line
-        if len(profile.preview) < PREVIEW_ROWS:
-            profile.preview.append({name: _preview(value) for name, value in record.items()})
+    for _ in profiled(records, profile):
+        pass
     return profile
 
 
-def _observe(profile: BatchProfile, name: str, value: Any, line: int, first_line: int) -> None:
-    field_profile = profile.fields.get(name)
-    if field_profile is None:
-        field_profile = profile.fields[name] = FieldProfile()
-        if line != first_line:
-            field_profile.first_missing_line = first_line  # absent from every record before this one
-    field_profile.present += 1
-    kind = json_type(value)
-    field_profile.types[kind] = field_profile.types.get(kind, 0) + 1
-    field_profile.first_line_of_type.setdefault(kind, line)
+@dataclass
+class BatchReading:
+    """One streaming read of a batch, its first records already read: `preview` profiles them,
+    and `records()` yields every record, those first ones included, without reading them again."""
+
+    preview: BatchProfile
+    head: list[tuple[int, dict]]
+    rest: Iterator[tuple[int, dict]]
+
+    def records(self) -> Iterator[tuple[int, dict]]:
+        return chain(self.head, self.rest)
+
+
+@contextmanager
+def reading(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[BatchReading]:
+    """Open the batch and read its first PREVIEW_ROWS records; the file is closed on leaving,
+    however much of it was read (a preview alone reads a few kilobytes)."""
+    records = read_records(batch, storage_options)
+    try:
+        head = list(islice(records, PREVIEW_ROWS))
+        yield BatchReading(profile_records(batch.name, head), head, records)
+    finally:
+        records.close()
 
 
 def _preview(value: Any) -> str:
@@ -71,8 +111,9 @@ def _preview(value: Any) -> str:
 
 
 def check_selection(selections: list[FieldSelection], profile: BatchProfile) -> None:
-    """Refuse a selection the batch cannot satisfy, naming batch, line and field. An empty batch
-    (no file, no line but blank ones) satisfies any selection: it becomes an empty partition."""
+    """Refuse a selection the records profiled cannot satisfy, naming batch, line and field. An
+    empty batch (no file, no line but blank ones) satisfies any selection: it becomes an empty
+    partition."""
     if profile.records == 0:
         return
     batch = profile.batch

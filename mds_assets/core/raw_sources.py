@@ -12,7 +12,7 @@ import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,25 +123,21 @@ def _is_inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def find_batch(raw_url: str, partition_key: str, storage_options: dict[str, Any] | None = None) -> RawBatch:
-    for batch in list_batches(raw_url, storage_options):
-        if batch.partition_key == partition_key:
-            return batch
-    raise RawDataError(f"no raw batch under {raw_url} has partition key {partition_key!r} (was it removed?)")
-
-
-def read_records(batch: RawBatch, storage_options: dict[str, Any] | None = None) -> Iterator[tuple[int, dict]]:
-    """(line number from 1, record) for each sample of the batch, streamed (for Parquet, the row number)."""
+def read_records(
+    batch: RawBatch, storage_options: dict[str, Any] | None = None
+) -> Generator[tuple[int, dict], None, None]:
+    """(line number from 1, record) for each sample of the batch, streamed (for Parquet, the row
+    number); `close()` closes the file however much of it was read."""
     readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree, "refused": _refuse}
     return readers[batch.layout](batch, storage_options)
 
 
-def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     raise RawDataError(batch.problem)
     yield  # a generator, like the other readers: it fails when read, not when asked for
 
 
-def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     compression = "gzip" if batch.name.endswith(".gz") else None
     with fsspec.open(batch.url, "rb", compression=compression, **(storage_options or {})) as lines:
         line_number = 0
@@ -185,7 +181,7 @@ def _nesting(value: Any) -> int:
     return deepest
 
 
-def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
@@ -204,7 +200,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> It
             raise RawDataError(f"batch {batch.name}: unreadable Parquet ({error})") from None
 
 
-def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[tuple[int, dict]]:
+def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     fs, root = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
     raw_root = posixpath.dirname(root.rstrip("/"))  # batches are directly under the raw root
     for number, path in enumerate(sorted(fs.find(root)), start=1):

@@ -3,21 +3,20 @@
 import pytest
 from dagster import AssetSelection, Definitions, materialize
 
+from mds_assets.assets.batch_pipeline import batch_pipeline
 from mds_assets.assets.index import mds_index
-from mds_assets.assets.raw import raw_samples
-from mds_assets.assets.selected import selected_samples
-from mds_assets.assets.shards import mds_shards
 from mds_assets.checks import index_consistency, samples_decode
 from mds_assets.core.selection import RecordEncoder, decoders_for
 from mds_assets.jobs import index_checks_job, partition_checks_job
+from mds_assets.keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
 from writer import MDSDataset, StreamingDatasetWriter
 
 from .conftest import record, snapshot, write_batch
 
-ALL = [raw_samples, selected_samples, mds_shards, mds_index, index_consistency, samples_decode]
-PARTITION = AssetSelection.assets(raw_samples, selected_samples, mds_shards)
+ALL = [batch_pipeline, mds_index, index_consistency, samples_decode]
+PARTITION = AssetSelection.assets(RAW_SAMPLES, SELECTED_SAMPLES, MDS_SHARDS)
 
 
 def materialise_partition(instance, settings, key, **kwargs):
@@ -103,12 +102,13 @@ def test_a_bad_record_fails_its_partition_naming_batch_line_and_field(instance, 
     assert "batch broken.jsonl, line 4, field 'text': missing" in message
 
 
-def test_unreadable_json_fails_raw_samples_naming_batch_and_line(instance, settings, raw_dir):
+def test_unreadable_json_fails_the_partition_before_raw_samples_naming_batch_and_line(instance, settings, raw_dir):
     (raw_dir / "garbled.jsonl").write_text('{"uid": "1"}\n{"uid": \n')
     register(instance, "garbled")
     result = materialise_partition(instance, settings, "garbled", raise_on_error=False)
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert failure.step_key == "raw_samples"
+    assert failure.step_key == "batch_pipeline"
+    assert not instance.get_materialized_partitions(RAW_SAMPLES)  # the preview itself could not be read
     assert "batch garbled.jsonl, line 2: not valid JSON" in str(failure.step_failure_data.error)
 
 
@@ -142,8 +142,8 @@ def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings
 def job(name, settings):
     """A job of the code location, bound to the test's settings."""
     defs = Definitions(
-        assets=ALL[:4],
-        asset_checks=ALL[4:],
+        assets=ALL[:2],
+        asset_checks=ALL[2:],
         resources={"mds_settings": settings},
         jobs=[partition_checks_job, index_checks_job],
     )

@@ -14,11 +14,10 @@ from dagster import (
     materialize,
 )
 
-from mds_assets.assets.raw import raw_samples
-from mds_assets.assets.selected import selected_samples
-from mds_assets.assets.shards import mds_shards
+from mds_assets.assets.batch_pipeline import batch_pipeline
 from mds_assets.build import build
 from mds_assets.jobs import partition_checks_job
+from mds_assets.keys import MDS_SHARDS
 from mds_assets.partitions import raw_batches
 from mds_assets.schedules import nightly_publish_schedule
 from mds_assets.sensors import failed_check_alert_sensor, raw_batch_sensor
@@ -87,7 +86,7 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
     try:
         instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
         materialize(
-            [raw_samples, selected_samples, mds_shards],
+            [batch_pipeline],
             partition_key="batch-0",
             instance=instance,
             resources={"mds_settings": settings},
@@ -99,7 +98,7 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
         ) as writer:
             writer.write_samples([{"uid": b"x" * 800}, {"uid": b"y" * 800}], use_tqdm=False)
         defs = Definitions(
-            assets=[raw_samples, selected_samples, mds_shards],
+            assets=[batch_pipeline],
             jobs=[partition_checks_job],
             resources={"mds_settings": settings},
         )
@@ -124,7 +123,7 @@ def _forge_oversized(settings, key):
 
 def _check_partition_job(settings):
     defs = Definitions(
-        assets=[raw_samples, selected_samples, mds_shards],
+        assets=[batch_pipeline],
         jobs=[partition_checks_job],
         resources={"mds_settings": settings},
     )
@@ -134,8 +133,8 @@ def _check_partition_job(settings):
 def _execute_all(settings, instance):
     """A run of only mds_shards' checks, with no partition: what "Execute all" launches."""
     return materialize(
-        [raw_samples, selected_samples, mds_shards],
-        selection=AssetSelection.checks_for_assets(mds_shards),
+        [batch_pipeline],
+        selection=AssetSelection.checks_for_assets(MDS_SHARDS),
         instance=instance,
         resources={"mds_settings": settings},
         raise_on_error=False,
@@ -147,7 +146,7 @@ def test_the_checks_only_job_is_partitioned_so_the_launchpad_offers_a_partition(
     assert job.partitions_def == raw_batches
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1"])
     materialize(
-        [raw_samples, selected_samples, mds_shards],
+        [batch_pipeline],
         partition_key="batch-0",
         instance=instance,
         resources={"mds_settings": settings},
@@ -173,7 +172,7 @@ def test_a_checks_only_run_without_a_partition_checks_every_materialised_partiti
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1", "batch-2"])
     for key in ("batch-0", "batch-1"):  # batch-2 is registered but never built: not checked
         materialize(
-            [raw_samples, selected_samples, mds_shards],
+            [batch_pipeline],
             partition_key=key,
             instance=instance,
             resources={"mds_settings": settings},
@@ -213,7 +212,7 @@ def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_a
     assert [r.partition_key for r in changed.run_requests] == ["batch-1"]
 
     materialize(
-        [raw_samples, selected_samples, mds_shards],
+        [batch_pipeline],
         partition_key="batch-1",
         instance=instance,
         resources={"mds_settings": settings},

@@ -14,12 +14,13 @@ import psutil
 import pytest
 from dagster import materialize
 
+from mds_assets.assets.batch_pipeline import batch_pipeline
 from mds_assets.assets.index import how_to_load
-from mds_assets.assets.raw import raw_samples
 from mds_assets.build import build
 from mds_assets.cli import main
 from mds_assets.core.raw_sources import RawDataError, list_batches, read_records
 from mds_assets.core.selection import RecordEncoder, SelectionError, parse_fields
+from mds_assets.keys import RAW_SAMPLES
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
 from writer import MDSDataset, StreamingDatasetWriter
@@ -217,7 +218,8 @@ def test_a_run_from_the_ui_refuses_an_output_inside_the_raw_folder(instance, raw
     settings = MDSSettings(raw_url=str(raw_dir), out_url=str(raw_dir / "mds"), fields=FIELDS)
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
     result = materialize(
-        [raw_samples],
+        [batch_pipeline],
+        selection=[RAW_SAMPLES],
         partition_key="batch-0",
         instance=instance,
         resources={"mds_settings": settings},

@@ -1,0 +1,163 @@
+"""The batch pipeline: `raw_samples` -> `selected_samples` -> `mds_shards` of each partition, in one step.
+
+Why one step: the three assets are a strict chain over the same records. In one step a batch
+is read once — the preview that `raw_samples` shows and `selected_samples` checks the plan
+against is the first records of the very read that `mds_shards` writes from — nothing passes
+through intermediate storage, and no executor starts a process per asset. Each asset is still
+materialised per partition with its own metadata, and can be materialised alone (a preview,
+a plan check) or with `mds_shards`' check alone.
+
+One run can build many partitions (`BackfillPolicy.single_run`: a backfill of a range of
+partitions is one run, and `mds-assets build` gives each worker one range), so Dagster's fixed
+cost per run is paid per range, not per batch. The raw URL is listed once per run, or not at
+all when whoever launched the run listed it already (`mds-assets build` passes its listing as
+the op's `batches` config). A partition that fails does not stop the others: they are
+materialised, its error is logged, and the run fails naming every failed partition.
+"""
+
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    BackfillPolicy,
+    Config,
+    Failure,
+    MetadataValue,
+    multi_asset,
+)
+from pydantic import Field
+
+from ..checks import shard_size_evaluation
+from ..core.partition_writer import write_partition
+from ..core.profile import reading
+from ..core.raw_sources import RawBatch, RawDataError, list_batches
+from ..core.wording import plural
+from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES, SHARD_SIZE
+from ..partitions import raw_batches
+from ..resources import MDSSettings
+from .raw import RAW_SAMPLES_SPEC, raw_samples_metadata
+from .selected import SELECTED_SAMPLES_SPEC, checked_plan_metadata
+from .shards import MDS_SHARDS_SPEC, check_every_partition, shard_size_spec, shards_metadata
+
+PIPELINE_OP = "batch_pipeline"
+
+
+class ListedBatch(Config):
+    """A raw batch as a listing found it (`core.raw_sources.RawBatch`)."""
+
+    name: str
+    url: str
+    layout: str
+    fingerprint: str
+    size: int
+    problem: str = ""
+
+
+class BatchListing(Config):
+    batches: list[ListedBatch] = Field(
+        default_factory=list,
+        description="The raw batches as already listed by whoever launched the run (mds-assets build "
+        "fills it in); empty: the run lists the raw URL itself, once.",
+    )
+
+
+def listing_config(batches: list[RawBatch]) -> dict:
+    """The op config that hands a listing to the run (for `runs.run_config`)."""
+    listed = [
+        {"name": b.name, "url": b.url, "layout": b.layout, "fingerprint": b.fingerprint, "size": b.size}
+        | ({"problem": b.problem} if b.problem else {})
+        for b in batches
+    ]
+    return {PIPELINE_OP: {"config": {"batches": listed}}}
+
+
+@multi_asset(
+    name=PIPELINE_OP,
+    specs=[RAW_SAMPLES_SPEC, SELECTED_SAMPLES_SPEC, MDS_SHARDS_SPEC],
+    check_specs=[shard_size_spec()],
+    partitions_def=raw_batches,
+    backfill_policy=BackfillPolicy.single_run(),
+    can_subset=True,  # an asset alone (a preview), or the check alone on what is in storage
+)
+def batch_pipeline(
+    context: AssetExecutionContext, config: BatchListing, mds_settings: MDSSettings
+) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
+    if not (context.has_partition_key or context.has_partition_key_range):
+        yield from check_every_partition(context, mds_settings)  # "Execute all" on the Checks tab
+        return
+    keys = list(context.partition_keys)
+    batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
+    failed: dict[str, str] = {}
+    for key in keys:
+        try:
+            _build_partition(context, mds_settings, key, batches)
+        except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
+            failed[key] = str(error)
+            if len(keys) > 1:
+                context.log.error(f"partition {key} failed: {error}")
+    if failed:
+        raise _failure(failed, len(keys))
+
+
+def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawBatch]:
+    if config.batches:
+        listed = [RawBatch(**batch.model_dump()) for batch in config.batches]
+    else:
+        listed = list_batches(settings.raw_url, settings.fsspec_options())
+    return {batch.partition_key: batch for batch in listed}
+
+
+def _build_partition(
+    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch]
+) -> None:
+    """The selected assets of one partition, each materialisation logged as it completes; then its check."""
+    selected = context.selected_asset_keys
+    if selected:
+        batch = batches.get(key)
+        if batch is None:
+            raise RawDataError(f"no raw batch under {settings.raw_url} has partition key {key!r} (was it removed?)")
+        with reading(batch, settings.fsspec_options()) as batch_reading:
+            preview = batch_reading.preview
+            _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(batch, preview))
+            if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
+                _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
+            if MDS_SHARDS in selected:
+                build = write_partition(
+                    batch,
+                    settings.selections(),
+                    settings.out_url,
+                    settings.shard_size_limit,
+                    settings.compression,
+                    settings.fsspec_options(),
+                    records=batch_reading.records(),
+                )
+                context.log.info(
+                    f"{key}: wrote {plural(build.manifest.total_samples, 'sample')} in "
+                    f"{plural(len(build.manifest.shards), 'shard')} to {build.url}"
+                )
+                _materialised(context, MDS_SHARDS, key, shards_metadata(build, batch))
+    if context.selected_asset_check_keys:
+        evaluation = shard_size_evaluation(settings, key)
+        context.log_event(evaluation)
+        if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:  # blocking
+            raise ValueError(f"check {SHARD_SIZE} failed: {evaluation.description}")
+
+
+def _materialised(context: AssetExecutionContext, asset_key: AssetKey, key: str, metadata: dict) -> None:
+    """One partition of a selected asset materialised (logged now, as the partition completes)."""
+    if asset_key in context.selected_asset_keys:
+        context.log_event(AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata))
+
+
+def _failure(failed: dict[str, str], partitions: int) -> Failure:
+    if partitions == 1:
+        (description,) = failed.values()
+    else:
+        listed = "; ".join(f"{key}: {error}" for key, error in failed.items())
+        description = f"{len(failed)} of {plural(partitions, 'partition')} failed — {listed}"
+    return Failure(description=description, metadata={"failed_partitions": MetadataValue.json(failed)})
