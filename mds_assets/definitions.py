@@ -10,7 +10,6 @@ from .jobs import build_partition_job, index_checks_job, partition_checks_job, p
 from .resources import settings_from_environment
 from .schedules import nightly_publish_schedule
 from .sensors import failed_check_alert_sensor, raw_batch_sensor
-from .step_io import step_io_from_environment
 
 SETTINGS = settings_from_environment()
 ASSETS = [batch_pipeline, mds_index]  # raw_samples -> selected_samples -> mds_shards, then mds_index
@@ -22,7 +21,7 @@ defs = Definitions(
     jobs=[build_partition_job, publish_index_job, index_checks_job, partition_checks_job],
     schedules=[nightly_publish_schedule],
     sensors=[raw_batch_sensor, failed_check_alert_sensor],
-    resources={"mds_settings": SETTINGS, "io_manager": step_io_from_environment(SETTINGS)},
+    resources={"mds_settings": SETTINGS},
     executor=executor_from_environment(),  # MDS_EXECUTOR: in_process (default), multiprocess, celery, k8s
 )
 

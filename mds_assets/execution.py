@@ -1,17 +1,18 @@
 """Which engine runs a run's steps, chosen by configuration: `MDS_EXECUTOR`.
 
-* `in_process` (default): every step of a run in the run's own process. A partition run is a
-  strict chain (raw_samples -> selected_samples -> mds_shards), so a process per step would buy
-  no parallelism and cost a Python start-up with Dagster and this code location (~1.5 s) per
-  step; parallelism comes from one run per partition (`mds-assets build --workers`, or the
-  run queue).
+* `in_process` (default): every step of a run in the run's own process. A partition run is
+  one step (`batch_pipeline`) and a publish run a strict chain (mds_index, then its checks),
+  so a process per step would buy no parallelism and cost a Python start-up with Dagster and
+  this code location (~1.5 s) per step; parallelism comes from runs (`mds-assets build
+  --workers`: one range of partitions per worker; or the run queue).
 * `multiprocess`: Dagster's default, a child process per step on the run's machine.
 * `celery`: each step is a Celery task on whichever worker takes it (`dagster-celery worker
   start -A dagster_celery.app -y deploy/celery-worker.yaml`). Needs `MDS_CELERY_BROKER`
   (e.g. `redis://127.0.0.1:6379/0`); `MDS_CELERY_BACKEND` defaults to the broker. Both are
   read on the machine that runs the run, through Dagster's `EnvVar` (`{"env": ...}`), so URLs
   (which may hold a password) never enter run config. The instance must be one every worker
-  reaches (PostgreSQL), and step outputs go to `step_io_manager` (an fsspec URL, not a disk).
+  reaches (PostgreSQL); no step hands data to another (each reads and writes the dataset's
+  storage), so workers share no disk.
 * `k8s`: dagster-k8s' `k8s_job_executor`, a Kubernetes Job per step (deploy/ has the chart values).
 
 The executor's settings can still be overridden per run in the launchpad under `execution:`.

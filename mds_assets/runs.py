@@ -17,7 +17,6 @@ from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch
 from .execution import check_instance, executor_name
 from .resources import MDSSettings
-from .step_io import step_io_url
 
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
 JOBS = ("build_partition", "publish_index")
@@ -33,16 +32,12 @@ def _target(name: str):
 
 
 def run_config(settings: MDSSettings, batches: list[RawBatch] | None = None) -> dict[str, Any]:
-    """The settings as run config: the dataset's settings, step outputs beside its output, and
-    the batches as listed already (so the run does not list the raw URL again)."""
+    """The settings as run config (no step hands data to another: every step reads and writes
+    the dataset's own storage), and the batches as listed already (so the run does not list
+    the raw URL again)."""
     return {
         **({"ops": listing_config(batches)} if batches else {}),
-        "resources": {
-            "mds_settings": {"config": settings.model_dump()},
-            "io_manager": {
-                "config": {"base_url": step_io_url(settings.out_url), "storage_options": dict(settings.storage_options)}
-            },
-        },
+        "resources": {"mds_settings": {"config": settings.model_dump()}},
         "loggers": QUIET_LOGS,
     }
 

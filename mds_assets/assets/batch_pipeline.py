@@ -136,10 +136,6 @@ def _build_partition(
                     settings.fsspec_options(),
                     records=batch_reading.records(),
                 )
-                context.log.info(
-                    f"{key}: wrote {plural(build.manifest.total_samples, 'sample')} in "
-                    f"{plural(len(build.manifest.shards), 'shard')} to {build.url}"
-                )
                 _materialised(context, MDS_SHARDS, key, shards_metadata(build, batch))
     if context.selected_asset_check_keys:
         evaluation = shard_size_evaluation(settings, key)

@@ -1,4 +1,4 @@
-"""The executor chosen by MDS_EXECUTOR, step outputs under an fsspec URL, and `mds-assets build`
+"""The executor chosen by MDS_EXECUTOR, the run config `mds-assets build` gives, and `mds-assets build`
 through reconstructable jobs on another executor than the default."""
 
 import os
@@ -12,7 +12,6 @@ from dagster import DagsterInstance, in_process_executor, multiprocess_executor
 from mds_assets import execution
 from mds_assets.execution import ExecutorSettingError, executor_from_environment
 from mds_assets.runs import run_config
-from mds_assets.step_io import StepIOManager, step_io_url
 
 from ..commands import build_arguments
 from .conftest import FIELDS, record, snapshot, write_batch
@@ -58,31 +57,15 @@ def test_a_distributed_executor_refuses_a_sqlite_instance(monkeypatch, instance)
     execution.check_instance(instance)
 
 
-def test_step_outputs_round_trip_under_any_fsspec_url(settings):
-    from dagster import asset, materialize
+def test_run_config_carries_every_setting_and_the_listing(settings):
+    from mds_assets.core.raw_sources import list_batches
 
-    @asset
-    def upstream():
-        return {"profile": [1, 2, 3]}
-
-    @asset
-    def downstream(upstream):
-        assert upstream == {"profile": [1, 2, 3]}
-        return len(upstream["profile"])
-
-    manager = StepIOManager(base_url="memory://mds-step-io-test/out/.dagster-io")
-    result = materialize([upstream, downstream], resources={"io_manager": manager})
-    assert result.success
-    import fsspec
-
-    assert fsspec.filesystem("memory").exists("/mds-step-io-test/out/.dagster-io/upstream/__all__.pickle")
-
-
-def test_run_config_carries_every_setting_and_the_step_output_url(settings):
-    config = run_config(settings)
-    assert config["resources"]["mds_settings"]["config"] == settings.model_dump()
-    assert config["resources"]["io_manager"]["config"]["base_url"] == step_io_url(settings.out_url)
-    assert step_io_url("s3://bucket/mds/") == "s3://bucket/mds/.dagster-io"
+    batches = list_batches(settings.raw_url)
+    config = run_config(settings, batches)
+    assert config["resources"] == {"mds_settings": {"config": settings.model_dump()}}
+    listed = config["ops"]["batch_pipeline"]["config"]["batches"]
+    assert [entry["name"] for entry in listed] == ["batch-0.jsonl", "batch-1.jsonl", "batch-2.jsonl"]
+    assert "ops" not in run_config(settings)  # publish_index has no batch_pipeline op
 
 
 def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_path):
@@ -110,7 +93,7 @@ def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert (home / "dagster.yaml").read_text().endswith("# kept as it is\n")  # never overwritten
-        outputs[name] = {k: v for k, v in snapshot(out).items() if not k.startswith(".dagster-io")}
+        outputs[name] = snapshot(out)
         with DagsterInstance.from_config(str(home)) as instance:
             (run,) = [r for r in instance.get_runs() if r.job_name == "build_partition"]
             assert run.run_config["resources"]["mds_settings"]["config"]["out_url"] == str(out)

@@ -26,15 +26,11 @@ def upload_batches(s3, bucket, batches, records=30, start=0):
 
 
 def published_objects(s3, bucket="lake"):
-    """The published dataset's top-level objects with their bytes (partitions and step outputs,
-    <out>/.dagster-io/, excluded: neither is part of the dataset)."""
+    """The published dataset's top-level objects with their bytes (partitions excluded: they are
+    the build's, not part of the dataset)."""
     client = s3.client()
     keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="mds/").get("Contents", [])]
-    return {
-        key: client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        for key in keys
-        if "/partitions/" not in key and "/.dagster-io/" not in key
-    }
+    return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys if "/partitions/" not in key}
 
 
 def settings(compression=None, shard_size_limit=1500):
