@@ -1,8 +1,13 @@
 """Field selection: encodings, and errors that name batch, line and field."""
 
+import base64
+import binascii
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from mds_assets.core.profile import check_selection, profile_records
 from mds_assets.core.selection import RecordEncoder, SelectionError, decoders_for, parse_fields
@@ -61,3 +66,23 @@ def test_the_profile_names_the_first_line_a_selection_cannot_take():
     with pytest.raises(SelectionError, match="field 'zz': in no record"):
         check_selection(parse_fields("zz"), profile)
     check_selection(parse_fields("a:json"), profile)
+
+
+@examples(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_base64_fields_decode_every_standard_encoding(payload):
+    encoder = RecordEncoder(parse_fields("b:base64"), "batch.jsonl")
+    assert encoder.encode(1, {"b": base64.b64encode(payload).decode()}) == {"b": payload}
+
+
+@examples(max_examples=500, deadline=None)
+@given(st.text(alphabet="ABCDabcd0189+/= \n@-_", max_size=24))
+def test_base64_fields_accept_nothing_the_standard_library_refuses(text):
+    """The fast decoder never accepts what the strict standard one refuses, nor decodes differently."""
+    encoder = RecordEncoder(parse_fields("b:base64"), "batch.jsonl")
+    try:
+        decoded = encoder.encode(7, {"b": text})["b"]
+    except SelectionError as error:
+        assert "batch batch.jsonl, line 7, field 'b': not valid base64" in str(error)
+        return
+    assert decoded == binascii.a2b_base64(text, strict_mode=True)
