@@ -13,16 +13,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mds_assets.build import INSTANCE_CONFIG  # the dagster.yaml users get
+
 from .s3_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-INSTANCE_CONFIG = """\
-telemetry:
-  enabled: false
-concurrency:
-  pools:
-    default_limit: 1
-"""
 
 
 class DagsterDev:
