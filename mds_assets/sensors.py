@@ -1,5 +1,6 @@
 """Sensors: new or changed raw batches become partition runs; failed checks raise an alert."""
 
+import hashlib
 import json
 import os
 import urllib.request
@@ -14,8 +15,10 @@ from dagster import (
     sensor,
 )
 
-from .core.raw_sources import RawDataError, list_batches
+from .assets.batch_pipeline import listing_config
+from .core.raw_sources import RawBatch, RawDataError, list_batches
 from .core.stamps import partition_is_current
+from .core.work_split import at_most, contiguous_ranges
 from .jobs import build_partition_job
 from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, raw_batches
@@ -23,40 +26,57 @@ from .resources import MDSSettings
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
+# A run builds at most this many partitions: the run queue still spreads a large import over
+# runs in parallel, and Dagster's fixed cost per run is paid once per range, not per batch.
+PARTITIONS_PER_RUN = int(os.environ.get("MDS_SENSOR_PARTITIONS_PER_RUN", "8"))
 
 
 @sensor(
     job=build_partition_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Registers each new raw batch as a partition and requests its build_partition run; a changed "
-    "batch is requested again, a batch already built from the same data and settings is not.",
+    description="Registers each new raw batch as a partition and requests build_partition runs for them (a "
+    "run per range of up to 8 adjacent partitions); a changed batch is requested again, a batch already built "
+    "from the same data and settings is not.",
 )
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
-    """Lists the raw URL; registers each new batch as a partition and requests its run. A batch
-    whose size, ETag or mtime changed is requested again; a batch whose partition is already
-    built from it with the current settings (by `mds-assets build`, say) is not. The cursor maps
-    each partition key to its batch's fingerprint."""
+    """Lists the raw URL; registers each new batch as a partition and requests runs for the
+    batches to build, a run per range of adjacent partitions (at most PARTITIONS_PER_RUN). A
+    batch whose size, ETag or mtime changed is requested again; a batch whose partition is
+    already built from it with the current settings (by `mds-assets build`, say) is not. The
+    cursor maps each partition key to its batch's fingerprint."""
     try:
         batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
     except RawDataError as error:
         return SkipReason(str(error))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
-    new_keys = [b.partition_key for b in batches if b.partition_key not in registered]
-    requests = [
-        RunRequest(
-            partition_key=b.partition_key, run_key=f"{b.partition_key}:{b.fingerprint}", tags={"mds/batch": b.name}
-        )
-        for b in batches
-        if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
+    registered = list(context.instance.get_dynamic_partitions(RAW_BATCHES))
+    known = set(registered)
+    new_keys = [b.partition_key for b in batches if b.partition_key not in known]
+    to_build = [
+        b for b in batches if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
     ]
+    ranges = at_most(contiguous_ranges(to_build, registered + new_keys, workers=1), PARTITIONS_PER_RUN)
     cursor = json.dumps({b.partition_key: b.fingerprint for b in batches}, sort_keys=True)
     return SensorResult(
-        run_requests=requests,
+        run_requests=[_run_request(batches) for batches in ranges],
         dynamic_partitions_requests=[raw_batches.build_add_request(new_keys)] if new_keys else [],
         cursor=cursor,
     )
+
+
+def _run_request(batches: list[RawBatch]) -> RunRequest:
+    """One run for a range of partitions (registered in this order), with the sensor's listing
+    of their batches, so the run does not list the raw URL again."""
+    first, last = batches[0].partition_key, batches[-1].partition_key
+    fingerprints = ",".join(f"{b.partition_key}:{b.fingerprint}" for b in batches)
+    run_key = f"{first}..{last}:{hashlib.sha256(fingerprints.encode()).hexdigest()[:16]}"
+    tags = {"mds/batches": str(len(batches))}
+    config = {"ops": listing_config(batches)}
+    if first == last:
+        return RunRequest(partition_key=first, run_key=run_key, tags=tags, run_config=config)
+    range_tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return RunRequest(run_key=run_key, tags=tags | range_tags, run_config=config)
 
 
 @sensor(

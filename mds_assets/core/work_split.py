@@ -37,6 +37,11 @@ def contiguous_ranges(to_build: Sequence[RawBatch], order: Sequence[str], worker
     return ranges
 
 
+def at_most(ranges: list[list[RawBatch]], partitions: int) -> list[list[RawBatch]]:
+    """The ranges cut into consecutive pieces of at most `partitions` batches each."""
+    return [batches[start : start + partitions] for batches in ranges for start in range(0, len(batches), partitions)]
+
+
 def _bytes(batches: list[RawBatch]) -> int:
     return sum(max(batch.size, 1) for batch in batches)
 

@@ -16,7 +16,7 @@ from dagster import (
 
 from mds_assets.assets.batch_pipeline import batch_pipeline
 from mds_assets.build import build
-from mds_assets.jobs import partition_checks_job
+from mds_assets.jobs import build_partition_job, partition_checks_job
 from mds_assets.keys import MDS_SHARDS
 from mds_assets.partitions import raw_batches
 from mds_assets.schedules import nightly_publish_schedule
@@ -31,9 +31,21 @@ def evaluate(sensor, instance, settings, cursor=None):
     return sensor(context), context
 
 
+def requested(requests) -> list[tuple[str, str]]:
+    """Each run request's partitions as (first, last): a range, or one partition (first == last)."""
+    return [
+        (r.partition_key, r.partition_key)
+        if r.partition_key
+        else (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in requests
+    ]
+
+
 def test_the_sensor_registers_new_batches_and_requests_their_runs(instance, settings, raw_dir):
     result, _ = evaluate(raw_batch_sensor, instance, settings)
-    assert [r.partition_key for r in result.run_requests] == ["batch-0", "batch-1", "batch-2"]
+    assert requested(result.run_requests) == [("batch-0", "batch-2")]  # one run for the three adjacent batches
+    listed = result.run_requests[0].run_config["ops"]["batch_pipeline"]["config"]["batches"]
+    assert [batch["name"] for batch in listed] == ["batch-0.jsonl", "batch-1.jsonl", "batch-2.jsonl"]
     (add,) = result.dynamic_partitions_requests
     assert add.partitions_def_name == raw_batches.name and sorted(add.partition_keys) == [
         "batch-0",
@@ -222,4 +234,19 @@ def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_a
 
     gz = type(settings)(**{**settings.model_dump(), "compression": "gz"})  # the way they are written changed
     regz, _ = evaluate(raw_batch_sensor, instance, gz)
-    assert sorted(r.partition_key for r in regz.run_requests) == ["batch-0", "batch-1", "batch-2"]
+    assert requested(regz.run_requests) == [("batch-0", "batch-2")]
+
+
+def test_a_large_import_is_requested_as_runs_of_at_most_eight_partitions_that_build_them(instance, settings, raw_dir):
+    for batch in range(3, 10):
+        write_batch(raw_dir, f"batch-{batch}.jsonl", [record(batch, n) for n in range(3)])
+    result, _ = evaluate(raw_batch_sensor, instance, settings)
+    assert requested(result.run_requests) == [("batch-0", "batch-7"), ("batch-8", "batch-9")]
+    instance.add_dynamic_partitions(raw_batches.name, list(result.dynamic_partitions_requests[0].partition_keys))
+    request = result.run_requests[1]
+    job = Definitions(
+        assets=[batch_pipeline], jobs=[build_partition_job], resources={"mds_settings": settings}
+    ).resolve_job_def("build_partition")
+    run = job.execute_in_process(run_config=request.run_config, tags=request.tags, instance=instance)
+    assert run.success
+    assert instance.get_materialized_partitions(MDS_SHARDS) == {"batch-8", "batch-9"}
