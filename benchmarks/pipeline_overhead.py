@@ -7,8 +7,10 @@ base64 payload), then times, each in a fresh process, alternating, best of `--re
   * hand loop (the baseline): one process reads every batch line by line, `json.loads`,
     `base64.b64decode`, and writes one dataset with our StreamingDatasetWriter — what a user
     would write without this project;
-  * pipeline: `mds-assets build --workers 2` (Dagster runs into a fresh output and a fresh
-    DAGSTER_HOME, then the index and its checks), timed from process start to exit.
+  * pipeline: `mds-assets build --workers 2` into a fresh output (Dagster runs, then the index
+    and its checks), timed from process start to exit. One DAGSTER_HOME serves every repeat,
+    as on a user's machine: the first build creates its SQLite instance (printed apart, as
+    "first build"), the best of the others is the figure compared.
 Peak memory is each process's own high-water mark (VmHWM, read from /proc while it runs: the
 main process, and the largest of its workers). Targets (issue 10): pipeline / hand loop at
 most 10x on 8 x 2 MB (the floor there is Python and Dagster's import) and at most 1.0x on
@@ -71,6 +73,7 @@ def generate(raw: Path, batch_mb: int, batches: int) -> int:
 
 def timed(command: list[str], home: Path) -> tuple[float, int, int]:
     """Seconds from start to exit, and the peak RSS (bytes) of the process and of its largest child."""
+    home.mkdir(exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_DISABLE_TELEMETRY": "1"}
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -106,14 +109,12 @@ def measure(batch_mb: int, batches: int, repeat: int) -> None:
         records = generate(root / "raw", batch_mb, batches)
         raw_mb = sum(p.stat().st_size for p in (root / "raw").iterdir()) / 1e6
         hand, pipe = [], []
+        first = timed(pipeline_command(root / "raw", root / "out-first"), root / "home")
         for attempt in range(repeat):
             hand.append(
-                timed(
-                    [sys.executable, "-c", HAND_LOOP, str(root / "raw"), str(root / f"hand{attempt}")],
-                    root / f"home-hand{attempt}",
-                )
+                timed([sys.executable, "-c", HAND_LOOP, str(root / "raw"), str(root / f"hand{attempt}")], root / "h")
             )
-            pipe.append(timed(pipeline_command(root / "raw", root / f"out{attempt}"), root / f"home{attempt}"))
+            pipe.append(timed(pipeline_command(root / "raw", root / f"out{attempt}"), root / "home"))
     finally:
         shutil.rmtree(root)
     best_hand, best_pipe = min(hand), min(pipe)
@@ -123,6 +124,7 @@ def measure(batch_mb: int, batches: int, repeat: int) -> None:
         print(
             f"  {name:<18}{seconds:7.2f} s  {raw_mb / seconds:7.1f} MB/s  peak RSS {main_peak / 2**20:5.0f} MB{workers}"
         )
+    print(f"  {'(first build)':<18}{first[0]:7.2f} s  (creates the DAGSTER_HOME's SQLite instance)")
     ratio = best_pipe[0] / best_hand[0]
     target = TARGETS.get(batch_mb)
     verdict = f" (target <= {target:.1f}x: {'met' if ratio <= target else 'NOT met'})" if target else ""

@@ -4,21 +4,19 @@ Cheap on purpose: the listing's facts (name, size, fingerprint) and the first re
 whole batch is read once, by `mds_shards`, which records its full profile.
 """
 
-from dagster import AssetSpec, MetadataValue
+from dagster import MetadataValue
 
 from ..core.profile import BatchProfile
 from ..core.raw_sources import RawBatch
 from ..keys import RAW_SAMPLES
+from .specs import partition_asset_spec
 
-RAW_SAMPLES_SPEC = AssetSpec(
+RAW_SAMPLES_SPEC = partition_asset_spec(
     RAW_SAMPLES,
     description="A raw batch (a JSONL or Parquet file, or an ImageFolder-style directory) as listed under "
     "the raw URL: its size, fingerprint and a preview of its first records. Unreadable input fails the "
     "partition naming the batch and line.",
-    group_name="mds",
     kinds={"python", "json"},
-    owners=["team:data-engineering"],
-    skippable=True,  # materialised per partition by the batch pipeline (one run can build many)
 )
 
 

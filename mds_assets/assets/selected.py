@@ -5,22 +5,20 @@ one that fails further into the batch fails `mds_shards` naming the line, and it
 partition is discarded (nothing is published).
 """
 
-from dagster import AssetSpec, MetadataValue
+from dagster import MetadataValue
 
 from ..core.profile import BatchProfile, check_selection
 from ..core.selection import FieldSelection
 from ..keys import RAW_SAMPLES, SELECTED_SAMPLES
+from .specs import partition_asset_spec
 
-SELECTED_SAMPLES_SPEC = AssetSpec(
+SELECTED_SAMPLES_SPEC = partition_asset_spec(
     SELECTED_SAMPLES,
     deps=[RAW_SAMPLES],
     description="The configured fields (`name[:encoding]`) checked against the first records of the batch: a "
     "field missing from a record, or of a type its encoding cannot take, fails the partition naming batch, "
     "line and field, before any shard is written.",
-    group_name="mds",
     kinds={"python"},
-    owners=["team:data-engineering"],
-    skippable=True,
 )
 
 

@@ -10,7 +10,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetSpec,
     MetadataValue,
     PreviewWarning,
     TableColumn,
@@ -26,17 +25,15 @@ from ..core.wording import plural
 from ..keys import MDS_SHARDS, SELECTED_SAMPLES, SHARD_SIZE
 from ..partitions import RAW_BATCHES, raw_batches
 from ..resources import MDSSettings
+from .specs import partition_asset_spec
 
-MDS_SHARDS_SPEC = AssetSpec(
+MDS_SHARDS_SPEC = partition_asset_spec(
     MDS_SHARDS,
     deps=[SELECTED_SAMPLES],
     description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
     "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
     "folder per partition key), and the batch's full profile (records, field types) from the same pass.",
-    group_name="mds",
     kinds={"python", "mds"},
-    owners=["team:data-engineering"],
-    skippable=True,
 )
 
 _SHARD_TABLE = TableSchema(
