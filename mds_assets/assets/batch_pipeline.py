@@ -15,7 +15,9 @@ the op's `batches` config). A partition that fails does not stop the others: the
 materialised, its error is logged, and the run fails naming every failed partition.
 """
 
+import posixpath
 from collections.abc import Iterator
+from typing import Literal
 
 from dagster import (
     AssetCheckEvaluation,
@@ -52,7 +54,7 @@ class ListedBatch(Config):
 
     name: str
     url: str
-    layout: str
+    layout: Literal["jsonl", "parquet", "filetree", "refused"]
     fingerprint: str
     size: int
     problem: str = ""
@@ -97,7 +99,7 @@ def batch_pipeline(
         try:
             _build_partition(context, mds_settings, key, batches)
         except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
-            failed[key] = str(error)
+            failed[key] = str(error) or type(error).__name__
             if len(keys) > 1:
                 context.log.error(f"partition {key} failed: {error}")
     if failed:
@@ -105,10 +107,15 @@ def batch_pipeline(
 
 
 def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawBatch]:
-    if config.batches:
-        listed = [RawBatch(**batch.model_dump()) for batch in config.batches]
-    else:
-        listed = list_batches(settings.raw_url, settings.fsspec_options())
+    if not config.batches:
+        return {batch.partition_key: batch for batch in list_batches(settings.raw_url, settings.fsspec_options())}
+    listed = [RawBatch(**batch.model_dump()) for batch in config.batches]
+    for batch in listed:  # a listing of another raw URL (settings changed since, or typed by hand) is refused
+        if batch.url != posixpath.join(settings.raw_url.rstrip("/"), batch.name) or "/" in batch.name:
+            raise RawDataError(
+                f"the run's listed batch {batch.name!r} ({batch.url}) is not a batch directly under the raw URL "
+                f"{settings.raw_url}; launch the run without the `batches` config to list it afresh"
+            )
     return {batch.partition_key: batch for batch in listed}
 
 

@@ -7,7 +7,7 @@ from mds_assets.assets.batch_pipeline import batch_pipeline
 from mds_assets.assets.index import mds_index
 from mds_assets.checks import index_consistency, samples_decode
 from mds_assets.core.selection import RecordEncoder, decoders_for
-from mds_assets.jobs import index_checks_job, partition_checks_job
+from mds_assets.jobs import build_partition_job, index_checks_job, partition_checks_job
 from mds_assets.keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
@@ -145,7 +145,7 @@ def job(name, settings):
         assets=ALL[:2],
         asset_checks=ALL[2:],
         resources={"mds_settings": settings},
-        jobs=[partition_checks_job, index_checks_job],
+        jobs=[build_partition_job, partition_checks_job, index_checks_job],
     )
     return defs.resolve_job_def(name)
 

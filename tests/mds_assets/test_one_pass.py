@@ -7,6 +7,7 @@ from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter
 from fsspec.implementations.local import LocalFileSystem
 
 from mds_assets.build import build
+from mds_assets.core.raw_sources import RawBatch
 from mds_assets.keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 
 from .conftest import record, snapshot, write_batch
@@ -103,3 +104,38 @@ def _latest_metadata(instance, asset: AssetKey, partition: str) -> dict:
         AssetRecordsFilter(asset_key=asset, asset_partitions=[partition]), limit=1
     ).records
     return records[0].event_log_entry.asset_materialization.metadata
+
+
+def test_a_listing_of_another_raw_url_in_the_run_config_is_refused_naming_the_batch(instance, settings, tmp_path):
+    from mds_assets.runs import run_config
+
+    from .test_assets import job
+
+    instance.add_dynamic_partitions("raw_batches", ["batch-0"])
+    elsewhere = RawBatch("batch-0.jsonl", str(tmp_path / "secret" / "batch-0.jsonl"), "jsonl", "f", 10)
+    config = {"ops": run_config(settings, [elsewhere])["ops"]}
+    result = job("build_partition", settings).execute_in_process(
+        run_config=config, partition_key="batch-0", instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "listed batch 'batch-0.jsonl'" in str(failure.step_failure_data.error)
+    assert "is not a batch directly under the raw URL" in str(failure.step_failure_data.error)
+
+
+def test_a_range_run_reports_a_removed_batch_and_builds_the_rest(instance, settings, raw_dir):
+    from .test_assets import job
+
+    instance.add_dynamic_partitions("raw_batches", ["batch-0", "batch-1", "batch-2"])
+    (raw_dir / "batch-1.jsonl").unlink()
+    result = job("build_partition", settings).execute_in_process(
+        tags={"dagster/asset_partition_range_start": "batch-0", "dagster/asset_partition_range_end": "batch-2"},
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    failed = failure.step_failure_data.user_failure_data.metadata["failed_partitions"].value
+    assert list(failed) == ["batch-1"] and "(was it removed?)" in failed["batch-1"]
+    assert "1 of 3 partitions failed — batch-1: no raw batch" in str(failure.step_failure_data.error)
+    assert instance.get_materialized_partitions(MDS_SHARDS) == {"batch-0", "batch-2"}
