@@ -90,6 +90,11 @@ def batch_pipeline(
     context: AssetExecutionContext, config: BatchListing, mds_settings: MDSSettings
 ) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
     if not (context.has_partition_key or context.has_partition_key_range):
+        if context.selected_asset_keys:  # a launch with no partition picked: building nothing is no success
+            raise Failure(
+                description=f"{', '.join(sorted(k.to_user_string() for k in context.selected_asset_keys))} "
+                "are partitioned by raw batch: choose a partition or a range of partitions to build"
+            )
         yield from check_every_partition(context, mds_settings)  # "Execute all" on the Checks tab
         return
     keys = list(context.partition_keys)
