@@ -87,33 +87,75 @@ def _run_request(batches: list[RawBatch]) -> RunRequest:
 )
 def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     """Alerts on every newly failed asset check: a log line, and a POST to the URL in
-    MDS_ALERT_WEBHOOK_URL when set. The cursor is the id of the last execution seen."""
-    last_seen = int(context.cursor or 0)
-    newest = last_seen
+    MDS_ALERT_WEBHOOK_URL when set.
+
+    A run plans (and numbers) its check executions when it starts and evaluates them as it goes
+    (a range run: one partition after another), so an execution numbered below one already seen
+    may fail later. The cursor is `settled` (every execution up to it is evaluated, or its run
+    is over) and `alerted`, the executions above it already alerted."""
+    settled, alerted_ids = _alert_cursor(context.cursor)
+    newest, unsettled = settled, []
     alerts = []
     for check_key in CHECK_KEYS:
-        for record in _check_executions(context, check_key):
+        # the first tick looks at the latest page only, as it always did: no flood of past failures
+        for record in _check_executions(context, check_key, above=settled, every_page=bool(context.cursor)):
             newest = max(newest, record.id)
-            if record.id > last_seen and record.status.value == _FAILED:
+            status = record.status.value
+            if status == _PLANNED and not _run_is_over(context, record.run_id):
+                unsettled.append(record.id)
+            elif status == _FAILED and record.id not in alerted_ids:
+                alerted_ids.add(record.id)
                 partition = f" partition {record.partition}" if record.partition else ""
                 alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
+    settled = min(unsettled) - 1 if unsettled else newest
+    cursor = json.dumps({"settled": settled, "alerted": sorted(i for i in alerted_ids if i > settled)})
     if not alerts:
-        context.update_cursor(str(newest))
+        context.update_cursor(cursor)
         return SkipReason("no new failed checks")
     for alert in alerts:
         context.log.error(alert)
         _post_webhook(alert, context)
-    return SensorResult(cursor=str(newest))
+    return SensorResult(cursor=cursor)
 
 
 _FAILED = "FAILED"  # AssetCheckExecutionRecordStatus.FAILED; the enum is not exported by `dagster`
+_PLANNED = "PLANNED"
+_PAGE = 50
 
 
-def _check_executions(context: SensorEvaluationContext, check_key: AssetCheckKey) -> list:
-    """The last 50 executions of a check, newest first. Dagster 1.13.27 (pinned) has no public
-    history call (the instance offers only the latest record), so this is the one place that
-    reads the event log storage directly."""
-    return list(context.instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50))
+def _alert_cursor(cursor: str | None) -> tuple[int, set[int]]:
+    if not cursor:
+        return 0, set()
+    if cursor.isdigit():  # the cursor before range runs: the id of the last execution seen
+        return int(cursor), set()
+    parsed = json.loads(cursor)
+    return int(parsed["settled"]), set(parsed["alerted"])
+
+
+def _run_is_over(context: SensorEvaluationContext, run_id: str) -> bool:
+    run = context.instance.get_run_by_id(run_id)
+    return run is None or run.is_finished
+
+
+def _check_executions(
+    context: SensorEvaluationContext, check_key: AssetCheckKey, above: int, every_page: bool = True
+) -> list:
+    """Every execution of a check numbered above `above`, newest first, page by page. Dagster
+    1.13.27 (pinned) has no public history call (the instance offers only the latest record),
+    so this is the one place that reads the event log storage directly."""
+    storage = context.instance.event_log_storage
+    records: list = []
+    before = None
+    while True:
+        page = [
+            record
+            for record in storage.get_asset_check_execution_history(check_key, limit=_PAGE, cursor=before)
+            if record.id > above
+        ]
+        records += page
+        if len(page) < _PAGE or not every_page:
+            return records
+        before = page[-1].id
 
 
 def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
