@@ -29,6 +29,8 @@ SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"
 # A run builds at most this many partitions: the run queue still spreads a large import over
 # runs in parallel, and Dagster's fixed cost per run is paid once per range, not per batch.
 PARTITIONS_PER_RUN = int(os.environ.get("MDS_SENSOR_PARTITIONS_PER_RUN", "8"))
+if PARTITIONS_PER_RUN < 1:
+    raise ValueError(f"MDS_SENSOR_PARTITIONS_PER_RUN={PARTITIONS_PER_RUN}: expected 1 or more")
 
 
 @sensor(

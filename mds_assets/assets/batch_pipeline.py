@@ -116,7 +116,11 @@ def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, Ra
         return {batch.partition_key: batch for batch in list_batches(settings.raw_url, settings.fsspec_options())}
     listed = [RawBatch(**batch.model_dump()) for batch in config.batches]
     for batch in listed:  # a listing of another raw URL (settings changed since, or typed by hand) is refused
-        if batch.url != posixpath.join(settings.raw_url.rstrip("/"), batch.name) or "/" in batch.name:
+        if (
+            batch.name in ("", ".", "..")
+            or "/" in batch.name
+            or batch.url != posixpath.join(settings.raw_url.rstrip("/"), batch.name)
+        ):
             raise RawDataError(
                 f"the run's listed batch {batch.name!r} ({batch.url}) is not a batch directly under the raw URL "
                 f"{settings.raw_url}; launch the run without the `batches` config to list it afresh"

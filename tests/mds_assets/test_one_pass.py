@@ -106,20 +106,23 @@ def _latest_metadata(instance, asset: AssetKey, partition: str) -> dict:
     return records[0].event_log_entry.asset_materialization.metadata
 
 
-def test_a_listing_of_another_raw_url_in_the_run_config_is_refused_naming_the_batch(instance, settings, tmp_path):
+@pytest.mark.parametrize("name, where", [("batch-0.jsonl", "secret/batch-0.jsonl"), ("..", "raw/..")])
+def test_a_listing_of_another_raw_url_in_the_run_config_is_refused_naming_the_batch(
+    instance, settings, tmp_path, name, where
+):
     from mds_assets.runs import run_config
 
     from .test_assets import job
 
     instance.add_dynamic_partitions("raw_batches", ["batch-0"])
-    elsewhere = RawBatch("batch-0.jsonl", str(tmp_path / "secret" / "batch-0.jsonl"), "jsonl", "f", 10)
+    elsewhere = RawBatch(name, str(tmp_path / where), "jsonl", "f", 10)
     config = {"ops": run_config(settings, [elsewhere])["ops"]}
     result = job("build_partition", settings).execute_in_process(
         run_config=config, partition_key="batch-0", instance=instance, raise_on_error=False
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "listed batch 'batch-0.jsonl'" in str(failure.step_failure_data.error)
+    assert f"listed batch {name!r}" in str(failure.step_failure_data.error)
     assert "is not a batch directly under the raw URL" in str(failure.step_failure_data.error)
 
 
