@@ -20,11 +20,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tests.commands import MDS_ASSETS, build_arguments
 from tests.mds_assets.conftest import record, write_batch
 from tests.system.cluster import REPO, CeleryWorker, Postgres, Redis, instance_yaml
 
@@ -32,19 +32,7 @@ FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 
 
 def build(raw: Path, out: Path, home: Path, env: dict[str, str], workers: int) -> float:
-    command = [
-        str(Path(sys.executable).parent / "mds-assets"),
-        "build",
-        "--raw",
-        str(raw),
-        "--out",
-        str(out),
-        "--fields",
-        FIELDS,
-        "--workers",
-        str(workers),
-        "--quiet",
-    ]
+    command = [*MDS_ASSETS, *build_arguments(raw, out, FIELDS), "--workers", str(workers), "--quiet"]
     start = time.perf_counter()
     done = subprocess.run(
         command,

@@ -33,6 +33,9 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo's tests/ package
+from tests.commands import MDS_ASSETS, build_arguments  # noqa: E402
+
 FIELDS = "uid,caption,payload:base64"
 RECORD_PAYLOAD = 7_300  # bytes before base64: ~10 KB per JSON line
 TARGETS = {2: 10.0, 80: 1.0}  # batch MB -> the bound on pipeline / hand loop
@@ -53,9 +56,7 @@ print(writer.total_samples)
 
 
 def pipeline_command(raw: Path, out: Path) -> list[str]:
-    command = "from mds_assets.cli import main; raise SystemExit(main())"
-    build = ["build", "--raw", str(raw), "--out", str(out), "--fields", FIELDS, "--workers", "2", "--quiet"]
-    return [sys.executable, "-c", command, *build]
+    return [*MDS_ASSETS, *build_arguments(raw, out, FIELDS), "--workers", "2", "--quiet"]
 
 
 def generate(raw: Path, batch_mb: int, batches: int) -> int:
