@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dagster import DagsterInstance, JobDefinition, JobExecutionResult, execute_job, reconstructable
+from dagster import DagsterInstance, JobExecutionResult, execute_job, reconstructable
 
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch
 from .execution import check_instance, executor_name
+from .partitions import partition_range_tags
 from .resources import MDSSettings
 
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
-JOBS = ("build_partition", "publish_index")
 
 
 def _target(name: str):
@@ -42,10 +42,6 @@ def run_config(settings: MDSSettings, batches: list[RawBatch] | None = None) -> 
     }
 
 
-def job_definition(name: str) -> JobDefinition:
-    return _target(name)()
-
-
 def run_job(
     name: str,
     settings: MDSSettings,
@@ -58,21 +54,12 @@ def run_job(
     them; `partitions` is (first, last) of a range of partition keys (one partition: first == last)."""
     target = _target(name)
     check_instance(instance)
-    all_tags = dict(tags or {}) | _partition_tags(partitions)
+    all_tags = dict(tags or {}) | (partition_range_tags(*partitions) if partitions else {})
     config = run_config(settings, batches)
     with execute_job(
         reconstructable(target), instance=instance, run_config=config, tags=all_tags, raise_on_error=False
     ) as result:
         return result
-
-
-def _partition_tags(partitions: tuple[str, str] | None) -> dict[str, str]:
-    if partitions is None:
-        return {}
-    first, last = partitions
-    if first == last:
-        return {"dagster/partition": first}
-    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
 
 def first_error(result: JobExecutionResult) -> str:

@@ -21,7 +21,7 @@ from .core.stamps import partition_is_current
 from .core.work_split import at_most, contiguous_ranges
 from .jobs import build_partition_job
 from .keys import CHECK_KEYS
-from .partitions import RAW_BATCHES, raw_batches
+from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
 from .resources import MDSSettings
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
@@ -75,10 +75,9 @@ def _run_request(batches: list[RawBatch]) -> RunRequest:
     run_key = f"{first}..{last}:{hashlib.sha256(fingerprints.encode()).hexdigest()[:16]}"
     tags = {"mds/batches": str(len(batches))}
     config = {"ops": listing_config(batches)}
-    if first == last:
+    if first == last:  # Dagster resolves a single partition key itself
         return RunRequest(partition_key=first, run_key=run_key, tags=tags, run_config=config)
-    range_tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    return RunRequest(run_key=run_key, tags=tags | range_tags, run_config=config)
+    return RunRequest(run_key=run_key, tags=tags | partition_range_tags(first, last), run_config=config)
 
 
 @sensor(

@@ -159,14 +159,6 @@ def parse_compression(value: str | None) -> Compression:
     return SCHEMES[scheme](level)
 
 
-def from_setting(setting: str | None, where: str) -> Compression:
-    """The Compression a manifest records (None: none); a bad record names the file."""
-    try:
-        return parse_compression(setting)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: {error}") from None
-
-
 def scheme_from_file(text: str, where: str) -> Compression:
     """The Compression named by a dataset's `compression.txt` (readers need only the scheme)."""
     scheme = text.strip()

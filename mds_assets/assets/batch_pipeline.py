@@ -15,6 +15,7 @@ the op's `batches` config). A partition that fails does not stop the others: the
 materialised, its error is logged, and the run fails naming every failed partition.
 """
 
+import dataclasses
 import posixpath
 from collections.abc import Iterator
 from typing import Literal
@@ -50,7 +51,7 @@ PIPELINE_OP = "batch_pipeline"
 
 
 class ListedBatch(Config):
-    """A raw batch as a listing found it (`core.raw_sources.RawBatch`)."""
+    """A raw batch as a listing found it: the fields of `core.raw_sources.RawBatch`, as config."""
 
     name: str
     url: str
@@ -70,12 +71,7 @@ class BatchListing(Config):
 
 def listing_config(batches: list[RawBatch]) -> dict:
     """The op config that hands a listing to the run (for `runs.run_config`)."""
-    listed = [
-        {"name": b.name, "url": b.url, "layout": b.layout, "fingerprint": b.fingerprint, "size": b.size}
-        | ({"problem": b.problem} if b.problem else {})
-        for b in batches
-    ]
-    return {PIPELINE_OP: {"config": {"batches": listed}}}
+    return {PIPELINE_OP: {"config": {"batches": [dataclasses.asdict(batch) for batch in batches]}}}
 
 
 @multi_asset(

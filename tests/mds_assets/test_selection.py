@@ -86,3 +86,10 @@ def test_base64_fields_accept_nothing_the_standard_library_refuses(text):
         assert "batch batch.jsonl, line 7, field 'b': not valid base64" in str(error)
         return
     assert decoded == binascii.a2b_base64(text, strict_mode=True)
+
+
+@pytest.mark.parametrize("text", ["QUFB=", "QUF", " QUFB", "QUFB\n", "QU@B", "QUFB===="])
+def test_base64_that_is_not_strictly_standard_fails_naming_batch_line_and_field(text):
+    encoder = RecordEncoder(parse_fields("b:base64"), "batch.jsonl")
+    with pytest.raises(SelectionError, match=r"batch batch.jsonl, line 3, field 'b': not valid base64"):
+        encoder.encode(3, {"b": text})
