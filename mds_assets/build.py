@@ -88,8 +88,9 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     batches = list_batches(settings.raw_url, options)
     instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
-    stale = [batch for batch in batches if _needs_build(batch, settings)]
-    report.unchanged = [batch.partition_key for batch in batches if batch not in stale]
+    stale = [batch for batch in batches if not partition_is_current(batch, settings)]
+    stale_keys = {batch.partition_key for batch in stale}
+    report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
     before = read_state(Storage(settings.out_url, options))
     ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
     for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):
@@ -126,10 +127,6 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
     report.without_batch = sorted(set(published) - set(keys))
     for evaluation in result.get_asset_check_evaluations():
         report.checks[evaluation.check_name] = evaluation.passed
-
-
-def _needs_build(batch: RawBatch, settings: MDSSettings) -> bool:
-    return not partition_is_current(batch, settings)
 
 
 def _materialise_ranges(
