@@ -5,8 +5,7 @@ import pytest
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"  # shared/ lies beside the repo (CI: beside its clone)
-VECTORS = SHARED / "vectors"
+VECTORS = Path(__file__).resolve().parent / "data" / "vectors"  # written by scripts/regenerate_vectors.py
 
 
 @pytest.fixture

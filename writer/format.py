@@ -1,6 +1,6 @@
 """Byte layout of an `.mds` sample and index (version 1): pure functions, no I/O.
 
-See ``FORMAT.md``. Every integer is little-endian. This module is the only place that
+See ``docs/format.md``. Every integer is little-endian. This module is the only place that
 knows where a byte goes; the writer, the reader and the verifier all go through it.
 """
 
