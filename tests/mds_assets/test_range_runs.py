@@ -1,4 +1,4 @@
-"""Issue 10: each batch is read once, the raw URL is listed once, and one run builds a range of
+"""Each batch is read once, the raw URL is listed once, and one run builds a range of
 partitions, each still materialised, checked and reported on its own."""
 
 import fsspec

@@ -1,4 +1,4 @@
-"""Defects found reviewing issue 10 (one step per range of partitions)."""
+"""A run of the partitioned assets that names no partition fails; it never succeeds having built nothing."""
 
 from dagster import materialize
 
@@ -8,9 +8,8 @@ from mds_assets.partitions import raw_batches
 
 
 def test_a_run_of_the_partition_assets_without_a_partition_fails_instead_of_building_nothing(instance, settings):
-    """A launch of build_partition (or of the three assets) with no partition picked used to
-    fail (each asset read its partition key); as one step it took the checks-only branch and
-    succeeded, with a passing check, having built nothing."""
+    """A launch of build_partition (or of the three assets) with no partition picked must not
+    take the checks-only branch of the one step and succeed, with a passing check, having built nothing."""
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1"])
     result = materialize(
         [batch_pipeline], instance=instance, resources={"mds_settings": settings}, raise_on_error=False

@@ -1,4 +1,4 @@
-"""`mds` as a shell command: bad --storage-options, a reader that stops early (`| head -1`)."""
+"""`mds` as a shell command: bad --storage-options refused unechoed, a reader that stops early (`| head -1`)."""
 
 import os
 import subprocess
