@@ -12,7 +12,7 @@ base64 payload), then times, each in a fresh process, alternating, best of `--re
     as on a user's machine: the first build creates its SQLite instance (printed apart, as
     "first build"), the best of the others is the figure compared.
 Peak memory is each process's own high-water mark (VmHWM, read from /proc while it runs: the
-main process, and the largest of its workers). Targets (issue 10): pipeline / hand loop at
+main process, and the largest of its workers). Targets: pipeline / hand loop at
 most 10x on 8 x 2 MB (the floor there is Python and Dagster's import) and at most 1.0x on
 8 x 80 MB, with worker memory O(shard), not O(batch).
 """
@@ -38,7 +38,7 @@ from tests.commands import MDS_ASSETS, build_arguments  # noqa: E402
 
 FIELDS = "uid,caption,payload:base64"
 RECORD_PAYLOAD = 7_300  # bytes before base64: ~10 KB per JSON line
-TARGETS = {2: 10.0, 80: 1.0}  # batch MB -> the issue's bound on pipeline / hand loop
+TARGETS = {2: 10.0, 80: 1.0}  # batch MB -> the bound on pipeline / hand loop
 
 HAND_LOOP = """
 import base64, json, pathlib, sys

@@ -5,7 +5,7 @@ neither), and two publishes of one output would remove each other's files. So ev
 and every publish takes `<dir>/.mds-lock` first:
 
 * local disks: created with O_CREAT|O_EXCL (atomic); a lock left by a process of this host
-  that no longer runs (kill -9) is taken over;
+  that has died (kill -9) is taken over;
 * object stores: a conditional PUT (`If-None-Match: *`), which S3 and compatible servers
   answer atomically; a lock left by a crash is reported with its holder, and removing it is
   the user's call (nothing here can tell a dead holder on another machine from a slow one).

@@ -14,7 +14,7 @@ readable as long as possible:
    the previous dataset stays published;
 2. only if a name the current index uses must change, or the metadata must, is the index
    removed; then the remaining shards are placed and the new files written, the index last;
-3. shards no longer used are removed after the new index is in place.
+3. shards the new index does not use are removed after the new index is in place.
 
 A failure at step 1 leaves the previous dataset byte for byte (the new names are removed
 again); at step 2 it leaves no index (never an index pointing at wrong shards), and running

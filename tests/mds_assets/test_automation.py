@@ -179,7 +179,7 @@ def test_the_checks_only_job_is_partitioned_so_the_launchpad_offers_a_partition(
 
 
 def test_a_checks_only_run_without_a_partition_checks_every_materialised_partition(instance, settings):
-    """What the Checks tab's "Execute all" launches: no partition. It used to fail with
+    """What the Checks tab's "Execute all" launches: no partition. It must not fail with
     "Cannot access partition_key for a non-partitioned run"."""
     instance.add_dynamic_partitions(raw_batches.name, ["batch-0", "batch-1", "batch-2"])
     for key in ("batch-0", "batch-1"):  # batch-2 is registered but never built: not checked
@@ -213,8 +213,8 @@ def test_a_checks_only_run_without_a_partition_checks_every_materialised_partiti
 def test_the_sensor_does_not_request_batches_already_built_from_the_same_batch_and_settings(
     instance, settings, raw_dir
 ):
-    """Opening the UI after `mds-assets demo`: the sensor's first tick (no cursor) used to request
-    a run for every batch the demo had just built."""
+    """Opening the UI after `mds-assets demo`: the sensor's first tick (no cursor) must not request
+    a run for every batch the demo has just built."""
     assert build(settings, workers=1, progress=False).ok
     first, _ = evaluate(raw_batch_sensor, instance, settings)
     assert first.run_requests == [] and first.dynamic_partitions_requests == []

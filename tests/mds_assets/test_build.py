@@ -150,7 +150,7 @@ def test_parquet_batches_build_like_jsonl(instance, tmp_path):
 
 
 def test_build_runs_show_as_the_named_jobs(instance, settings):
-    """They used to show as `__ephemeral_asset_job__` in the UI's Runs."""
+    """Not as `__ephemeral_asset_job__` in the UI's Runs: the jobs a user can find and relaunch."""
     assert build(settings, workers=2, progress=False).ok
     runs = instance.get_runs()
     partition_runs = [run for run in runs if run.job_name == "build_partition"]
@@ -164,7 +164,7 @@ def test_build_runs_show_as_the_named_jobs(instance, settings):
 
 
 def test_the_instance_mds_assets_creates_has_telemetry_off(settings, tmp_path, monkeypatch):
-    """Dagster's telemetry notice used to print in the middle of the progress bar on every new DAGSTER_HOME."""
+    """Dagster's telemetry notice must not print in the middle of the progress bar on a new DAGSTER_HOME."""
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_DISABLE_TELEMETRY"}
     env["DAGSTER_HOME"] = str(tmp_path / "new_home")
     command = (

@@ -183,7 +183,7 @@ def test_one_partition_is_rechecked_from_the_launchpad_and_execute_all_checks_ev
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "batch-a")
     assert (latest["runId"], latest["status"], latest["evaluation"]["success"]) == (run_id, "SUCCEEDED", True)
 
-    run_id = execute_all_checks(server, "mds_shards")  # used to fail: "Cannot access partition_key ..."
+    run_id = execute_all_checks(server, "mds_shards")  # a partition-less run: no "Cannot access partition_key ..."
     assert wait_for_run(server, run_id) == "SUCCESS"
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "batch-a")
     assert (latest["runId"], latest["status"]) == (run_id, "SUCCEEDED")  # batch-a re-checked, on batch-a

@@ -35,7 +35,7 @@ def test_verify_passes_a_sound_dataset(dataset_path, capsys):
 def test_verify_fails_on_a_changed_shard_and_names_it(dataset_path, capsys):
     shard = dataset_path / "000003.mds.gz"
     data = bytearray(shard.read_bytes())
-    data[-9] ^= 0xFF  # inside the gzip trailer's CRC: still a file, no longer the bytes written
+    data[-9] ^= 0xFF  # inside the gzip trailer's CRC: still a file, not the bytes written
     shard.write_bytes(bytes(data))
     assert main(["verify", "--quiet", str(dataset_path)]) == 1
     out = capsys.readouterr().out
