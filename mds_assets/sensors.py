@@ -38,8 +38,8 @@ if PARTITIONS_PER_RUN < 1:
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description="Registers each new raw batch as a partition and requests build_partition runs for them (a "
-    "run per range of up to 8 adjacent partitions); a changed batch is requested again, a batch already built "
-    "from the same data and settings is not.",
+    f"run per range of up to {PARTITIONS_PER_RUN} adjacent partitions, MDS_SENSOR_PARTITIONS_PER_RUN); a changed "
+    "batch is requested again, a batch already built from the same data and settings is not.",
 )
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
     """Lists the raw URL; registers each new batch as a partition and requests runs for the

@@ -12,8 +12,8 @@ readable as long as possible:
 
 1. shards under names the current index does not use (an appended partition) are placed while
    the previous dataset stays published;
-2. only if a name the current index uses must change, or the metadata must, is the index
-   removed; then the remaining shards are placed and the new files written, the index last;
+2. the previous index is removed; then the shards under names it used are placed and the new
+   files written, the index last;
 3. shards the new index does not use are removed after the new index is in place.
 
 A failure at step 1 leaves the previous dataset byte for byte (the new names are removed

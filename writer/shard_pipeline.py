@@ -1,7 +1,7 @@
 """Background compression, checksumming and publishing of finished shards.
 
 The caller's thread only encodes samples; finished shards go to a small thread pool.
-zlib and file writes release the GIL, so encoding, compressing and writing overlap. At most
+zlib-ng, zlib and file writes release the GIL, so encoding, compressing and writing overlap. At most
 `workers + 1` shards are in flight, which bounds memory to a few shards. A failure in the
 pool is recorded and raised to the caller at its next call, never dropped.
 """

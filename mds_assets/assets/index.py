@@ -25,8 +25,9 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     """One dataset at the output root: `index.mds` (+ `compression.txt`) over every partition
     dataset under the output's `partitions/` folder, shards renumbered in partition-key order,
     no sample re-encoded (hard links on local disks, server-side copies on object stores).
-    Everything is read and encoded before the first change; the old index is removed only when
-    a shard name it uses must change, and the new one is written last. So a failure leaves the
+    Everything is read and encoded before the first change; shards under new names are placed
+    while the previous dataset stays published, then its index is removed, the shards under
+    reused names are placed and the new index is written last. So a failure leaves the
     previous dataset, the new one, or no index (never a wrong one); the next run repairs it."""
     options = mds_settings.fsspec_options()
     keys = partitions_to_publish(mds_settings.out_url, options)
