@@ -15,7 +15,7 @@ from zlib_ng import zlib_ng
 COMPRESSION_FILE = "compression.txt"
 
 # zlib-ng (the maintained `zlib-ng` bindings): the same CRC-32 values as zlib's, ~10x faster.
-crc32: Callable[[bytes], int] = zlib_ng.crc32
+crc32: Callable[[bytes | bytearray | memoryview], int] = zlib_ng.crc32
 CRC32_IMPLEMENTATION = "zlib-ng"
 # zlib-ng's deflate levels 1-6 are strategies of its own (quick, fast, medium) that compress far
 # less than zlib's same levels (+80 % on the writer benchmark's data); its levels 7-9 are zlib's

@@ -12,15 +12,10 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
-from .compression import Compression, crc32
+from .compression import Compression
 from .format import shard_name
-from .manifest import ShardRecord
+from .manifest import ShardRecord, checksum
 from .storage import Storage
-
-
-def checksum(data: bytes) -> str:
-    """`manifest.checksum` with the fastest CRC-32 at hand (zlib-ng's when installed; same values)."""
-    return f"{crc32(data):08x}"
 
 
 class ShardPipeline:

@@ -177,13 +177,6 @@ def test_a_shard_may_be_filled_exactly_to_the_limit(tmp_path, bulk):
     assert writer.samples_per_shard == [2, 2, 1] and writer.bytes_per_shard == [20, 20, 10]
 
 
-@pytest.mark.parametrize("data", [b"", b"a", os.urandom(100_000), b"x" * 70_001])
-def test_the_pipelines_checksum_is_the_manifests(data):
-    from writer import manifest, shard_pipeline
-
-    assert shard_pipeline.checksum(data) == manifest.checksum(data)
-
-
 @pytest.mark.parametrize("level", range(10))
 @pytest.mark.parametrize("data", [b"", b"a", os.urandom(100_000), b"the quick brown fox " * 5_000])
 def test_gz_is_standard_gzip_of_zlibs_size_and_zlibs_very_bytes_below_level_6(level, data):
