@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from .compression import Compression
 from .format import shard_name
 from .manifest import ShardRecord, checksum
-from .storage import Storage
+from .storage import Storage, WriterStorageError
 
 
 class ShardPipeline:
@@ -81,5 +81,5 @@ class ShardPipeline:
         try:
             self._storage.write_atomic(name, stored)
         except Exception as error:
-            raise OSError(f"could not write shard {self._storage.describe(name)}: {error}") from error
+            raise WriterStorageError(f"could not write shard {self._storage.describe(name)}: {error}") from error
         return record

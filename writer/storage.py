@@ -19,6 +19,13 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+
+class WriterStorageError(OSError):
+    """A storage step of a `StreamingDatasetWriter` failed: a shard, the index or the manifest could
+    not be written. One type whatever the moment the failure is seen (the write that queued the
+    shard, a later write, or `finish()`), so a caller needs one `except`; the message names the file."""
+
+
 TEMPORARY_PREFIX = ".mds-tmp."
 
 # The test seam for fault injection: when set, it is called as `before_change(operation, url)`

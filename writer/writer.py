@@ -25,7 +25,7 @@ from .lock import DatasetLock
 from .manifest import Manifest, ShardRecord
 from .published import DatasetFiles, published_index_names, unpublish
 from .shard_pipeline import ShardPipeline
-from .storage import Storage, is_temporary
+from .storage import Storage, WriterStorageError, is_temporary
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
 _BYTES_LIKE = (bytes, bytearray, memoryview)
@@ -163,9 +163,12 @@ class StreamingDatasetWriter:
         )
         index = mds.encode_index(self.samples_per_shard, self.bytes_per_shard, self._sample_sizes, self.fields)
         files = DatasetFiles.encode(self.compression, index, manifest.to_json())
-        for name in self._stale_shards - {shard.file for shard in manifest.shards}:
-            self._storage.remove(name)
-        files.write(self._storage)
+        try:
+            for name in self._stale_shards - {shard.file for shard in manifest.shards}:
+                self._storage.remove(name)
+            files.write(self._storage)
+        except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+            raise WriterStorageError(f"could not publish {self.dirname}: {error}") from error
         self.manifest = manifest
 
     def abort(self) -> None:
@@ -193,6 +196,8 @@ class StreamingDatasetWriter:
             self._problem = error
 
     def _raise_if_unusable(self) -> None:
+        if isinstance(self._problem, WriterStorageError):
+            raise WriterStorageError(f"writing {self.dirname} failed: {self._problem}") from self._problem
         if self._problem is not None:
             raise RuntimeError(f"writing {self.dirname} failed in the background: {self._problem}") from self._problem
         if self._finished:

@@ -1,6 +1,7 @@
 """Nothing half-written is ever published: exceptions, background failures, kill -9, overwrites."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from writer import MDSDataset, StreamingDatasetWriter
+from writer import MDSDataset, StreamingDatasetWriter, WriterStorageError
 from writer.storage import Storage, is_temporary
 
 from .helpers import fail_writing, seed_samples
@@ -43,7 +44,7 @@ def test_overwrite_replaces_a_dataset_and_removes_its_stale_files(tmp_path):
 
 def test_a_failed_shard_write_surfaces_and_publishes_nothing(tmp_path, monkeypatch):
     fail_writing(monkeypatch, "000002.mds")
-    with pytest.raises((RuntimeError, OSError), match="disk full"):
+    with pytest.raises(WriterStorageError, match="disk full"):
         with StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=100) as writer:
             writer.write_samples(seed_samples(), use_tqdm=False)
     assert os.listdir(tmp_path) == []
@@ -58,14 +59,23 @@ def test_a_background_failure_is_raised_by_the_next_call(tmp_path, monkeypatch):
     writer.write_sample({"uid": b"first"})
     writer.write_sample({"uid": b"second"})  # hands shard 0 to the pipeline, which fails
     deadline = time.monotonic() + 10
-    with pytest.raises(RuntimeError, match="bucket gone"):
+    with pytest.raises(WriterStorageError, match="could not write shard .*000000.mds: bucket gone"):
         while time.monotonic() < deadline:
             writer.write_sample({"uid": b"more"})
             time.sleep(0.01)
-    with pytest.raises(RuntimeError, match="bucket gone"):
+    with pytest.raises(WriterStorageError, match="bucket gone"):
         writer.finish()
     writer.abort()
     assert not (tmp_path / "index.mds").exists()
+
+
+def test_a_failed_index_write_raises_the_same_type_naming_the_dataset(tmp_path, monkeypatch):
+    fail_writing(monkeypatch, "index.mds")
+    expected = rf"could not publish {re.escape(str(tmp_path))}: .*index.mds: disk full"
+    with pytest.raises(WriterStorageError, match=expected):
+        with StreamingDatasetWriter(str(tmp_path), ["uid", "data"], shard_size_limit=100) as writer:
+            writer.write_samples(seed_samples(), use_tqdm=False)
+    assert os.listdir(tmp_path) == []
 
 
 KILLED_WRITER = textwrap.dedent("""

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from writer import StreamingDatasetWriter
+from writer import StreamingDatasetWriter, WriterStorageError
 
 from .helpers import fail_writing, seed_samples
 
@@ -25,14 +25,14 @@ def test_a_background_failure_seen_only_by_finish_discards_everything_and_stops_
         time.sleep(0.01)
     assert writer._problem is not None and (tmp_path / "000000.mds").exists()  # the failure came before finish()
 
-    with pytest.raises(RuntimeError, match="disk full"):
+    with pytest.raises(WriterStorageError, match="disk full"):
         writer.finish()
 
     assert os.listdir(tmp_path) == []  # shard 0 was written, and is gone again: nothing half-published
     assert not any(thread.is_alive() for thread in _mds_threads() - threads_before)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(WriterStorageError):
         writer.finish()  # still unusable, and does not touch anything
-    with pytest.raises(RuntimeError):
+    with pytest.raises(WriterStorageError):
         writer.write_sample(seed_samples()[0])
 
 
