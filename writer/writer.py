@@ -28,14 +28,36 @@ from .shard_pipeline import ShardPipeline
 from .storage import Storage, WriterStorageError, is_temporary
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
+# Default background threads: 2 keep compression and storage off the encoding thread; past 4 a
+# writer gains little (the encoding thread is the bound) and each thread holds up to a shard
+# (16 MiB by default) in flight, so a 64-core machine would hold ~1 GiB for nothing.
+MAX_DEFAULT_WORKERS = 4
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 class StreamingDatasetWriter:
     """Write samples (`{field: bytes}`) into a Composer-compatible `.mds` dataset at any fsspec URL.
 
-    After `finish()`: `samples_per_shard`, `bytes_per_shard`, `total_samples` describe what was
-    written. Use it as a context manager: a clean exit finishes, an exception publishes nothing.
+    Arguments:
+        dirname: the dataset's folder, a local path or any fsspec URL (`s3://`, `memory://`, ...).
+        fields: the field names, unique, in the order each sample stores them.
+        shard_size_limit: the most uncompressed bytes a shard holds (default 16 MiB); a sample
+            larger than this goes alone into a shard of its own.
+        compression: `None`, `"gz"` (level 6) or `"gz:0"` ... `"gz:9"`.
+        storage_options: passed to fsspec (endpoint, profile, ...); credentials belong in the
+            environment, where fsspec's backends read them.
+        overwrite: replace a dataset already at `dirname` (its index is removed first, its stale
+            files at `finish()`); without it, an existing index raises `FileExistsError`.
+        workers: threads that join, compress, checksum and store finished shards (default
+            `min(4, max(2, cpu_count))`); memory holds one shard being filled plus `workers + 1`.
+        column_encodings: what each field's bytes are (`{"uid": "str", "n": "int64"}`, MDS v2's
+            names), recorded in the manifest so `MDSDataset(url, decoders="auto")` decodes them.
+
+    The constructor checks every argument before creating anything, then takes the folder's
+    lock (`DatasetLockedError` while another writer or publish holds it). After `finish()`:
+    `samples_per_shard`, `bytes_per_shard`, `total_samples` and `manifest` describe what was
+    published. Use it as a context manager: a clean exit finishes, an exception publishes
+    nothing. A storage failure raises `WriterStorageError` whenever it is seen.
     """
 
     def __init__(
@@ -54,7 +76,7 @@ class StreamingDatasetWriter:
         self.column_encodings = checked_encodings(column_encodings, self.fields)
         self.shard_size_limit = _checked_limit(shard_size_limit)
         self.compression = parse_compression(compression)
-        workers = _checked_workers(workers)
+        self.workers = _checked_workers(workers)
         self._storage = Storage(dirname, storage_options)
         self._lock = DatasetLock(self._storage, "a StreamingDatasetWriter")
         self._lock.acquire()
@@ -63,7 +85,7 @@ class StreamingDatasetWriter:
         except BaseException:
             self._lock.release()
             raise
-        self._pipeline = ShardPipeline(self._storage, self.compression, workers, self._record_failure)
+        self._pipeline = ShardPipeline(self._storage, self.compression, self.workers, self._record_failure)
         self._header = mds.record_header(len(self.fields))
         self._write_loop = _sample_loop(len(self.fields))
         self._shard: list[bytes] = []  # the current shard's pieces: a size header, then values, per sample
@@ -312,7 +334,7 @@ def _checked_fields(fields: Sequence[str]) -> tuple[str, ...]:
 
 def _checked_workers(workers: int | None) -> int:
     if workers is None:
-        return max(2, os.cpu_count() or 2)
+        return min(MAX_DEFAULT_WORKERS, max(2, os.cpu_count() or 2))
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     return workers

@@ -1,4 +1,6 @@
-"""The constructor refuses malformed compression and field names before creating anything."""
+"""The constructor: malformed compression and field names refused before anything is created; default threads capped."""
+
+import os
 
 import pytest
 
@@ -27,3 +29,23 @@ def test_a_field_name_that_is_not_utf8_is_refused_by_the_constructor(tmp_path):
     with pytest.raises(ValueError, match=r"field name '\\ud800'.*UTF-8"):
         StreamingDatasetWriter(str(tmp_path / "ds"), ["uid", "\ud800"])
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("cpus, expected", [(None, 2), (1, 2), (2, 2), (3, 3), (4, 4), (64, 4)])
+def test_the_default_worker_threads_are_capped(tmp_path, monkeypatch, cpus, expected):
+    """At most 4 threads (and so 5 shards in flight) by default, however many cores the machine has."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    writer = StreamingDatasetWriter(str(tmp_path / "ds"), ["uid"])
+    try:
+        assert writer.workers == expected
+        assert writer._pipeline._executor._max_workers == expected
+    finally:
+        writer.abort()
+
+
+def test_workers_given_are_taken_as_given(tmp_path):
+    writer = StreamingDatasetWriter(str(tmp_path / "ds"), ["uid"], workers=16)
+    try:
+        assert writer.workers == 16
+    finally:
+        writer.abort()
