@@ -1,6 +1,13 @@
-"""Asset checks, each a short function over `writer.reader`: they judge what is in storage."""
+"""Asset checks, each a short function over `writer.reader`: they judge what is in storage.
+
+`shard_size` (on each partition of `mds_shards`) lives here whole: its spec, its evaluation,
+how a run records it and fails on a blocking ERROR, the "Execute all" run over every
+partition, and the op of the `check_partition` job. `index_consistency` and `samples_decode`
+check the published dataset."""
 
 import json
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
@@ -8,20 +15,26 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
     MetadataValue,
+    OpExecutionContext,
+    PreviewWarning,
     asset_check,
+    op,
 )
 
 from writer import MDSDataset
 from writer.manifest import Manifest
 
-from .core.layout import partition_url
+from .core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from .core.selection import decoders_for
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
+from .partitions import RAW_BATCHES, raw_batches
 from .resources import MDSSettings
 
-PARTITIONS_SIDECAR = "mds_partitions.json"
 MAX_SHARDS_DECODED = 200
 
 
@@ -94,6 +107,71 @@ def shard_size_evaluation(settings: MDSSettings, partition_key: str) -> AssetChe
         blocking=True,
         partition=partition_key,
     )
+
+
+def shard_size_spec() -> AssetCheckSpec:
+    # Partitioned checks are a preview feature of Dagster; they give one result per partition.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(
+            SHARD_SIZE,
+            asset=MDS_SHARDS,
+            blocking=True,
+            partitions_def=raw_batches,
+            description="Every shard at or under shard_size_limit and as long as the index says. A shard "
+            "holding one oversized sample is a WARN naming it; anything else is an ERROR.",
+        )
+
+
+def record_shard_size(context: AssetExecutionContext, settings: MDSSettings, key: str) -> None:
+    """Evaluate `shard_size` of partition `key`, record it on that partition, and fail the step on an
+    ERROR: the check is blocking, so nothing downstream runs on a forged or truncated shard. The
+    batch pipeline builds a range of partitions in one step, so it raises per partition (the
+    step goes on with the others) rather than leave the failure to the step's end."""
+    evaluation = shard_size_evaluation(settings, key)
+    context.log_event(evaluation)
+    if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
+        raise Failure(description=f"check {SHARD_SIZE} failed on partition {key}: {evaluation.description}")
+
+
+def check_every_partition(
+    context: AssetExecutionContext, settings: MDSSettings
+) -> Iterator[AssetCheckEvaluation | AssetCheckResult]:
+    """A checks-only run without a partition (the UI's "Execute all") checks every partition in
+    storage (the one record of what is built): one evaluation per partition, shown on that
+    partition, then a summary for the run."""
+    complete, incomplete = stored_partitions(settings.out_url, settings.fsspec_options())
+    registered = set(context.instance.get_dynamic_partitions(RAW_BATCHES))
+    keys = sorted(key for key in complete + incomplete if key in registered)
+    failed: list[str] = []
+    warned: list[str] = []
+    for key in keys:
+        evaluation = shard_size_evaluation(settings, key)
+        if not evaluation.passed:
+            (failed if evaluation.severity == AssetCheckSeverity.ERROR else warned).append(key)
+        yield evaluation
+    described = [f"{plural(len(keys), 'partition')} checked"]
+    described += [f"failed: {', '.join(failed)}"] if failed else []
+    described += [f"warnings: {', '.join(warned)}"] if warned else []
+    yield AssetCheckResult(
+        check_name=SHARD_SIZE,
+        asset_key=MDS_SHARDS,
+        passed=not failed and not warned,
+        severity=AssetCheckSeverity.ERROR if failed else AssetCheckSeverity.WARN,
+        metadata={
+            "partitions_checked": len(keys),
+            **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
+            **({"warned_partitions": MetadataValue.json(warned)} if warned else {}),
+        },
+        description="; ".join(described),
+    )
+
+
+@op(out={}, description="The shard_size check of the run's partition, on what is in storage; recorded on mds_shards.")
+def check_shard_size(context: OpExecutionContext, mds_settings: MDSSettings) -> Iterator[AssetCheckEvaluation]:
+    """Yielded, not logged: Dagster records a yielded evaluation even when it fails the step, which
+    it does for a blocking ERROR, as `record_shard_size` does in the batch pipeline."""
+    yield shard_size_evaluation(mds_settings, context.partition_key)
 
 
 def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataValue]:

@@ -1,14 +1,11 @@
 """The jobs users launch, schedule and sense: build a batch, publish, or only check."""
 
-from collections.abc import Iterator
-
-from dagster import AssetCheckEvaluation, AssetSelection, OpExecutionContext, define_asset_job, job, op
+from dagster import AssetSelection, define_asset_job, job
 
 from .assets.index import mds_index
-from .checks import shard_size_evaluation
+from .checks import check_shard_size
 from .keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from .partitions import raw_batches
-from .resources import MDSSettings
 
 build_partition_job = define_asset_job(
     "build_partition",
@@ -28,12 +25,6 @@ index_checks_job = define_asset_job(
     selection=AssetSelection.checks_for_assets(mds_index),
     description="Only the checks of the published dataset: monitoring without rematerialising.",
 )
-
-
-@op(out={}, description="The shard_size check of the run's partition, on what is in storage; recorded on mds_shards.")
-def check_shard_size(context: OpExecutionContext, mds_settings: MDSSettings) -> Iterator[AssetCheckEvaluation]:
-    # A blocking ERROR fails the step, as it does when the check runs with the asset.
-    yield shard_size_evaluation(mds_settings, context.partition_key)
 
 
 @job(

@@ -23,7 +23,6 @@ from typing import Literal
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     AssetMaterialization,
@@ -35,17 +34,17 @@ from dagster import (
 )
 from pydantic import Field
 
-from ..checks import shard_size_evaluation
+from ..checks import check_every_partition, record_shard_size, shard_size_spec
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
 from ..core.wording import plural
-from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES, SHARD_SIZE
+from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from ..partitions import raw_batches
 from ..resources import MDSSettings
 from .raw import RAW_SAMPLES_SPEC, raw_samples_metadata
 from .selected import SELECTED_SAMPLES_SPEC, checked_plan_metadata
-from .shards import MDS_SHARDS_SPEC, check_every_partition, shard_size_spec, shards_metadata
+from .shards import MDS_SHARDS_SPEC, shards_metadata
 
 PIPELINE_OP = "batch_pipeline"
 
@@ -150,10 +149,7 @@ def _build_partition(
                 )
                 _materialised(context, MDS_SHARDS, key, shards_metadata(build, batch))
     if context.selected_asset_check_keys:
-        evaluation = shard_size_evaluation(settings, key)
-        context.log_event(evaluation)
-        if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:  # blocking
-            raise ValueError(f"check {SHARD_SIZE} failed: {evaluation.description}")
+        record_shard_size(context, settings, key)
 
 
 def _materialised(context: AssetExecutionContext, asset_key: AssetKey, key: str, metadata: dict) -> None:

@@ -6,8 +6,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from writer.merge import merge_datasets
 
-from ..checks import PARTITIONS_SIDECAR
-from ..core.layout import partition_url, stored_partitions
+from ..core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from ..core.selection import FieldSelection
 from ..core.wording import plural
 from ..keys import MDS_SHARDS

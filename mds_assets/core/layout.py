@@ -16,6 +16,7 @@ from writer.published import has_dataset
 from writer.storage import Storage
 
 PARTITIONS_DIR = "partitions"
+PARTITIONS_SIDECAR = "mds_partitions.json"  # beside the published dataset: the partitions it was published from
 STAGING_DIR = ".staging"  # starts with '.', so no partition key can be it
 _SAFE_KEY = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")  # \Z: "$" would accept a trailing newline
 

@@ -2,7 +2,7 @@
 
 from dagster import AssetCheckKey, SensorResult
 
-import mds_assets.assets.batch_pipeline as pipeline
+import mds_assets.checks as checks
 from mds_assets.checks import shard_size_evaluation
 from mds_assets.keys import MDS_SHARDS
 from mds_assets.partitions import raw_batches
@@ -18,8 +18,8 @@ def test_a_failed_check_of_a_range_run_is_alerted_even_when_the_sensor_ticked_du
 ):
     """A range run plans (and numbers) every partition's check execution when it starts, and
     evaluates them one by one as partitions are built. An alert sensor tick in the middle of
-    the run moved its cursor past the rows still planned, so a check failing later in the same
-    run was never alerted."""
+    the run must not move its cursor past the rows still planned, or a check failing later in
+    the same run is never alerted."""
     records = [record(2, n) for n in range(40)]
     records[3]["uid"] = "x" * 3000  # one sample over shard_size_limit: shard_size fails (WARN)
     write_batch(raw_dir, "batch-2.jsonl", records)
@@ -32,7 +32,7 @@ def test_a_failed_check_of_a_range_run_is_alerted_even_when_the_sensor_ticked_du
             cursors.append(result.cursor if isinstance(result, SensorResult) else context.cursor)
         return shard_size_evaluation(settings_, key)
 
-    monkeypatch.setattr(pipeline, "shard_size_evaluation", evaluation_with_a_tick_first)
+    monkeypatch.setattr(checks, "shard_size_evaluation", evaluation_with_a_tick_first)
     job("build_partition", settings).execute_in_process(
         tags={"dagster/asset_partition_range_start": "batch-0", "dagster/asset_partition_range_end": "batch-2"},
         instance=instance,
