@@ -30,6 +30,7 @@ from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
 from .core.work_split import contiguous_ranges
+from .dagster_internals import failure_metadata
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
@@ -212,8 +213,7 @@ def _failed_partitions(result: JobExecutionResult) -> dict[str, str]:
     """The batch pipeline's own account of which partitions failed, and why (its Failure's
     metadata): it raises it after every partition of its range was tried, so the others are built."""
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.user_failure_data:
-            entry = event.step_failure_data.user_failure_data.metadata.get("failed_partitions")
-            if entry is not None and isinstance(entry.value, dict):
-                return {str(key): str(error) for key, error in entry.value.items()}
+        failed = failure_metadata(event, "failed_partitions")
+        if isinstance(failed, dict):
+            return {str(key): str(error) for key, error in failed.items()}
     return {}

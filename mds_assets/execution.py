@@ -24,6 +24,8 @@ import os
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
 
+from .dagster_internals import uses_sqlite_storage
+
 EXECUTOR_VARIABLE = "MDS_EXECUTOR"
 BROKER_VARIABLE = "MDS_CELERY_BROKER"
 BACKEND_VARIABLE = "MDS_CELERY_BACKEND"
@@ -118,8 +120,7 @@ def check_instance(instance) -> None:
     """A distributed executor needs an instance every worker reaches: refuse SQLite up front
     (the workers would fail later with 'Could not load run')."""
     name = executor_name()
-    storage = type(instance.run_storage)
-    if name in ("celery", "k8s") and "sqlite" in f"{storage.__module__}.{storage.__name__}".lower():
+    if name in ("celery", "k8s") and uses_sqlite_storage(instance):
         raise ExecutorSettingError(
             f"{EXECUTOR_VARIABLE}={name} runs steps in other processes and machines, which cannot share the "
             f"SQLite instance at {instance.root_directory}: put `storage: postgres:` in its dagster.yaml "

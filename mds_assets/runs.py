@@ -8,13 +8,13 @@ process reads) rather than in Python objects that exist only in this process.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from dagster import DagsterInstance, JobExecutionResult, execute_job, reconstructable
 
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch
+from .dagster_internals import user_error_message
 from .execution import check_instance, executor_name
 from .partitions import partition_range_tags
 from .resources import MDSSettings
@@ -67,14 +67,8 @@ def first_error(result: JobExecutionResult) -> str:
     killed, a worker lost: no step failure was recorded)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error:
-            return _message(event.step_failure_data.error)
+            return user_error_message(event.step_failure_data.error)
     for event in result.all_events:
         if event.is_job_failure and event.job_failure_data and event.job_failure_data.error:
-            return _message(event.job_failure_data.error)
+            return user_error_message(event.job_failure_data.error)
     return "the run failed (see the Dagster UI for its logs)"
-
-
-def _message(error) -> str:
-    while error.cause is not None and "dagster" in error.cls_name.lower():
-        error = error.cause  # unwrap Dagster's wrappers down to the user's error
-    return re.sub(r"^[\w.]+: ", "", error.message.strip())  # drop the exception's class path

@@ -19,6 +19,7 @@ from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
 from .core.stamps import partition_is_current
 from .core.work_split import at_most, contiguous_ranges
+from .dagster_internals import CHECK_FAILED, CHECK_PLANNED, check_execution_history
 from .jobs import build_partition_job
 from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
@@ -102,9 +103,9 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
         for record in _check_executions(context, check_key, above=settled, every_page=bool(context.cursor)):
             newest = max(newest, record.id)
             status = record.status.value
-            if status == _PLANNED and not _run_is_over(context, record.run_id):
+            if status == CHECK_PLANNED and not _run_is_over(context, record.run_id):
                 unsettled.append(record.id)
-            elif status == _FAILED and record.id not in alerted_ids:
+            elif status == CHECK_FAILED and record.id not in alerted_ids:
                 alerted_ids.add(record.id)
                 partition = f" partition {record.partition}" if record.partition else ""
                 alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
@@ -119,8 +120,6 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
     return SensorResult(cursor=cursor)
 
 
-_FAILED = "FAILED"  # AssetCheckExecutionRecordStatus.FAILED; the enum is not exported by `dagster`
-_PLANNED = "PLANNED"
 _PAGE = 50
 
 
@@ -142,15 +141,13 @@ def _check_executions(
     context: SensorEvaluationContext, check_key: AssetCheckKey, above: int, every_page: bool = True
 ) -> list:
     """Every execution of a check numbered above `above`, newest first, page by page. Dagster
-    1.13.27 (pinned) has no public history call (the instance offers only the latest record),
-    so this is the one place that reads the event log storage directly."""
-    storage = context.instance.event_log_storage
+    1.13.27 (pinned) has no public history call: `dagster_internals.check_execution_history`."""
     records: list = []
     before = None
     while True:
         page = [
             record
-            for record in storage.get_asset_check_execution_history(check_key, limit=_PAGE, cursor=before)
+            for record in check_execution_history(context.instance, check_key, limit=_PAGE, before=before)
             if record.id > above
         ]
         records += page

@@ -1,0 +1,96 @@
+"""One test per call of `mds_assets.dagster_internals`: an upgrade of Dagster that changes any
+of them fails here, naming the call, before it fails somewhere in a sensor or a build."""
+
+from importlib import metadata
+
+from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    DagsterInstance,
+    Failure,
+    MetadataValue,
+    asset,
+    asset_check,
+    job,
+    materialize,
+    op,
+)
+
+from mds_assets.dagster_internals import (
+    CHECK_FAILED,
+    PINNED_DAGSTER_VERSION,
+    check_execution_history,
+    failure_metadata,
+    user_error_message,
+    uses_sqlite_storage,
+)
+
+
+def test_the_installed_dagster_is_the_pinned_one():
+    assert metadata.version("dagster") == PINNED_DAGSTER_VERSION
+
+
+@asset
+def checked() -> None:
+    return None
+
+
+@asset_check(asset=checked)
+def always_fails() -> AssetCheckResult:
+    return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN)
+
+
+def test_check_execution_history_lists_each_execution_newest_first(instance):
+    runs = [materialize([checked, always_fails], instance=instance).run_id for _ in range(3)]
+    key = AssetCheckKey(checked.key, "always_fails")
+    records = check_execution_history(instance, key, limit=10)
+    assert [record.run_id for record in records] == runs[::-1]
+    assert {record.status.value for record in records} == {CHECK_FAILED}
+    assert [r.run_id for r in check_execution_history(instance, key, limit=10, before=records[0].id)] == runs[1::-1]
+    assert all(record.partition is None for record in records)
+
+
+def test_uses_sqlite_storage_tells_a_sqlite_instance_from_another(tmp_path):
+    with DagsterInstance.local_temp(str(tmp_path)) as local:
+        assert uses_sqlite_storage(local)
+    with DagsterInstance.ephemeral() as in_memory:
+        assert not uses_sqlite_storage(in_memory)
+
+
+@op
+def raises_a_user_error() -> None:
+    raise ValueError("batch b, line 3: not valid JSON")
+
+
+@op
+def raises_a_failure() -> None:
+    raise Failure(description="2 partitions failed", metadata={"failed_partitions": MetadataValue.json({"a": "x"})})
+
+
+@job
+def user_error_job() -> None:
+    raises_a_user_error()
+
+
+@job
+def failure_job() -> None:
+    raises_a_failure()
+
+
+def _step_failure(result):
+    return next(event for event in result.all_events if event.is_step_failure)
+
+
+def test_user_error_message_unwraps_dagsters_wrappers_to_the_users_message():
+    result = user_error_job.execute_in_process(raise_on_error=False)
+    error = _step_failure(result).step_failure_data.error
+    assert user_error_message(error) == "batch b, line 3: not valid JSON"
+
+
+def test_failure_metadata_reads_the_metadata_of_a_raised_failure():
+    result = failure_job.execute_in_process(raise_on_error=False)
+    assert failure_metadata(_step_failure(result), "failed_partitions") == {"a": "x"}
+    assert failure_metadata(_step_failure(result), "absent") is None
+    success = next(event for event in failure_job.execute_in_process(raise_on_error=False).all_events)
+    assert failure_metadata(success, "failed_partitions") is None
