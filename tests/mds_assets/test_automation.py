@@ -1,6 +1,7 @@
 """Sensors and the schedule, through Dagster's build_*_context helpers."""
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -90,7 +91,27 @@ class _Webhook(BaseHTTPRequestHandler):
         pass
 
 
+class _Lines(logging.Handler):
+    """Keeps the messages a sensor logs through `context.log` (a logger of its own, not under root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelno, record.getMessage()))
+
+
+def evaluate_logged(sensor, instance, settings, cursor=None):
+    """`evaluate`, with what the sensor logged: (result, context, [(level, message)])."""
+    context = build_sensor_context(instance=instance, cursor=cursor, resources={"mds_settings": settings})
+    handler = _Lines()
+    context.log.addHandler(handler)
+    return sensor(context), context, handler.lines
+
+
 def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, monkeypatch):
+    _Webhook.received = []
     server = HTTPServer(("127.0.0.1", 0), _Webhook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -117,13 +138,17 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
         defs.resolve_job_def("check_partition").execute_in_process(
             partition_key="batch-0", instance=instance, raise_on_error=False
         )
-        alerted, context = evaluate(failed_check_alert_sensor, instance, settings, cursor=context.cursor)
+        alerted, context, logged = evaluate_logged(failed_check_alert_sensor, instance, settings, context.cursor)
         assert isinstance(alerted, SensorResult) and alerted.cursor  # alerted: not a skip
-        assert _Webhook.received and "mds_shards:shard_size partition batch-0 failed" in _Webhook.received[-1]["text"]
-        again, _ = evaluate(failed_check_alert_sensor, instance, settings, cursor=alerted.cursor)
+        alert = "check mds_shards:shard_size partition batch-0 failed in run"
+        assert [message for level, message in logged if alert in message and level == logging.ERROR] != []
+        assert len([message for _, message in logged if alert in message]) == 1, logged
+        assert [alert in received["text"] for received in _Webhook.received] == [True]
+        again, _, logged_again = evaluate_logged(failed_check_alert_sensor, instance, settings, alerted.cursor)
     finally:
         server.shutdown()
     assert again.skip_message == "no new failed checks"
+    assert len(_Webhook.received) == 1 and not [message for _, message in logged_again if alert in message]
 
 
 def _forge_oversized(settings, key):
