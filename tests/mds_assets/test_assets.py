@@ -136,6 +136,9 @@ def test_a_partition_whose_dataset_vanished_blocks_publishing(instance, settings
     (tmp_path / "out" / "partitions" / "batch-1" / "index.mds").unlink()
     result = publish(instance, settings, raise_on_error=False)
     assert not result.success
+    message = str(next(e for e in result.all_events if e.is_step_failure).step_failure_data.error)
+    assert "batch-1 " in message and "no complete dataset" in message and "batch-0" not in message
+    assert "nothing was published" in message
     assert published_files(tmp_path / "out") == before
 
 

@@ -16,5 +16,7 @@ def test_a_run_of_the_partition_assets_without_a_partition_fails_instead_of_buil
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "partition" in str(failure.step_failure_data.error)
+    message = str(failure.step_failure_data.error)
+    assert "mds_shards, raw_samples, selected_samples are partitioned by raw batch" in message
+    assert "choose a partition or a range of partitions to build" in message
     assert instance.get_materialized_partitions(MDS_SHARDS) == set()
