@@ -21,26 +21,28 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
 from .s3_server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-WORKER_YAML = """\
-execution:
-  config:
-    broker: {broker}
-    backend: {broker}
-    config_source:
-      task_acks_late: true
-      task_reject_on_worker_lost: false
-      worker_prefetch_multiplier: 1
-      broker_connection_retry_on_startup: true
-      broker_transport_options:
-        visibility_timeout: {visibility}
-        unacked_restore_interval: 5
-        unacked_restore_throttle: 1
-"""
+DEPLOYED_WORKER_YAML = REPO / "deploy" / "celery-worker.yaml"
+
+
+def worker_yaml(visibility_timeout: int, directory: Path) -> Path:
+    """The settings file the workers start with: deploy/celery-worker.yaml itself. A test that
+    needs a shorter bound on a lost worker's step gets that file with `visibility_timeout` alone
+    replaced (the worker reads `config_source` verbatim, so no environment variable can set it);
+    every other setting is the deployed file's."""
+    config = yaml.safe_load(DEPLOYED_WORKER_YAML.read_text())
+    transport = config["execution"]["config"]["config_source"]["broker_transport_options"]
+    if transport["visibility_timeout"] == visibility_timeout:
+        return DEPLOYED_WORKER_YAML
+    transport["visibility_timeout"] = visibility_timeout
+    derived = directory / f"celery-worker-visibility-{visibility_timeout}.yaml"
+    derived.write_text(yaml.safe_dump(config))
+    return derived
 
 
 def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
@@ -237,12 +239,13 @@ class CeleryWorker:
         self.name = name
         self.hostname = f"{name}@{socket.gethostname()}"  # what `dagster-celery worker start -n NAME` names it
         self.dagster_home = dagster_home
-        self.yaml = log_dir / f"{name}.yaml"
-        self.yaml.write_text(WORKER_YAML.format(broker=broker, visibility=visibility_timeout))
+        self.yaml = worker_yaml(visibility_timeout, log_dir)
         self.log_path = log_dir / f"{name}.log"
         self.env = {
             **os.environ,
             **env,
+            "MDS_CELERY_BROKER": broker,  # read by deploy/celery-worker.yaml as {env: ...}
+            "MDS_CELERY_BACKEND": broker,
             "DAGSTER_HOME": str(dagster_home),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }

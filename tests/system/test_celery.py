@@ -476,7 +476,7 @@ def test_the_kubernetes_configuration_loads_and_validates(postgres, tmp_path):
     # the chart values say the same as the instance configuration
     launcher = values["runLauncher"]
     assert launcher["type"] == "K8sRunLauncher"
-    assert launcher["config"]["k8sRunLauncher"]["jobNamespace"] == facts["namespace"]
+    assert "jobNamespace" not in launcher["config"]["k8sRunLauncher"]  # the install's -n: tests/test_deploy.py
     assert [s["name"] for s in launcher["config"]["k8sRunLauncher"]["envSecrets"]] == facts["env_secrets"]
     assert values["concurrency"]["pools"]["defaultLimit"] == config["concurrency"]["pools"]["default_limit"]
     assert values["concurrency"]["runs"]["maxConcurrentRuns"] == config["concurrency"]["runs"]["max_concurrent_runs"]
