@@ -36,7 +36,7 @@ class OriginalStyleWriter:
         self.new_samples.append(new_bytes)
         self.new_shard_size += len(new_bytes)
 
-    def write_samples(self, samples, use_tqdm: bool = True, total: int | None = None) -> None:  # noqa: ANN001
+    def write_samples(self, samples, use_tqdm: bool = True, total: int | None = None) -> None:
         for sample in samples:
             self.write_sample(sample)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo's tests/ package
-from tests.commands import MDS_ASSETS, build_arguments  # noqa: E402
+from tests.commands import MDS_ASSETS, build_arguments
 
 FIELDS = "uid,caption,payload:base64"
 RECORD_PAYLOAD = 7_300  # bytes before base64: ~10 KB per JSON line

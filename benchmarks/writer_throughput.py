@@ -44,7 +44,7 @@ def baseline() -> tuple[type, str]:
         from tests.writer.composer_reference import WHEEL_VERSION, composer_writer
 
         return composer_writer().StreamingDatasetWriter, f"Composer {WHEEL_VERSION}"
-    except Exception as error:  # noqa: BLE001 - any failure: say so and fall back
+    except Exception as error:  # any failure: say so and fall back
         from original_writer import OriginalStyleWriter
 
         print(

@@ -86,7 +86,7 @@ def every_fault(
 def _raised_by(operation: Callable[[], None]) -> BaseException | None:
     try:
         operation()
-    except Exception as error:  # noqa: BLE001 - the test inspects whatever was raised
+    except Exception as error:  # the test inspects whatever was raised
         return error
     return None
 

@@ -89,7 +89,7 @@ class DatasetLock:
         try:
             if self._current_holder() == self.holder:
                 self.storage.remove(LOCK_NAME)
-        except Exception as error:  # noqa: BLE001 - see the docstring
+        except Exception as error:  # see the docstring
             warnings.warn(f"could not remove the lock {self.storage.describe(LOCK_NAME)}: {error}", stacklevel=2)
 
     def _current_holder(self) -> dict[str, Any] | None:

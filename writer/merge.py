@@ -176,7 +176,7 @@ def apply(plan: MergePlan) -> list[str]:
     ]
     try:  # the new dataset is published: what is left is tidying, which only warns
         _remove_names(storage, stale)
-    except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+    except Exception as error:  # e.g. botocore's connection errors, which are not OSError
         warnings.warn(
             f"{storage.url}: could not remove shards the new dataset does not use ({error}); "
             "the next publish removes them",
@@ -193,7 +193,7 @@ def _step(plan: MergePlan, what: str, action: Callable[[], object], undo: Callab
         if undo is not None:
             try:
                 undo()
-            except Exception:  # noqa: BLE001 - the state read back below says what is left
+            except Exception:  # the state read back below says what is left
                 pass
         after = read_state(plan.target)
         state = describe_change(plan.target.url, plan.before, after, plan.files)

@@ -93,7 +93,7 @@ def _write(storage: Storage, name: str, data: bytes, written: list[str]) -> None
 def _remove_quietly(storage: Storage, name: str) -> None:
     try:
         storage.remove(name)
-    except Exception:  # noqa: BLE001 - best effort: the storage may be what failed
+    except Exception:  # best effort: the storage may be what failed
         pass
 
 
@@ -145,7 +145,7 @@ def read_state(storage: Storage) -> PublishedState:
             return PublishedState(None)
         data = storage.read(name)
         manifest = storage.read(MANIFEST_NAME) if MANIFEST_NAME in names else None
-    except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+    except Exception as error:  # e.g. botocore's connection errors, which are not OSError
         return PublishedState(None, unreadable=f"{type(error).__name__}: {error}")
     return PublishedState(data, manifest, _sample_count(data, name))
 
@@ -156,7 +156,7 @@ def _sample_count(data: bytes, name: str) -> int | None:
             return mds.decode_index(data, name).total_samples
         with scheme_from_file(name.rsplit(".", 1)[1], name).open_stream(data) as stream:
             return mds.decode_index(stream, name).total_samples
-    except Exception:  # noqa: BLE001 - a count is only for the message
+    except Exception:  # a count is only for the message
         return None
 
 

@@ -155,7 +155,7 @@ class Storage:
             except BaseException:
                 try:
                     self.fs.rm_file(temporary)
-                except Exception:  # noqa: BLE001 - best effort; the next writer removes leftovers (.mds-tmp.*)
+                except Exception:  # best effort; the next writer removes leftovers (.mds-tmp.*)
                     pass
                 raise
 

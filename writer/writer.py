@@ -189,7 +189,7 @@ class StreamingDatasetWriter:
             for name in self._stale_shards - {shard.file for shard in manifest.shards}:
                 self._storage.remove(name)
             files.write(self._storage)
-        except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+        except Exception as error:  # e.g. botocore's connection errors, which are not OSError
             raise WriterStorageError(f"could not publish {self.dirname}: {error}") from error
         self.manifest = manifest
 
@@ -207,7 +207,7 @@ class StreamingDatasetWriter:
             for name in self._pipeline.names_started:
                 self._storage.remove(name)
             _remove_temporaries(self._storage)
-        except Exception:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+        except Exception:  # e.g. botocore's connection errors, which are not OSError
             pass  # the original error is the one to raise; no index was written either way
         self._lock.release()
 
@@ -305,7 +305,7 @@ def _sample_loop(field_count: int) -> Callable[..., None]:
     filename = f"<mds sample loop, {field_count} fields>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
     namespace: dict[str, Any] = {"SMALL_RECORD": SMALL_RECORD}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own template
+    exec(compile(source, filename, "exec"), namespace)  # our own template
     write_loop: Callable[..., None] = namespace["write_loop"]
     return write_loop
 

@@ -98,7 +98,7 @@ def batch_pipeline(
     for key in keys:
         try:
             _build_partition(context, mds_settings, key, batches)
-        except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
+        except Exception as error:  # reported per partition; the run fails below
             failed[key] = str(error) or type(error).__name__
             if len(keys) > 1:
                 context.log.error(f"partition {key} failed: {error}")

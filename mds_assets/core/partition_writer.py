@@ -84,7 +84,7 @@ def remove_staging_root(out_url: str, storage_options: dict[str, Any] | None) ->
     """Remove `<out>/partitions/.staging/` when it is empty (after a build has written every partition)."""
     try:
         Storage(posixpath.dirname(staging_url(out_url, "x")), storage_options).remove_if_empty()
-    except Exception as error:  # noqa: BLE001 - cosmetic: an empty folder left behind
+    except Exception as error:  # cosmetic: an empty folder left behind
         warnings.warn(f"could not remove the empty staging folder under {out_url}: {error}", stacklevel=2)
 
 
@@ -98,5 +98,5 @@ def _remove_staging(staging: str, storage_options: dict[str, Any] | None) -> Non
             storage.remove_all()
     except DatasetLockedError:
         pass  # another build is writing this partition's staging copy now: it is its to remove
-    except Exception as error:  # noqa: BLE001 - e.g. botocore's connection errors, which are not OSError
+    except Exception as error:  # e.g. botocore's connection errors, which are not OSError
         warnings.warn(f"could not remove the staging folder {staging}: {error}", stacklevel=2)

@@ -272,5 +272,5 @@ def dismiss_welcome(page):
     try:
         skip.wait_for(timeout=5_000)
         skip.click()
-    except Exception:  # noqa: BLE001 - no dialog this time
+    except Exception:  # no dialog this time
         pass
