@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,7 +133,7 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
 
 def _materialise_ranges(
     ranges: list[list[RawBatch]], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
-):
+) -> Iterator[tuple[str, str | None]]:
     """Yield (partition key, error or None) for each partition as its range's run ends."""
     bar = tqdm(total=sum(map(len, ranges)), desc="partitions", unit="partition", disable=not progress or not ranges)
     try:

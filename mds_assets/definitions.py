@@ -1,6 +1,6 @@
 """The code location: every asset, check, job, schedule, sensor and resource, in one place."""
 
-from dagster import Definitions
+from dagster import Definitions, JobDefinition
 
 from .assets.batch_pipeline import batch_pipeline
 from .assets.index import mds_index
@@ -26,15 +26,15 @@ defs = Definitions(
 )
 
 
-def job(name: str):
+def job(name: str) -> JobDefinition:
     """A job of this code location, resolved: the target of `reconstructable`, so that another
     process (a Celery worker, a Kubernetes Job) can load the same job by module and name."""
     return defs.resolve_job_def(name)
 
 
-def build_partition():
+def build_partition() -> JobDefinition:
     return job("build_partition")
 
 
-def publish_index():
+def publish_index() -> JobDefinition:
     return job("publish_index")

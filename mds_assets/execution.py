@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
+from dagster import DagsterInstance, ExecutorDefinition, in_process_executor, multiprocess_executor
 
 from .dagster_internals import uses_sqlite_storage
 
@@ -116,7 +116,7 @@ def executor_from_environment() -> ExecutorDefinition:
     return k8s_job_executor
 
 
-def check_instance(instance) -> None:
+def check_instance(instance: DagsterInstance) -> None:
     """A distributed executor needs an instance every worker reaches: refuse SQLite up front
     (the workers would fail later with 'Could not load run')."""
     name = executor_name()

@@ -8,9 +8,10 @@ process reads) rather than in Python objects that exist only in this process.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from dagster import DagsterInstance, JobExecutionResult, execute_job, reconstructable
+from dagster import DagsterInstance, JobDefinition, JobExecutionResult, execute_job, reconstructable
 
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch
@@ -22,7 +23,7 @@ from .resources import MDSSettings
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
 
 
-def _target(name: str):
+def _target(name: str) -> Callable[[], JobDefinition]:
     """The module-scope function `reconstructable` needs; the code location is imported only
     here, so a bad MDS_EXECUTOR is reported as an error of the run, not of `import`."""
     executor_name()  # raises ExecutorSettingError (a ValueError) naming the bad value
