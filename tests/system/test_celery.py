@@ -22,7 +22,7 @@ from .cluster import REPO, CeleryWorker, Postgres, Redis, instance_yaml, wait_un
 from .dagster_server import DagsterDev
 from .test_dagster_ui import ADD_PARTITION, check_executions, launch, wait_for_run
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 SHARD_SIZE_LIMIT = 1000

@@ -13,7 +13,7 @@ from writer import StreamingDatasetWriter
 from ..mds_assets.conftest import record, write_batch
 from .dagster_server import REPO, DagsterDev
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 SHARD_SIZE_LIMIT = 1000

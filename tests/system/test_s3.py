@@ -13,7 +13,7 @@ from writer.verify import verify
 from ..mds_assets.conftest import FIELDS, record
 from .conftest import ACCESS_KEY, SECRET_KEY
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 
 def upload_batches(s3, bucket, batches, records=30, start=0):

@@ -7,7 +7,7 @@ import pytest
 
 from ..fault_scenarios import Scenario, index_publish, partition_promotion, writer_finish
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture
