@@ -124,5 +124,5 @@ def check_instance(instance: DagsterInstance) -> None:
         raise ExecutorSettingError(
             f"{EXECUTOR_VARIABLE}={name} runs steps in other processes and machines, which cannot share the "
             f"SQLite instance at {instance.root_directory}: put `storage: postgres:` in its dagster.yaml "
-            "(README: Scaling out)"
+            "(docs/operations.md)"
         )

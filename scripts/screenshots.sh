@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refresh the README's screenshots (docs/img/*.png) from a real `dagster dev` in headless Chromium.
+# Refresh the screenshots of docs/ui.md (docs/img/*.png) from a real `dagster dev` in headless Chromium.
 # The browser tests save them to a temporary folder otherwise, so test runs never touch the tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.system
 
 FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 SHARD_SIZE_LIMIT = 1000
-SCREENSHOTS_VARIABLE = "MDS_SCREENSHOTS_DIR"  # set (e.g. to docs/img) to refresh the README's screenshots
+SCREENSHOTS_VARIABLE = "MDS_SCREENSHOTS_DIR"  # set (e.g. to docs/img) to refresh the screenshots of docs/ui.md
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -51,7 +51,7 @@ ADD_PARTITION = """mutation($key: String!) { addDynamicPartition(partitionsDefNa
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory) -> Path:
     """Where the browser tests save their screenshots: a temporary folder, so a test run leaves
-    the tree as it found it; MDS_SCREENSHOTS_DIR=docs/img refreshes the README's (scripts/screenshots.sh)."""
+    the tree as it found it; MDS_SCREENSHOTS_DIR=docs/img refreshes those of docs/ui.md (scripts/screenshots.sh)."""
     chosen = os.environ.get(SCREENSHOTS_VARIABLE)
     folder = (REPO / chosen) if chosen else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
