@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import urllib.request
+from typing import Any
 
 from dagster import (
     AssetCheckKey,
@@ -106,17 +107,38 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
                 unsettled.append(record.id)
             elif status == _FAILED and record.id not in alerted_ids:
                 alerted_ids.add(record.id)
-                partition = f" partition {record.partition}" if record.partition else ""
-                alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
+                alerts.append(failed_check_alert(check_key, record))
     settled = min(unsettled) - 1 if unsettled else newest
     cursor = json.dumps({"settled": settled, "alerted": sorted(i for i in alerted_ids if i > settled)})
     if not alerts:
         context.update_cursor(cursor)
         return SkipReason("no new failed checks")
     for alert in alerts:
-        context.log.error(alert)
+        context.log.error(alert["text"])
         _post_webhook(alert, context)
     return SensorResult(cursor=cursor)
+
+
+def failed_check_alert(check_key: AssetCheckKey, record: Any) -> dict[str, str | None]:
+    """What an alert says of one failed check execution (an `AssetCheckExecutionRecord`): which
+    check and partition, why (the evaluation's description, else its `problem` metadata), how
+    bad (ERROR or WARN) and in which run, as one line (`text`) and as fields for a receiver."""
+    evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+    severity = evaluation.severity.value if evaluation is not None else None
+    reason = evaluation.description if evaluation is not None else None
+    if not reason and evaluation is not None and "problem" in evaluation.metadata:
+        reason = str(evaluation.metadata["problem"].value)
+    check = check_key.to_user_string()
+    partition = f" partition {record.partition}" if record.partition else ""
+    text = f"check {check}{partition} failed ({severity or 'severity unknown'}) in run {record.run_id}"
+    return {
+        "text": f"{text}: {reason}" if reason else text,
+        "check": check,
+        "partition": record.partition,
+        "severity": severity,
+        "reason": reason,
+        "run_id": record.run_id,
+    }
 
 
 _FAILED = "FAILED"  # AssetCheckExecutionRecordStatus.FAILED; the enum is not exported by `dagster`
@@ -159,12 +181,13 @@ def _check_executions(
         before = page[-1].id
 
 
-def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
+def _post_webhook(alert: dict[str, str | None], context: SensorEvaluationContext) -> None:
+    """POSTs the alert as JSON: `text` (what Slack-style webhooks show) and its fields."""
     url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
     if not url:
         return
     request = urllib.request.Request(
-        url, data=json.dumps({"text": message}).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(alert).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         urllib.request.urlopen(request, timeout=10).close()
