@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import urllib.request
 from typing import Any
 
@@ -16,6 +15,7 @@ from dagster import (
     sensor,
 )
 
+from . import settings
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
 from .core.stamps import partition_is_current
@@ -25,13 +25,10 @@ from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
 from .resources import MDSSettings
 
-ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
+SENSOR_INTERVAL_SECONDS = settings.SENSOR_INTERVAL_SECONDS.read()
 # A run builds at most this many partitions: the run queue still spreads a large import over
 # runs in parallel, and Dagster's fixed cost per run is paid once per range, not per batch.
-PARTITIONS_PER_RUN = int(os.environ.get("MDS_SENSOR_PARTITIONS_PER_RUN", "8"))
-if PARTITIONS_PER_RUN < 1:
-    raise ValueError(f"MDS_SENSOR_PARTITIONS_PER_RUN={PARTITIONS_PER_RUN}: expected 1 or more")
+PARTITIONS_PER_RUN = settings.SENSOR_PARTITIONS_PER_RUN.read()
 
 
 @sensor(
@@ -39,7 +36,8 @@ if PARTITIONS_PER_RUN < 1:
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
     description="Registers each new raw batch as a partition and requests build_partition runs for them (a "
-    "run per range of up to 8 adjacent partitions); a changed batch is requested again, a batch already built "
+    f"run per range of up to {PARTITIONS_PER_RUN} adjacent partitions, MDS_SENSOR_PARTITIONS_PER_RUN); a "
+    "changed batch is requested again, a batch already built "
     "from the same data and settings is not.",
 )
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
@@ -183,7 +181,7 @@ def _check_executions(
 
 def _post_webhook(alert: dict[str, str | None], context: SensorEvaluationContext) -> None:
     """POSTs the alert as JSON: `text` (what Slack-style webhooks show) and its fields."""
-    url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
+    url = settings.ALERT_WEBHOOK_URL.read()
     if not url:
         return
     request = urllib.request.Request(
