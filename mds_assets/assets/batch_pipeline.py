@@ -36,9 +36,11 @@ from dagster import (
 from pydantic import Field
 
 from ..checks import shard_size_evaluation
+from ..core.field_check import check_fields_exist
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
+from ..core.selection import SelectionError
 from ..core.wording import plural
 from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES, SHARD_SIZE
 from ..partitions import raw_batches
@@ -95,6 +97,8 @@ def batch_pipeline(
         return
     keys = list(context.partition_keys)
     batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
+    if len(keys) > 1 and context.selected_asset_keys & {SELECTED_SAMPLES, MDS_SHARDS}:
+        _check_fields_once(mds_settings, [batches[key] for key in keys if key in batches], keys)
     failed: dict[str, str] = {}
     for key in keys:
         try:
@@ -105,6 +109,17 @@ def batch_pipeline(
                 context.log.error(f"partition {key} failed: {error}")
     if failed:
         raise _failure(failed, len(keys))
+
+
+def _check_fields_once(settings: MDSSettings, batches: list[RawBatch], keys: list[str]) -> None:
+    """A field in no record of any batch of the run fails the run once, before any partition is
+    written, naming every such field (each partition would fail on it after reading its batch)."""
+    try:
+        check_fields_exist(settings.selections(), batches, settings.fsspec_options())
+    except SelectionError as error:
+        raise Failure(
+            description=str(error), metadata={"failed_partitions": MetadataValue.json(dict.fromkeys(keys, str(error)))}
+        ) from None
 
 
 def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawBatch]:
