@@ -25,7 +25,6 @@ from tqdm.auto import tqdm
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
-from .core.field_check import check_fields_exist
 from .core.layout import stored_partitions
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
@@ -92,7 +91,6 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     stale = [batch for batch in batches if not partition_is_current(batch, settings)]
     stale_keys = {batch.partition_key for batch in stale}
     report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
-    check_fields_exist(settings.selections(), stale, options)  # a misspelt field: one message, nothing written
     before = read_state(Storage(settings.out_url, options))
     ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
     for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):

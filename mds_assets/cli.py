@@ -128,10 +128,18 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _grouped_by_error(failed: dict[str, str]) -> list[tuple[list[str], str]]:
+    """Failed partitions that share an error (a misspelt field fails them all) as one line each."""
+    keys_by_error: dict[str, list[str]] = {}
+    for key, error in sorted(failed.items()):
+        keys_by_error.setdefault(error, []).append(key)
+    return [(keys, error) for error, keys in keys_by_error.items()]
+
+
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
-    for key, error in sorted(report.failed.items()):
-        print(f"FAILED {key}: {error}", file=sys.stderr)
+    for keys, error in _grouped_by_error(report.failed):
+        print(f"FAILED {', '.join(keys)}: {error}", file=sys.stderr)
     if report.failed:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return

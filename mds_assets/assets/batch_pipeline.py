@@ -36,11 +36,10 @@ from dagster import (
 from pydantic import Field
 
 from ..checks import shard_size_evaluation
-from ..core.field_check import check_fields_exist
+from ..core.field_check import FieldCheck, FieldsInNoBatchError
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
-from ..core.selection import SelectionError
 from ..core.wording import plural
 from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES, SHARD_SIZE
 from ..partitions import raw_batches
@@ -97,29 +96,24 @@ def batch_pipeline(
         return
     keys = list(context.partition_keys)
     batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
-    if len(keys) > 1 and context.selected_asset_keys & {SELECTED_SAMPLES, MDS_SHARDS}:
-        _check_fields_once(mds_settings, [batches[key] for key in keys if key in batches], keys)
+    fields = FieldCheck(
+        mds_settings.selections(), [batches[k] for k in keys if k in batches], mds_settings.fsspec_options()
+    )
     failed: dict[str, str] = {}
     for key in keys:
         try:
-            _build_partition(context, mds_settings, key, batches)
+            _build_partition(context, mds_settings, key, batches, fields)
+        except FieldsInNoBatchError as error:  # every partition would fail on it: the run fails before writing
+            raise Failure(
+                description=str(error),
+                metadata={"failed_partitions": MetadataValue.json(dict.fromkeys(keys, str(error)))},
+            ) from None
         except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
             failed[key] = str(error) or type(error).__name__
             if len(keys) > 1:
                 context.log.error(f"partition {key} failed: {error}")
     if failed:
         raise _failure(failed, len(keys))
-
-
-def _check_fields_once(settings: MDSSettings, batches: list[RawBatch], keys: list[str]) -> None:
-    """A field in no record of any batch of the run fails the run once, before any partition is
-    written, naming every such field (each partition would fail on it after reading its batch)."""
-    try:
-        check_fields_exist(settings.selections(), batches, settings.fsspec_options())
-    except SelectionError as error:
-        raise Failure(
-            description=str(error), metadata={"failed_partitions": MetadataValue.json(dict.fromkeys(keys, str(error)))}
-        ) from None
 
 
 def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawBatch]:
@@ -140,7 +134,7 @@ def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, Ra
 
 
 def _build_partition(
-    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch]
+    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch], fields: FieldCheck
 ) -> None:
     """The selected assets of one partition, each materialisation logged as it completes; then its check."""
     selected = context.selected_asset_keys
@@ -150,6 +144,8 @@ def _build_partition(
             raise RawDataError(f"no raw batch under {settings.raw_url} has partition key {key!r} (was it removed?)")
         with reading(batch, settings.fsspec_options()) as batch_reading:
             preview = batch_reading.preview
+            if selected & {SELECTED_SAMPLES, MDS_SHARDS}:
+                fields.check(batch, preview)  # once per run, before anything of it is materialised
             _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(batch, preview))
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
