@@ -10,10 +10,12 @@ from pathlib import Path
 
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
+from . import settings as environment
 from .build import BuildReport, build
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
 from .core.selection import json_type
+from .core.sizes import format_size, parse_size
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 
@@ -41,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shard-size-limit",
-        type=int,
+        type=_size,
         default=DEFAULT_SHARD_SIZE_LIMIT,
-        help=f"bytes per shard (default {DEFAULT_SHARD_SIZE_LIMIT >> 20} MiB)",
+        help=f"most bytes per shard: 16MiB, 64MB or bytes (default {format_size(DEFAULT_SHARD_SIZE_LIMIT)})",
     )
     parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
     parser.add_argument(
@@ -52,8 +54,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         default={},
         help="JSON fsspec options (credentials belong in AWS_* environment variables)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="partitions built at once (default 2)")
+    parser.add_argument("--workers", type=_positive_integer, default=2, help="partitions built at once (default 2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _size(text: str) -> int:
+    """A size flag: `16MiB`, `64MB` or a number of bytes (core.sizes)."""
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_integer(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+    return int(text)
 
 
 def _json_object(text: str) -> dict:
@@ -103,6 +119,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     try:
+        environment.check_environment()  # the runs load the code location, which reads every MDS_* variable
         report = build(settings, workers=args.workers, progress=not args.quiet)
     except (OSError, ValueError) as error:
         print(f"mds-assets: {error}", file=sys.stderr)
@@ -111,10 +128,18 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _grouped_by_error(failed: dict[str, str]) -> list[tuple[list[str], str]]:
+    """Failed partitions that share an error (a misspelt field fails them all) as one line each."""
+    keys_by_error: dict[str, list[str]] = {}
+    for key, error in sorted(failed.items()):
+        keys_by_error.setdefault(error, []).append(key)
+    return [(keys, error) for error, keys in keys_by_error.items()]
+
+
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
-    for key, error in sorted(report.failed.items()):
-        print(f"FAILED {key}: {error}", file=sys.stderr)
+    for keys, error in _grouped_by_error(report.failed):
+        print(f"FAILED {', '.join(keys)}: {error}", file=sys.stderr)
     if report.failed:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return

@@ -20,31 +20,26 @@ The executor's settings can still be overridden per run in the launchpad under `
 
 from __future__ import annotations
 
-import os
-
 from dagster import DagsterInstance, ExecutorDefinition, in_process_executor, multiprocess_executor
 
+from . import settings
 from .dagster_internals import uses_sqlite_storage
 
-EXECUTOR_VARIABLE = "MDS_EXECUTOR"
-BROKER_VARIABLE = "MDS_CELERY_BROKER"
-BACKEND_VARIABLE = "MDS_CELERY_BACKEND"
-VISIBILITY_TIMEOUT_VARIABLE = "MDS_CELERY_VISIBILITY_TIMEOUT"
-EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
-DEFAULT_EXECUTOR = "in_process"
-DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 600
+EXECUTOR_VARIABLE = settings.EXECUTOR.name
+BROKER_VARIABLE = settings.CELERY_BROKER.name
+BACKEND_VARIABLE = settings.CELERY_BACKEND.name
 RESTORE_INTERVAL_SECONDS = 5
 
 
-class ExecutorSettingError(ValueError):
+class ExecutorSettingError(settings.SettingError):
     pass
 
 
 def executor_name() -> str:
-    name = (os.environ.get(EXECUTOR_VARIABLE) or DEFAULT_EXECUTOR).strip().lower()
-    if name not in EXECUTORS:
-        raise ExecutorSettingError(f"{EXECUTOR_VARIABLE}={name!r}: expected one of {', '.join(EXECUTORS)}")
-    return name
+    problem = settings.EXECUTOR.problem()
+    if problem:
+        raise ExecutorSettingError(problem)
+    return settings.EXECUTOR.read()
 
 
 def celery_config_source() -> dict:
@@ -59,7 +54,7 @@ def celery_config_source() -> dict:
     killed while its worker lives is a `WorkerLostError` the orchestrator sees within a second:
     the run fails (`task_reject_on_worker_lost` stays False so that such a task is not retried
     forever)."""
-    visibility = int(os.environ.get(VISIBILITY_TIMEOUT_VARIABLE, DEFAULT_VISIBILITY_TIMEOUT_SECONDS))
+    visibility = settings.CELERY_VISIBILITY_TIMEOUT.read()
     return {
         "task_acks_late": True,
         "task_reject_on_worker_lost": False,
@@ -83,11 +78,11 @@ def celery_executor_definition() -> ExecutorDefinition:
             f"{EXECUTOR_VARIABLE}=celery needs the celery extra: pip install 'mds-assets[celery]'"
         ) from None
 
-    if not os.environ.get(BROKER_VARIABLE):
+    if not settings.CELERY_BROKER.read():
         raise ExecutorSettingError(
             f"{EXECUTOR_VARIABLE}=celery needs {BROKER_VARIABLE} (e.g. redis://127.0.0.1:6379/0)"
         )
-    backend_variable = BACKEND_VARIABLE if os.environ.get(BACKEND_VARIABLE) else BROKER_VARIABLE
+    backend_variable = BACKEND_VARIABLE if settings.CELERY_BACKEND.read() else BROKER_VARIABLE
     return celery_executor.configured(
         {
             "broker": {"env": BROKER_VARIABLE},

@@ -18,11 +18,10 @@ from pydantic import ConfigDict, Field
 from writer.compression import parse_compression
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
+from . import settings
 from .core.selection import FieldSelection, parse_fields
 
-DEFAULT_RAW_URL = "data/raw"
-DEFAULT_OUT_URL = "data/mds"
-DEFAULT_FIELDS = ["uid", "caption", "image:base64", "width:int64", "height:int64"]
+DEFAULT_FIELDS = settings.FIELDS.default.split(",")
 
 
 class MDSSettings(ConfigurableResource):
@@ -88,11 +87,21 @@ def absolute_url(url: str) -> str:
 
 
 def settings_from_environment() -> MDSSettings:
-    """The code location's defaults: the embedded demo paths unless MDS_* variables say otherwise."""
-    return MDSSettings(
-        raw_url=absolute_url(os.environ.get("MDS_RAW_URL", DEFAULT_RAW_URL)),
-        out_url=absolute_url(os.environ.get("MDS_OUT_URL", DEFAULT_OUT_URL)),
-        fields=os.environ.get("MDS_FIELDS", ",".join(DEFAULT_FIELDS)).split(","),
-        shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(DEFAULT_SHARD_SIZE_LIMIT))),
-        compression=os.environ.get("MDS_COMPRESSION") or None,
+    """The code location's defaults: the embedded demo paths unless MDS_* variables say otherwise.
+    Every MDS_* variable is checked here, when the code location loads: a bad one is a
+    SettingError naming each bad variable and what it allows."""
+    settings.check_environment()
+    configured = MDSSettings(
+        raw_url=absolute_url(settings.RAW_URL.read()),
+        out_url=absolute_url(settings.OUT_URL.read()),
+        fields=settings.FIELDS.read(),
+        shard_size_limit=settings.SHARD_SIZE_LIMIT.read(),
+        compression=settings.COMPRESSION.read(),
     )
+    try:
+        configured.check()
+    except ValueError as error:  # what no single variable shows: the output inside the raw data
+        raise settings.SettingError(
+            f"bad MDS_* settings (see docs/settings.md):\n  {settings.OUT_URL.name}, {settings.RAW_URL.name}: {error}"
+        ) from None
+    return configured

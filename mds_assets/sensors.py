@@ -2,8 +2,8 @@
 
 import hashlib
 import json
-import os
 import urllib.request
+from typing import Any
 
 from dagster import (
     AssetCheckKey,
@@ -15,6 +15,7 @@ from dagster import (
     sensor,
 )
 
+from . import settings
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
 from .core.stamps import partition_is_current
@@ -25,13 +26,10 @@ from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
 from .resources import MDSSettings
 
-ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
+SENSOR_INTERVAL_SECONDS = settings.SENSOR_INTERVAL_SECONDS.read()
 # A run builds at most this many partitions: the run queue still spreads a large import over
 # runs in parallel, and Dagster's fixed cost per run is paid once per range, not per batch.
-PARTITIONS_PER_RUN = int(os.environ.get("MDS_SENSOR_PARTITIONS_PER_RUN", "8"))
-if PARTITIONS_PER_RUN < 1:
-    raise ValueError(f"MDS_SENSOR_PARTITIONS_PER_RUN={PARTITIONS_PER_RUN}: expected 1 or more")
+PARTITIONS_PER_RUN = settings.SENSOR_PARTITIONS_PER_RUN.read()
 
 
 @sensor(
@@ -107,17 +105,38 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
                 unsettled.append(record.id)
             elif status == CHECK_FAILED and record.id not in alerted_ids:
                 alerted_ids.add(record.id)
-                partition = f" partition {record.partition}" if record.partition else ""
-                alerts.append(f"check {check_key.to_user_string()}{partition} failed in run {record.run_id}")
+                alerts.append(failed_check_alert(check_key, record))
     settled = min(unsettled) - 1 if unsettled else newest
     cursor = json.dumps({"settled": settled, "alerted": sorted(i for i in alerted_ids if i > settled)})
     if not alerts:
         context.update_cursor(cursor)
         return SkipReason("no new failed checks")
     for alert in alerts:
-        context.log.error(alert)
+        context.log.error(alert["text"])
         _post_webhook(alert, context)
     return SensorResult(cursor=cursor)
+
+
+def failed_check_alert(check_key: AssetCheckKey, record: Any) -> dict[str, str | None]:
+    """What an alert says of one failed check execution (an `AssetCheckExecutionRecord`): which
+    check and partition, why (the evaluation's description, else its `problem` metadata), how
+    bad (ERROR or WARN) and in which run, as one line (`text`) and as fields for a receiver."""
+    evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+    severity = evaluation.severity.value if evaluation is not None else None
+    reason = evaluation.description if evaluation is not None else None
+    if not reason and evaluation is not None and "problem" in evaluation.metadata:
+        reason = str(evaluation.metadata["problem"].value)
+    check = check_key.to_user_string()
+    partition = f" partition {record.partition}" if record.partition else ""
+    text = f"check {check}{partition} failed ({severity or 'severity unknown'}) in run {record.run_id}"
+    return {
+        "text": f"{text}: {reason}" if reason else text,
+        "check": check,
+        "partition": record.partition,
+        "severity": severity,
+        "reason": reason,
+        "run_id": record.run_id,
+    }
 
 
 _PAGE = 50
@@ -156,12 +175,13 @@ def _check_executions(
         before = page[-1].id
 
 
-def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
-    url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
+def _post_webhook(alert: dict[str, str | None], context: SensorEvaluationContext) -> None:
+    """POSTs the alert as JSON: `text` (what Slack-style webhooks show) and its fields."""
+    url = settings.ALERT_WEBHOOK_URL.read()
     if not url:
         return
     request = urllib.request.Request(
-        url, data=json.dumps({"text": message}).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(alert).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         urllib.request.urlopen(request, timeout=10).close()

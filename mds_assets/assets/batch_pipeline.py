@@ -35,6 +35,7 @@ from dagster import (
 from pydantic import Field
 
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
+from ..core.field_check import FieldCheck, FieldsInNoBatchError
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
@@ -94,10 +95,18 @@ def batch_pipeline(
         return
     keys = list(context.partition_keys)
     batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
+    fields = FieldCheck(
+        mds_settings.selections(), [batches[k] for k in keys if k in batches], mds_settings.fsspec_options()
+    )
     failed: dict[str, str] = {}
     for key in keys:
         try:
-            _build_partition(context, mds_settings, key, batches)
+            _build_partition(context, mds_settings, key, batches, fields)
+        except FieldsInNoBatchError as error:  # every partition would fail on it: the run fails before writing
+            raise Failure(
+                description=str(error),
+                metadata={"failed_partitions": MetadataValue.json(dict.fromkeys(keys, str(error)))},
+            ) from None
         except Exception as error:  # reported per partition; the run fails below
             failed[key] = str(error) or type(error).__name__
             if len(keys) > 1:
@@ -124,7 +133,7 @@ def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, Ra
 
 
 def _build_partition(
-    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch]
+    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch], fields: FieldCheck
 ) -> None:
     """The selected assets of one partition, each materialisation logged as it completes; then its check."""
     selected = context.selected_asset_keys
@@ -134,6 +143,8 @@ def _build_partition(
             raise RawDataError(f"no raw batch under {settings.raw_url} has partition key {key!r} (was it removed?)")
         with reading(batch, settings.fsspec_options()) as batch_reading:
             preview = batch_reading.preview
+            if selected & {SELECTED_SAMPLES, MDS_SHARDS}:
+                fields.check(batch, preview)  # once per run, before anything of it is materialised
             _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(batch, preview))
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))

@@ -111,27 +111,36 @@ def _preview(value: Any) -> str:
 
 
 def check_selection(selections: list[FieldSelection], profile: BatchProfile) -> None:
-    """Refuse a selection the records profiled cannot satisfy, naming batch, line and field. An
-    empty batch (no file, no line but blank ones) satisfies any selection: it becomes an empty
-    partition."""
+    """Refuse a selection the records profiled cannot satisfy, naming batch, line and field, every
+    problem at once. An empty batch (no file, no line but blank ones) satisfies any selection: it
+    becomes an empty partition."""
     if profile.records == 0:
         return
     batch = profile.batch
+    absent = [selection.name for selection in selections if selection.name not in profile.fields]
+    problems = []
+    if absent:
+        named = ", ".join(repr(name) for name in absent)
+        problems.append(
+            f"batch {batch}, {'field' if len(absent) == 1 else 'fields'} {named}: in no record "
+            f"(fields: {', '.join(profile.fields) or 'none'})"
+        )
     for selection in selections:
         field_profile = profile.fields.get(selection.name)
         if field_profile is None:
-            raise SelectionError(
-                f"batch {batch}, field {selection.name!r}: in no record (fields: {', '.join(profile.fields) or 'none'})"
-            )
+            continue
         if field_profile.first_missing_line is not None:
-            raise SelectionError(
+            problems.append(
                 f"batch {batch}, line {field_profile.first_missing_line}, field {selection.name!r}: missing"
             )
+            continue
         accepts = ENCODINGS[selection.encoding].accepts
         wrong = {kind: line for kind, line in field_profile.first_line_of_type.items() if kind not in accepts}
         if wrong:
             kind, line = min(wrong.items(), key=lambda item: item[1])
-            raise SelectionError(
+            problems.append(
                 f"batch {batch}, line {line}, field {selection.name!r}: a JSON {kind} cannot "
                 f"be encoded as {selection.encoding} (accepts {', '.join(sorted(accepts))})"
             )
+    if problems:
+        raise SelectionError("; ".join(problems))

@@ -2,8 +2,8 @@
 
 Three layouts: JSONL batches (each `*.jsonl` / `*.jsonl.gz` file directly under the raw URL,
 one JSON object a line), Parquet batches (each `*.parquet` file, one row a record; needs the
-`parquet` extra) and file-tree batches (each top-level directory, ImageFolder style: every
-file in it is a sample `{path, label, content}` with `label` its parent directory's name).
+`parquet` extra) and file-tree batches (each top-level directory, laid out as torchvision's
+`ImageFolder`: every image file in it is a sample `{path, label, content}`, see `is_sample`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ PARQUET_SUFFIX = ".parquet"
 BATCH_FILE_SUFFIXES = JSONL_SUFFIXES + (PARQUET_SUFFIX,)  # what a batch file is; a directory is a file-tree batch
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 PARQUET_ROWS_PER_READ = 4096  # rows decoded at a time: memory stays bounded whatever the file's size
+# The files of a file-tree batch that are samples: torchvision's `IMG_EXTENSIONS` (any case).
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # Deepest JSON value accepted in a record. Deeper values are refused naming batch, line and field:
 # Python's repr/json.dumps/json.loads (the profile's preview, the json encoding, a reader's
 # decoder) hit the interpreter's recursion limit somewhere under 1000 levels, depending on the
@@ -83,7 +85,7 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
                 batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, entry["problem"]))
                 continue
         if entry["type"] == "directory":
-            files = fs.find(entry["name"], detail=True)
+            files = _sample_files(fs, entry["name"])
             fingerprint = _fingerprint(list(files.values()))
             size = sum(file.get("size") or 0 for file in files.values())
             batches.append(RawBatch(name, url, "filetree", fingerprint, size))
@@ -200,19 +202,51 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
             raise RawDataError(f"batch {batch.name}: unreadable Parquet ({error})") from None
 
 
+def is_hidden(relative: str) -> bool:
+    """Whether a path inside a file-tree batch is hidden or under a hidden folder (`.DS_Store`,
+    `.ipynb_checkpoints/`, `.git/`): tools' own files, never read."""
+    return any(part.startswith(".") for part in relative.split("/"))
+
+
+def is_sample(relative: str) -> bool:
+    """Whether a file of a file-tree batch (its path relative to the batch) is a sample: an image
+    by torchvision's extensions, not hidden. A README or notes beside the pictures are not data."""
+    return relative.lower().endswith(IMG_EXTENSIONS) and not is_hidden(relative)
+
+
+def sample_label(relative: str) -> str:
+    """The class of a sample, as torchvision's `ImageFolder` gives it: the top-level folder it is
+    in, however deep (`cats/tabby/1.png` is a cat); "" for an image directly in the batch."""
+    folder, separator, _ = relative.partition("/")
+    return folder if separator else ""
+
+
+def _sample_files(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[str, Any]]:
+    """The sample files under a file-tree batch's root, by path, with their listing details."""
+    files: dict[str, dict[str, Any]] = fs.find(root, detail=True)
+    return {path: info for path, info in files.items() if is_sample(posixpath.relpath(path, root))}
+
+
 def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
+    """Every sample of a file-tree batch. Every file that is not hidden is vetted on a local
+    filesystem (a link leaving the raw root refuses the batch, whatever its name); only samples are read."""
     fs, root = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
     raw_root = posixpath.dirname(root.rstrip("/"))  # batches are directly under the raw root
-    for number, path in enumerate(sorted(fs.find(root)), start=1):
+    number = 0
+    for path in sorted(fs.find(root)):
         relative = posixpath.relpath(path, root)
-        label = posixpath.basename(posixpath.dirname(path)) if posixpath.dirname(relative) else ""
+        if is_hidden(relative):
+            continue
         if isinstance(fs, LocalFileSystem):
             _refuse_unsafe_local_file(batch, relative, path, raw_root)
+        if not is_sample(relative):
+            continue
         try:
             content = fs.cat_file(path)
         except OSError as error:
             raise RawDataError(f"batch {batch.name}, file {relative}: unreadable ({error})") from None
-        yield number, {"path": relative, "label": label, "content": content}
+        number += 1
+        yield number, {"path": relative, "label": sample_label(relative), "content": content}
 
 
 def _refuse_unsafe_local_file(batch: RawBatch, relative: str, path: str, raw_root: str) -> None:

@@ -1,0 +1,50 @@
+"""File-tree (ImageFolder) batches: which files are samples, and the label each one gets."""
+
+from pathlib import Path
+
+from mds_assets.core.raw_sources import IMG_EXTENSIONS, list_batches, read_records
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> None:
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def test_hidden_files_and_folders_and_non_images_are_not_samples(tmp_path: Path) -> None:
+    _tree(
+        tmp_path / "pets",
+        {
+            "cats/1.png": b"cat",
+            "cats/.DS_Store": b"finder",
+            "cats/.ipynb_checkpoints/1-checkpoint.png": b"old cat",
+            ".ipynb_checkpoints/dogs/2.png": b"old dog",
+            ".DS_Store": b"finder",
+            "README.txt": b"about these pictures",
+            "dogs/notes.txt": b"not a picture",
+            "dogs/2.JPEG": b"dog",
+        },
+    )
+    (batch,) = list_batches(str(tmp_path))
+    paths = [record["path"] for _, record in read_records(batch)]
+    assert paths == ["cats/1.png", "dogs/2.JPEG"]
+
+
+def test_a_nested_sample_is_labelled_by_its_top_level_class_folder(tmp_path: Path) -> None:
+    _tree(tmp_path / "pets", {"cats/tabby/young/1.png": b"kitten", "cats/2.jpg": b"cat", "3.png": b"unsorted"})
+    (batch,) = list_batches(str(tmp_path))
+    labels = {record["path"]: record["label"] for _, record in read_records(batch)}
+    assert labels == {"3.png": "", "cats/2.jpg": "cats", "cats/tabby/young/1.png": "cats"}
+
+
+def test_files_that_are_not_samples_leave_the_fingerprint_and_size_alone(tmp_path: Path) -> None:
+    _tree(tmp_path / "pets", {"cats/1.png": b"cat"})
+    (before,) = list_batches(str(tmp_path))
+    _tree(tmp_path / "pets", {"cats/.DS_Store": b"finder state", "README.txt": b"hello"})
+    (after,) = list_batches(str(tmp_path))
+    assert (after.fingerprint, after.size) == (before.fingerprint, before.size) == (before.fingerprint, 3)
+
+
+def test_the_sample_extensions_are_torchvisions() -> None:
+    assert IMG_EXTENSIONS == (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
