@@ -26,7 +26,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from types import MethodType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 from . import format as v1_format
 from . import mdsv2_format as v2
@@ -159,7 +159,7 @@ class MDSWriter:
         pieces.insert(0, v2.shard_head(self._sizes, self._config_data))
         if self._buffer:
             pieces.append(self._buffer)
-        self._pipeline.submit(len(self._pipeline.names_started), pieces, len(self._sizes))
+        self._pipeline.submit(len(self._pipeline.names_started), cast(list[bytes], pieces), len(self._sizes))
         self._written += len(self._sizes)
         self._pieces = []
         self._buffer = bytearray()
