@@ -121,3 +121,15 @@ def test_mds_verify_finds_a_missing_shard_and_broken_structure_without_hashes(tm
     assert f"problem: {tmp_path / 'shard.00001.mds.zstd'}: missing" in out
     assert f"problem: {raw}: " in out and "bytes stored, the index says" in out
     assert "note: the index records no hashes" in out
+
+
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_any_fsspec_url_holds_the_same_dataset(tmp_path, compression):
+    """On an object store (memory:// here) each file is one PUT; the bytes are those of a local disk."""
+    url = f"memory://mdsv2-{tmp_path.name}-{compression}/ds"
+    write(url, rows(50), compression=compression, size_limit=700, hashes=["sha256"])
+    write(str(tmp_path), rows(50), compression=compression, size_limit=700, hashes=["sha256"])
+    assert list(MDSDataset(url, decoders="auto")) == rows(50)
+    local = MDSDataset(str(tmp_path))
+    assert MDSDataset(url).storage.read("index.json") == local.storage.read("index.json")
+    assert main(["verify", "--quiet", url]) == 0
