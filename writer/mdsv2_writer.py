@@ -179,7 +179,8 @@ class MDSWriter:
             try:
                 value = encode(sample[name])
             except Exception as problem:  # noqa: BLE001 - explained, with the column named
-                return type(problem)(f"{where}, column {name!r} ({column.name}): {problem}")
+                kind = TypeError if isinstance(problem, TypeError) else ValueError
+                return kind(f"{where}, column {name!r} ({column.name}): {problem}")
             if column.size is not None and len(value) != column.size:
                 return ValueError(
                     f"{where}, column {name!r} ({column.name}): {len(value)} bytes given, "
