@@ -121,7 +121,7 @@ class MDSWriter:
         self._stopped = False  # finished or failed: what `write` tests per sample
         self.shards: list[dict[str, Any]] = []  # the index's shard entries, once finish() returns
         self._encoders = tuple(_encoder(column) for _, column in self.columns)
-        self.write = MethodType(_sample_writer(self.columns), self)  # type: ignore[method-assign]
+        self.write = MethodType(_sample_writer(self.columns, self._encoders), self)  # type: ignore[method-assign]
 
     @property
     def url(self) -> str:
@@ -337,15 +337,13 @@ def make(names, encoders, pack):
 """
 
 
-def _sample_writer(columns: list[tuple[str, ColumnEncoding]]) -> Callable[..., None]:
+def _sample_writer(
+    columns: list[tuple[str, ColumnEncoding]], encoders: tuple[Callable[[Any], bytes], ...]
+) -> Callable[..., None]:
     """`write(self, sample)` for these columns: see `_writer_factory`."""
     encodings = tuple(column.name for _, column in columns)
     variable = sum(1 for _, column in columns if column.size is None)
-    return _writer_factory(encodings)(
-        tuple(name for name, _ in columns),
-        tuple(_encoder(column) for _, column in columns),
-        struct.Struct(f"<{variable}I").pack,
-    )
+    return _writer_factory(encodings)(tuple(name for name, _ in columns), encoders, struct.Struct(f"<{variable}I").pack)
 
 
 @cache

@@ -62,6 +62,12 @@ def test_images_decode_to_pil_and_pickles_only_when_allowed(tmp_path):
     assert MDSDataset(str(tmp_path), decoders="auto", allow_unsafe_types=True)[0]["obj"] == {"a": 1}
 
 
+def test_mds_head_shows_an_image_by_its_format_and_size(tmp_path, capsys):
+    write(str(tmp_path), [{"image": png()}], columns={"image": "png"})
+    assert main(["head", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"sample": 0, "image": "<PNG 3x2 RGB>"}
+
+
 def test_an_index_pointing_outside_the_dataset_is_refused(tmp_path):
     write(str(tmp_path / "ds"), rows(2))
     index = json.loads((tmp_path / "ds" / "index.json").read_text())
