@@ -45,12 +45,16 @@ def test_auto_decoders_read_back_every_sample(tmp_path, compression):
     assert MDSDataset(str(tmp_path))[1]["n"] == (1).to_bytes(8, "little")  # no decoders: bytes
 
 
-def test_a_dataset_written_by_mosaicml_streaming_reads_the_same(tmp_path):
+@pytest.mark.parametrize("compression", [None, "gz", "br", "snappy"])
+def test_a_dataset_written_by_mosaicml_streaming_reads_the_same_and_verifies(tmp_path, compression):
     written = rows(30)
-    with mds_writer_module().MDSWriter(out=str(tmp_path), columns=COLUMNS, size_limit=400, hashes=["sha1"]) as writer:
+    with mds_writer_module().MDSWriter(
+        out=str(tmp_path), columns=COLUMNS, size_limit=400, hashes=["sha1", "xxh64"], compression=compression
+    ) as writer:
         for sample in written:
             writer.write(sample)
     assert list(MDSDataset(str(tmp_path), decoders="auto")) == written
+    assert main(["verify", "--quiet", str(tmp_path)]) == 0
 
 
 def test_images_decode_to_pil_and_pickles_only_when_allowed(tmp_path):
