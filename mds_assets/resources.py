@@ -19,7 +19,7 @@ from writer.compression import parse_compression
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from . import settings
-from .core.selection import FieldSelection, parse_fields
+from .core.selection import ENCODINGS, FieldSelection, parse_fields
 
 DEFAULT_FIELDS = settings.FIELDS.default.split(",")
 
@@ -33,8 +33,7 @@ class MDSSettings(ConfigurableResource):
     raw_url: str = Field(description="fsspec URL whose *.jsonl[.gz] files / top-level directories are batches")
     out_url: str = Field(description="fsspec URL of the published dataset; partitions go under its partitions/ folder")
     fields: list[str] = Field(
-        description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
-        "hex, json, int64, float64, bytes"
+        description=f"selected fields as name[:encoding], encodings: {', '.join(ENCODINGS)} (utf8 is the default)"
     )
     shard_size_limit: int = Field(default=DEFAULT_SHARD_SIZE_LIMIT, description="maximum uncompressed bytes per shard")
     compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")

@@ -1,7 +1,9 @@
-"""Write and read Composer `.mds` datasets on any fsspec URL. No Dagster here."""
+"""Write and read Composer `.mds` datasets and MDS v2 (mosaicml-streaming) datasets on any fsspec URL.
+No Dagster here."""
 
+from .mdsv2_writer import MDSWriter
 from .reader import MDSDataset
 from .storage import WriterStorageError
 from .writer import StreamingDatasetWriter
 
-__all__ = ["MDSDataset", "StreamingDatasetWriter", "WriterStorageError"]
+__all__ = ["MDSDataset", "MDSWriter", "StreamingDatasetWriter", "WriterStorageError"]

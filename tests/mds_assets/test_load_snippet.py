@@ -7,7 +7,7 @@ import types
 import pytest
 
 from mds_assets.assets.index import how_to_load
-from mds_assets.core.selection import parse_fields
+from mds_assets.core.selection import column_encodings, parse_fields
 from writer import StreamingDatasetWriter
 
 
@@ -52,7 +52,8 @@ def test_the_load_snippet_runs_and_decodes_every_field(tmp_path, spec, fake_comp
         "float64": (2.5, b"\x00" * 6 + b"\x04\x40"),
     }
     url = str(tmp_path / "ds")
-    with StreamingDatasetWriter(url, [s.name for s in selections], 1000) as writer:
+    fields = [s.name for s in selections]
+    with StreamingDatasetWriter(url, fields, 1000, column_encodings=column_encodings(selections)) as writer:
         writer.write_sample({s.name: values[s.encoding][1] for s in selections})
     code = snippet_code(how_to_load(url, selections))
     imported = {m.strip() for line in re.findall(r"(?m)^import (.*)$", code) for m in line.split(",")}
