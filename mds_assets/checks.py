@@ -20,6 +20,7 @@ from .core.selection import decoders_for
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .resources import MDSSettings
+from .streaming_checks import streaming_index_consistency, streaming_shard_size_result
 
 PARTITIONS_SIDECAR = "mds_partitions.json"
 MAX_SHARDS_DECODED = 200
@@ -81,9 +82,9 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
 def shard_size_evaluation(settings: MDSSettings, partition_key: str) -> AssetCheckEvaluation:
     """`shard_size` of one partition as an evaluation recorded on that partition, for runs that
     check partitions other than their own (or have none)."""
-    result = shard_size_result(
-        partition_url(settings.out_url, partition_key), settings.shard_size_limit, settings.fsspec_options()
-    )
+    url = partition_url(settings.out_url, partition_key)
+    check = streaming_shard_size_result if settings.format == "streaming" else shard_size_result
+    result = check(url, settings.shard_size_limit, settings.fsspec_options())
     return AssetCheckEvaluation(
         asset_key=MDS_SHARDS,
         check_name=SHARD_SIZE,
@@ -111,11 +112,13 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
 @asset_check(
     asset=MDS_INDEX,
     name=INDEX_CONSISTENCY,
-    description="The published index reads back and agrees with the partitions it was built from: "
-    "order, totals, every shard present with its size and checksum.",
+    description="The published index (index.mds, or index.json in the streaming format) reads back and agrees "
+    "with the partitions it was built from: order, totals, every shard present with its size and checksum.",
 )
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
+    if mds_settings.format == "streaming":
+        return streaming_index_consistency(mds_settings.out_url, options)
     try:
         published = MDSDataset(mds_settings.out_url, storage_options=options)
         manifest = published.manifest()

@@ -15,9 +15,9 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import ConfigDict, Field
 
-from writer.compression import parse_compression
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
+from .core.output_format import DEFAULT_FORMAT, FORMATS, Format, canonical_compression
 from .core.selection import FieldSelection, parse_fields
 
 DEFAULT_RAW_URL = "data/raw"
@@ -35,10 +35,20 @@ class MDSSettings(ConfigurableResource):
     out_url: str = Field(description="fsspec URL of the published dataset; partitions go under its partitions/ folder")
     fields: list[str] = Field(
         description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
-        "hex, json, int64, float64, bytes"
+        "hex, json, int64, float64, bytes, jpeg, png"
+    )
+    format: Format = Field(
+        default=DEFAULT_FORMAT,
+        description="'composer': MDS v1 (index.mds), read by Composer 0.10.1 and writer.MDSDataset; "
+        "'streaming': mosaicml-streaming's MDS v2 (index.json), read by streaming.StreamingDataset, "
+        "published by reference",
     )
     shard_size_limit: int = Field(default=DEFAULT_SHARD_SIZE_LIMIT, description="maximum uncompressed bytes per shard")
-    compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")
+    compression: str | None = Field(
+        default=None,
+        description="None; composer: 'gz' or 'gz:0'..'gz:9'; streaming: also 'zstd', 'zstd:1'..'zstd:22', "
+        "'br', 'bz2', 'snappy'",
+    )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
     )
@@ -49,10 +59,14 @@ class MDSSettings(ConfigurableResource):
     def fsspec_options(self) -> dict[str, Any] | None:
         return dict(self.storage_options) or None
 
+    def canonical_compression(self) -> str | None:
+        """The compression in its one spelling for this format; a clear error when the format does not have it."""
+        return canonical_compression(self.format, self.compression)
+
     def check(self) -> None:
         """Fail fast on settings that can never work, before any batch is read."""
         self.selections()
-        parse_compression(self.compression)
+        self.canonical_compression()
         if self.shard_size_limit <= 0:
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
         if _is_inside(self.out_url, self.raw_url):
@@ -95,4 +109,14 @@ def settings_from_environment() -> MDSSettings:
         fields=os.environ.get("MDS_FIELDS", ",".join(DEFAULT_FIELDS)).split(","),
         shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(DEFAULT_SHARD_SIZE_LIMIT))),
         compression=os.environ.get("MDS_COMPRESSION") or None,
+        format=format_from_environment(),
     )
+
+
+def format_from_environment() -> Format:
+    """MDS_FORMAT, checked here so that a typo names the variable rather than a pydantic field."""
+    value = os.environ.get("MDS_FORMAT") or DEFAULT_FORMAT
+    for known in FORMATS:
+        if value == known:
+            return known
+    raise ValueError(f"MDS_FORMAT={value!r}: expected one of {', '.join(FORMATS)}")
