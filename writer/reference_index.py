@@ -27,6 +27,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from . import mdsv2_format as v2
 from .lock import DatasetLock
 from .manifest import Manifest, ShardRecord
 from .published import PublishedState, PublishError, read_state
@@ -49,20 +50,14 @@ class V2Index:
 
     @classmethod
     def parse(cls, data: bytes, where: str) -> V2Index:
+        """Checked by the reader's own rules (`mdsv2_format.decode_index`: shard entries, safe
+        basenames, one set of columns); the shards are kept as written, every key, so that an
+        index by reference repeats them exactly."""
         try:
-            document = json.loads(data)
-        except (ValueError, RecursionError) as error:
-            raise IndexReferenceError(f"{where}: not valid JSON ({error})") from None
-        if (
-            not isinstance(document, dict)
-            or document.get("version") != 2
-            or not isinstance(document.get("shards"), list)
-        ):
-            raise IndexReferenceError(f"{where}: not an MDS v2 index (expected version 2 and a list of shards)")
-        shards = tuple(document["shards"])
-        for number, shard in enumerate(shards):
-            _check_shard(shard, f"{where}, shard {number}")
-        return cls(shards)
+            v2.decode_index(data, where)
+        except v2.FormatError as error:
+            raise IndexReferenceError(str(error)) from None
+        return cls(tuple(json.loads(data)["shards"]))
 
     @property
     def samples(self) -> int:
@@ -94,37 +89,9 @@ class V2Index:
         ]
 
 
-def _check_shard(shard: object, where: str) -> None:
-    if not isinstance(shard, dict) or not isinstance(shard.get("samples"), int) or not shard.get("raw_data"):
-        raise IndexReferenceError(f"{where}: not an MDS v2 shard (no samples count or raw_data)")
-    for key in SHARD_FILE_KEYS:
-        info = shard.get(key)
-        if info is None:
-            continue
-        if not isinstance(info, dict) or not isinstance(info.get("bytes"), int) or info["bytes"] < 0:
-            raise IndexReferenceError(f"{where}: {key} has no byte count")
-        check_basename(info.get("basename"), f"{where}, {key}")
-
-
-def check_basename(basename: object, where: str) -> str:
-    """A shard basename is a relative path that stays in its index's folder: no absolute path,
-    no `..`, no empty or `.` segment (a crafted index must not name files elsewhere)."""
-    if not isinstance(basename, str) or not basename:
-        raise IndexReferenceError(f"{where}: no basename")
-    parts = basename.split("/")
-    if basename.startswith("/") or "\\" in basename or any(part in ("", ".", "..") for part in parts):
-        raise IndexReferenceError(f"{where}: basename {basename!r} is not a plain relative path inside the dataset")
-    return basename
-
-
 def _stored_file(shard: Mapping[str, Any]) -> tuple[str, int]:
     info = shard.get("zip_data") or shard["raw_data"]
     return info["basename"], info["bytes"]
-
-
-def encode_index(shards: Sequence[Mapping[str, Any]]) -> bytes:
-    """An `index.json` as mosaicml-streaming's writer writes one (sorted keys, default separators)."""
-    return json.dumps({"shards": list(shards), "version": 2}, sort_keys=True).encode("utf-8")
 
 
 def read_index(storage: Storage) -> V2Index | None:
@@ -144,7 +111,7 @@ def relative_prefix(source: Storage, target: Storage) -> str:
         raise IndexReferenceError(
             f"{source.url} is not under {target.url}: an index refers only to shards below its own folder"
         )
-    return source.root[len(target.root) :].strip("/")
+    return str(source.root)[len(target.root) :].strip("/")
 
 
 @dataclass(frozen=True)
@@ -170,7 +137,7 @@ def publish_by_reference(
         opened = [_open_source(Storage(url, storage_options), storage) for url in sources]
         _check_compatible(opened)
         shards = [shard for prefix, index in opened for shard in index.rebased(prefix)]
-        data = encode_index(shards)
+        data = v2.encode_index(shards)
         published = V2Index(tuple(shards))
         locks.enter_context(DatasetLock(storage, "a publish by reference into it"))
         before = read_state(storage)

@@ -15,10 +15,10 @@ different datasets to two kinds of reader, and neither build could tell which fi
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import Any, Literal
 
 from writer.compression import parse_compression
+from writer.mdsv2_compression import parse_shard_compression
 from writer.storage import Storage
 
 from .layout import partition_url
@@ -30,61 +30,35 @@ DEFAULT_FORMAT: Format = "composer"
 COMPOSER_INDEX_PREFIX = "index.mds"  # index.mds, index.mds.gz
 STREAMING_INDEX = "index.json"
 
-# mosaicml-streaming's compressions: name -> (levels accepted, the level the bare name means)
-STREAMING_COMPRESSIONS: dict[str, tuple[range | None, int | None]] = {
-    "zstd": (range(1, 23), 3),
-    "gz": (range(0, 10), 9),
-    "br": (range(0, 12), 11),
-    "bz2": (range(1, 10), 9),
-    "snappy": (None, None),
-}
-_COMPRESSION = re.compile(r"\A([a-z0-9]+)(?::(\d{1,2}))?\Z")
-
 
 class OutputFormatError(ValueError):
     """A format setting that does not fit the output or the other settings; the message names them."""
 
 
 def canonical_compression(format: Format, compression: str | None) -> str | None:
-    """The one spelling of a compression setting for `format` ("zstd" is "zstd:3"), or a clear
-    error naming the setting and what the format accepts."""
+    """The compression setting as recorded, or a clear error naming the setting and what the
+    format accepts. Composer: one spelling per setting ("gz" is "gz:6"). Streaming: the name as
+    given, as mosaicml-streaming records it in `index.json` ("zstd" and "zstd:3" write the same
+    shards under different index entries)."""
     if format == "composer":
         try:
             return parse_compression(compression).setting
         except ValueError as error:
-            hint = "; zstd, br, bz2 and snappy need format 'streaming'" if _streaming_name(compression) else ""
+            hint = "; zstd, br, bz2 and snappy need format 'streaming'" if _is_streaming_only(compression) else ""
             raise OutputFormatError(f"compression: {error} (format 'composer'){hint}") from None
-    return _streaming_compression(compression)
+    try:
+        parsed = parse_shard_compression(compression)
+    except (TypeError, ValueError) as error:
+        raise OutputFormatError(f"compression: {error} (format 'streaming')") from None
+    return parsed.setting if parsed is not None else None
 
 
-def _streaming_name(compression: str | None) -> bool:
-    match = _COMPRESSION.match(compression or "")
-    return bool(match) and match.group(1) in STREAMING_COMPRESSIONS and match.group(1) != "gz"
-
-
-def _streaming_compression(compression: str | None) -> str | None:
-    if compression in (None, "", "none"):
-        return None
-    match = _COMPRESSION.match(compression)
-    known = ", ".join(
-        f"{name}" + (f", {name}:{levels.start}..{name}:{levels.stop - 1}" if levels else "")
-        for name, (levels, _) in STREAMING_COMPRESSIONS.items()
-    )
-    if match is None or match.group(1) not in STREAMING_COMPRESSIONS:
-        raise OutputFormatError(
-            f"compression: unknown compression {compression!r} for format 'streaming'; known: {known}"
-        )
-    name, level = match.group(1), match.group(2)
-    levels, default = STREAMING_COMPRESSIONS[name]
-    if levels is None:
-        if level is not None:
-            raise OutputFormatError(f"compression: {name} takes no level, got {compression!r}")
-        return name
-    if level is not None and int(level) not in levels:
-        raise OutputFormatError(
-            f"compression: level {level} of {name} is out of range {levels.start}..{levels.stop - 1}"
-        )
-    return f"{name}:{int(level) if level is not None else default}"
+def _is_streaming_only(compression: str | None) -> bool:
+    try:
+        parsed = parse_shard_compression(compression)
+    except (TypeError, ValueError):
+        return False
+    return parsed is not None and parsed.extension != "gz"
 
 
 def index_format(names: list[str] | set[str]) -> Format | None:
