@@ -191,7 +191,7 @@ def streaming_rebuild_and_publish(root: Scenario, compression: str | None = "zst
 
     def rebuild_and_publish(run: str) -> None:
         (batch,) = list_batches(f"{run}/raw")
-        write_streaming_partition(batch, parse_fields(["a"]), f"{run}/out", 120, compression)
+        write_streaming_partition(batch, parse_fields(["a"]), f"{run}/out", 400, compression)
         publish_streaming(f"{run}/out", [batch.partition_key], None)
 
     def prepare(run: str) -> None:
