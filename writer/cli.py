@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .mdsv2_reader import StreamingFormatDataset
 from .reader import MDSDataset
 from .verify import verify
 
@@ -68,7 +69,9 @@ def _discard_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mds", description="Inspect and verify .mds datasets.")
+    parser = argparse.ArgumentParser(
+        prog="mds", description="Inspect and verify .mds datasets: Composer's and MDS v2 (mosaicml-streaming)."
+    )
     parser.add_argument(
         "--storage-options", help="JSON object passed to fsspec (prefer AWS_* environment variables for credentials)"
     )
@@ -90,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     dataset = MDSDataset(args.url, storage_options=options)
+    if isinstance(dataset, StreamingFormatDataset):
+        return _inspect_streaming(args.url, dataset)
     index = dataset.index
     size_format = {0: "constant (format 0)"}.get(
         index.size_format, f"int{8 * index.size_format} (format {index.size_format})"
@@ -109,6 +114,28 @@ def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     return 0
 
 
+def _inspect_streaming(url: str, dataset: StreamingFormatDataset) -> int:
+    shards = dataset.streaming_index.shards
+    settings = shards[0] if shards else None
+    print(f"dataset:      {url}")
+    print("format:       MDS v2 (mosaicml-streaming, index.json)")
+    print(f"columns:      {', '.join(f'{name}:{encoding}' for name, encoding in dataset.columns.items())}")
+    print(f"shards:       {len(shards)}")
+    print(f"samples:      {len(dataset)}")
+    print(f"bytes:        {sum(shard.raw_data.bytes for shard in shards)} (uncompressed)")
+    print(f"stored bytes: {sum(shard.stored.bytes for shard in shards)}")
+    print(f"compression:  {settings.compression if settings and settings.compression else 'none'}")
+    print(
+        f"hashes:       {', '.join(sorted(settings.stored.hashes)) if settings and settings.stored.hashes else 'none'}"
+    )
+    print()
+    width = max([16, *(len(shard.stored.basename) + 2 for shard in shards)])
+    print(f"{'shard':<{width}}{'samples':>12}{'bytes':>16}{'stored':>16}")
+    for shard in shards:
+        print(f"{shard.stored.basename:<{width}}{shard.samples:>12}{shard.raw_data.bytes:>16}{shard.stored.bytes:>16}")
+    return 0
+
+
 def _verify(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     report = verify(args.url, storage_options=options, progress=not args.quiet)
     print(report.text())
@@ -123,7 +150,8 @@ def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
         raise KeyError(f"no field {unknown[0]!r} in {args.url} (it has: {', '.join(dataset.fields)})")
     for sample_number in range(min(args.n, len(dataset))):
         sample = dataset[sample_number]
-        print(json.dumps({"sample": sample_number, **{field: _printable(sample[field]) for field in fields}}))
+        row = {"sample": sample_number, **{field: _printable(sample[field]) for field in fields}}
+        print(json.dumps(row, default=str))  # Decimal, PIL images, ...: as their str
     return 0
 
 

@@ -26,7 +26,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from types import MethodType, TracebackType
-from typing import Any
+from typing import Any, cast
 
 from . import format as v1_format
 from . import mdsv2_format as v2
@@ -111,12 +111,14 @@ class MDSWriter:
         # S's rule for a new shard: when the limit < the shard's bytes with this sample; without a
         # limit, where a uint32 offset would overflow.
         self._limit = self.size_limit or v2.MAX_OFFSET
-        self._pieces: list[bytes] = []
+        self._pieces: list[bytes | bytearray] = []  # the current shard: runs of small samples, large values
+        self._buffer = bytearray()  # the run of small samples being added to
         self._sizes: array[int] = array("I")  # the current shard's sample sizes
         self._shard_bytes = self._empty_shard_bytes
         self._written = 0  # samples in finished shards
         self._problem: BaseException | None = None
         self._finished = False
+        self._stopped = False  # finished or failed: what `write` tests per sample
         self.shards: list[dict[str, Any]] = []  # the index's shard entries, once finish() returns
         self._encoders = tuple(_encoder(column) for _, column in self.columns)
         self.write = MethodType(_sample_writer(self.columns), self)  # type: ignore[method-assign]
@@ -142,22 +144,31 @@ class MDSWriter:
 
     # -- shards ---------------------------------------------------------------------------
 
+    def _add_large(self, parts: tuple[bytes, ...]) -> None:
+        """A large sample is kept by reference (its bytes are copied once, off this thread)."""
+        if self._buffer:
+            self._pieces.append(self._buffer)
+            self._buffer = bytearray()
+        self._pieces += parts
+
     def _flush_shard(self) -> None:
         """Hand the current shard (possibly empty: S's rule for an oversized first sample) to the pipeline."""
         if self._problem is not None:  # a background failure: stop before queueing more
             self._raise_if_unusable()
-        head = v2.shard_head(self._sizes, self._config_data)
         pieces = self._pieces
-        pieces.insert(0, head)
-        self._pipeline.submit(len(self._pipeline.names_started), pieces, len(self._sizes))
+        pieces.insert(0, v2.shard_head(self._sizes, self._config_data))
+        if self._buffer:
+            pieces.append(self._buffer)
+        self._pipeline.submit(len(self._pipeline.names_started), cast(list[bytes], pieces), len(self._sizes))
         self._written += len(self._sizes)
         self._pieces = []
+        self._buffer = bytearray()
         self._sizes = array("I")
         self._shard_bytes = self._empty_shard_bytes
 
     def _bad_sample(self, sample: Any, error: BaseException) -> Exception:
         """Name the sample and column of whatever failed on the fast path."""
-        if self._problem is not None or self._finished:
+        if self._stopped:
             self._raise_if_unusable()
         where = f"sample {self.total_samples}"
         if not isinstance(sample, Mapping):
@@ -184,7 +195,7 @@ class MDSWriter:
         """Store the last shard, wait for every shard, then publish `index.json`, last."""
         if self._finished:
             self._raise_if_unusable()
-        self._finished = True
+        self._finished = self._stopped = True
         try:
             if self._problem is not None:
                 self._raise_if_unusable()
@@ -210,7 +221,7 @@ class MDSWriter:
         """Give up: publish nothing and remove every shard this writer stored."""
         if self._finished:
             return
-        self._finished = True
+        self._finished = self._stopped = True
         self._discard_written()
 
     def _discard_written(self) -> None:
@@ -227,6 +238,7 @@ class MDSWriter:
     def _record_failure(self, error: BaseException) -> None:
         if self._problem is None:
             self._problem = error
+        self._stopped = True
 
     def _raise_if_unusable(self) -> None:
         if self._problem is not None:
@@ -268,24 +280,29 @@ class _ShardFiles(BackgroundShards[dict[str, Any]]):
         return v2.shard_basename(shard_number, self._compression.extension if self._compression else None)
 
     def _publish_shard(self, name: str, pieces: list[bytes], samples: int) -> dict[str, Any]:
-        data = b"".join(pieces)  # a GIL-free copy, off the caller's thread
-        del pieces[:]
         raw_name = name if self._compression is None else name.rsplit(".", 1)[0]
-        entry: dict[str, Any] = {"samples": samples, "raw_data": self._file_info(raw_name, data), "zip_data": None}
-        if self._compression is not None:
-            data = self._compression.compress(data)
-            entry["zip_data"] = self._file_info(name, data)
-        entry.update(self._config)
+        entry: dict[str, Any] = {"samples": samples, "raw_data": None, "zip_data": None, **self._config}
         try:
-            self._storage.write_atomic(name, data)
+            if self._compression is None and not self._hashes:  # stored as the pieces are: no copy
+                entry["raw_data"] = self._file_info(raw_name, sum(map(len, pieces)), b"")
+                self._storage.write_pieces_atomic(name, pieces)
+                return entry
+            data = b"".join(pieces)  # a GIL-free copy, off the caller's thread
+            del pieces[:]
+            entry["raw_data"] = self._file_info(raw_name, len(data), data)
+            stored = data
+            if self._compression is not None:
+                stored = self._compression.compress(data)
+                entry["zip_data"] = self._file_info(name, len(stored), stored)
+            self._storage.write_atomic(name, stored)
         except Exception as error:
             raise OSError(f"could not write shard {self._storage.describe(name)}: {error}") from error
         return entry
 
-    def _file_info(self, basename: str, data: bytes) -> dict[str, Any]:
+    def _file_info(self, basename: str, size: int, data: bytes) -> dict[str, Any]:
         return {
             "basename": basename,
-            "bytes": len(data),
+            "bytes": size,
             "hashes": {algorithm: hex_digest(algorithm, data) for algorithm in self._hashes},
         }
 
@@ -301,20 +318,19 @@ def make(names, encoders, pack):
         except Exception as error:
             raise self._bad_sample(sample, error) from None
         record = {record}
-        shard_bytes = self._shard_bytes
-        if self._limit < shard_bytes + record + 4:
-            if self._problem is not None or self._finished or record + {overhead} > MAX_OFFSET:
+        shard_bytes = self._shard_bytes + record + 4
+        if shard_bytes > self._limit or self._stopped:
+            if self._stopped or record + {overhead} > MAX_OFFSET:
                 raise self._bad_sample(sample, OverflowError())
             self._flush_shard()
-            shard_bytes = self._shard_bytes
-        elif self._problem is not None or self._finished:
-            self._raise_if_unusable()
+            shard_bytes = self._shard_bytes + record + 4
         self._sizes.append(record)
         if record < SMALL_RECORD:
-            self._pieces.append(join(({head}{values})))
+            buffer = self._buffer
+            {small}
         else:
-            self._pieces += ({head}{values})
-        self._shard_bytes = shard_bytes + record + 4
+            self._add_large(({head}{values}))
+        self._shard_bytes = shard_bytes
 
     return write
 """
@@ -366,6 +382,10 @@ def _writer_factory(encodings: tuple[str, ...]) -> Callable[..., Callable[..., N
         record=" + ".join([str(4 * len(sizes) + fixed), *sizes]),
         overhead=v2.SHARD_HEAD + v2.SAMPLE_OVERHEAD,
         head=f"pack({', '.join(sizes)}), " if sizes else "",
+        small="; ".join(
+            ([f"buffer += pack({', '.join(sizes)})"] if sizes else [])
+            + [f"buffer += v{number}" for number in range(count)]
+        ),
         values=", ".join(f"v{number}" for number in range(count)) + ",",
     )
     filename = f"<MDSWriter sample writer for {', '.join(encodings)}>"

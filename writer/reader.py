@@ -26,16 +26,37 @@ _UNSIGNED = {"b": "B", "h": "H", "i": "I"}
 
 
 class MDSDataset:
-    """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`."""
+    """`len(ds)`, `ds[i]` (negative too), `for sample in ds` — samples as `{field: bytes or decoded}`.
+
+    Opens either format: a folder whose index is MDS v2's `index.json` opens as a
+    `writer.mdsv2_reader.StreamingFormatDataset` (a subclass), the others as Composer's `.mds`."""
+
+    format = "composer"
+
+    def __new__(
+        cls,
+        url: str,
+        decoders: Decoders | Literal["auto"] | None = None,
+        storage_options: dict[str, Any] | None = None,
+        allow_unsafe_types: bool = False,
+    ) -> MDSDataset:
+        if cls is MDSDataset:
+            from .mdsv2_reader import StreamingFormatDataset, holds_streaming_format
+
+            if holds_streaming_format(Storage(url, storage_options)):
+                return super().__new__(StreamingFormatDataset)
+        return super().__new__(cls)
 
     def __init__(
         self,
         url: str,
         decoders: Decoders | Literal["auto"] | None = None,
         storage_options: dict[str, Any] | None = None,
+        allow_unsafe_types: bool = False,
     ) -> None:
         """`decoders`: `{field: function(bytes)}`, or `"auto"` to decode each field by the encoding
-        its writer recorded in the manifest (`column_encodings`; fields without one stay bytes)."""
+        its writer recorded in the manifest (`column_encodings`; fields without one stay bytes;
+        `pkl` only with `allow_unsafe_types=True`, since unpickling runs code)."""
         self.storage = Storage(url, storage_options)
         self.compression = _read_compression(self.storage)
         self.index = _read_index(self.storage, self.compression)
@@ -43,7 +64,7 @@ class MDSDataset:
         self.sample_sizes, self.repaired_sizes = _repair_sizes(self.index, self.storage.describe(self.index_name))
         if decoders == "auto":
             manifest = self.manifest()
-            decoders = decoders_for(manifest.column_encodings) if manifest else {}
+            decoders = decoders_for(manifest.column_encodings, allow_unsafe_types) if manifest else {}
         self.decoders = _checked_decoders(decoders or {}, self.fields)
         self._shard_starts = [0, *itertools.accumulate(self.index.samples_per_shard)]
         self._shard_offsets = lru_cache(maxsize=4)(self._compute_shard_offsets)

@@ -45,6 +45,12 @@ def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bo
     except (OSError, ValueError) as error:
         report.problems.append(str(error))
         return report
+    if dataset.format == "streaming":
+        from .mdsv2_reader import StreamingFormatDataset
+        from .mdsv2_verify import verify_streaming
+
+        assert isinstance(dataset, StreamingFormatDataset)
+        return verify_streaming(dataset, report, progress)
     report.checked.append(
         f"index: {dataset.index.num_shards} shards, {len(dataset)} samples, "
         f"{dataset.index.total_bytes} bytes, fields {', '.join(dataset.fields)}"

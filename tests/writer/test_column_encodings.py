@@ -58,7 +58,7 @@ def test_a_dataset_without_recorded_encodings_reads_as_bytes(tmp_path):
     "encodings, message",
     [
         ({"nope": "str"}, "fields the dataset does not have: nope"),
-        ({"n": "int32"}, r"column_encodings\['n'\] = 'int32'; known"),
+        ({"n": "int128"}, r"column_encodings\['n'\] = 'int128'; known"),
     ],
 )
 def test_bad_encodings_are_refused_before_any_file(tmp_path, encodings, message):
