@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from writer import MDSDataset
+from writer.mdsv2_reader import StreamingFormatDataset
 from writer.manifest import Manifest
 
 from .core.layout import partition_url
@@ -176,23 +177,25 @@ def _compare_with_partitions(
 @asset_check(
     asset=MDS_INDEX,
     name=SAMPLES_DECODE,
-    description="Samples of the published dataset decode with the configured field encodings "
-    "(first and last sample of up to 200 shards).",
+    description="Samples of the published dataset decode with the configured field encodings (streaming "
+    "format: by the encodings its index.json records) — first and last sample of up to 200 shards.",
 )
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     try:
-        decoders = decoders_for(mds_settings.selections())
+        # streaming: decoded as mosaicml-streaming will, by the encodings its index records
+        decoders = "auto" if mds_settings.format == "streaming" else decoders_for(mds_settings.selections())
         dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=mds_settings.fsspec_options())
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
+    samples_per_shard = _samples_per_shard(dataset)
     starts = [0]
-    for count in dataset.index.samples_per_shard:
+    for count in samples_per_shard:
         starts.append(starts[-1] + count)
-    step = max(1, dataset.index.num_shards // MAX_SHARDS_DECODED)
+    step = max(1, len(samples_per_shard) // MAX_SHARDS_DECODED)
     probes = sorted(
         {
             n
-            for shard in range(0, dataset.index.num_shards, step)
+            for shard in range(0, len(samples_per_shard), step)
             for n in (starts[shard], starts[shard + 1] - 1)
             if starts[shard] < starts[shard + 1]
         }
@@ -208,3 +211,10 @@ def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSetting
         metadata={"samples_decoded": len(probes) - len(failures), **_problems(failures[:20], "failures")},
         description="; ".join(failures[:3]) or None,
     )
+
+
+def _samples_per_shard(dataset: MDSDataset) -> list[int]:
+    """Each shard's sample count, from the index of either format."""
+    if isinstance(dataset, StreamingFormatDataset):
+        return [shard.samples for shard in dataset.streaming_index.shards]
+    return list(dataset.index.samples_per_shard)

@@ -22,7 +22,6 @@ from writer.storage import Storage
 from writer.verify import verify
 
 from .faults import check_failure, count_changes, fail_at, snapshot
-from .v2_indexes import read_v2_columns
 
 
 class Scenario:
@@ -204,13 +203,13 @@ def streaming_rebuild_and_publish(root: Scenario, compression: str | None = "zst
         out = Storage(f"{run}/out")
         index = read_index(out)
         stored = index is not None and first_unstored_file(out, index) is None
-        return stored and [s["a"] for s in read_v2_columns(f"{run}/out")] == [r["a"].encode() for r in NEW_RECORDS]
+        return stored and [s["a"] for s in MDSDataset(f"{run}/out")] == [r["a"].encode() for r in NEW_RECORDS]
 
     def referenced_files_unchanged(run: str) -> None:
         index, files = published_before[run]
         if Storage(f"{run}/out").read("index.json") == index:
             assert referenced_files(f"{run}/out") == files, "a file the published index refers to changed"
-            assert [s["a"] for s in read_v2_columns(f"{run}/out")] == [r["a"].encode() for r in OLD_RECORDS]
+            assert [s["a"] for s in MDSDataset(f"{run}/out")] == [r["a"].encode() for r in OLD_RECORDS]
 
     return every_fault(
         prepare,

@@ -54,24 +54,3 @@ def write_v2_dataset(
 def read_json(url: str) -> Any:
     with fsspec.open(url, "rb") as file:
         return json.loads(file.read())
-
-
-def read_v2_columns(url: str) -> list[dict[str, bytes]]:
-    """Every sample of the MDS v2 dataset at `url` as `{column: bytes}`, from its index and shard
-    files alone (the format's primitives; no reader class): what a test compares with records."""
-    from writer import mdsv2_format as v2
-    from writer.mdsv2_compression import decompressor
-    from writer.storage import Storage
-
-    storage = Storage(url)
-    index = v2.decode_index(storage.read("index.json"), storage.describe("index.json"))
-    samples = []
-    for entry in index.shards:
-        data = storage.read(entry.stored.basename)
-        if entry.zip_data is not None:
-            data = decompressor(entry.zip_data.basename.rsplit(".", 1)[1], entry.zip_data.basename)(data)
-        offsets = v2.sample_offsets(data, entry, entry.raw_data.basename)
-        for start, end in zip(offsets, offsets[1:]):
-            values = v2.split_sample(data[start:end], entry.column_sizes, entry.raw_data.basename)
-            samples.append({name: bytes(value) for name, value in zip(entry.column_names, values)})
-    return samples
