@@ -1,7 +1,7 @@
 """Asset checks, each a short function over `writer.reader`: they judge what is in storage."""
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from dagster import (
     AssetCheckEvaluation,
@@ -13,8 +13,9 @@ from dagster import (
 )
 
 from writer import MDSDataset
-from writer.mdsv2_reader import StreamingFormatDataset
 from writer.manifest import Manifest
+from writer.mdsv2_reader import StreamingFormatDataset
+from writer.reader import Decoders
 
 from .core.layout import partition_url
 from .core.selection import decoders_for
@@ -183,7 +184,9 @@ def _compare_with_partitions(
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     try:
         # streaming: decoded as mosaicml-streaming will, by the encodings its index records
-        decoders = "auto" if mds_settings.format == "streaming" else decoders_for(mds_settings.selections())
+        decoders: Decoders | Literal["auto"] = (
+            "auto" if mds_settings.format == "streaming" else decoders_for(mds_settings.selections())
+        )
         dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=mds_settings.fsspec_options())
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckEvaluation, Definitions
 
-from mds_assets.assets.index import how_to_load_streaming, load_cache_folder
-from mds_assets.build import build
 from mds_assets.assets.batch_pipeline import batch_pipeline
-from mds_assets.assets.index import mds_index
+from mds_assets.assets.index import how_to_load_streaming, load_cache_folder, mds_index
+from mds_assets.build import build
 from mds_assets.checks import index_consistency, samples_decode
 from mds_assets.core.generations import is_generation
 from mds_assets.core.output_format import OutputFormatError
