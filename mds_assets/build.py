@@ -27,6 +27,7 @@ from writer.published import describe_change, read_state
 from writer.storage import Storage
 
 from .core.layout import stored_partitions
+from .core.output_format import refuse_format_switch
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
@@ -85,8 +86,9 @@ def dagster_instance() -> DagsterInstance:
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
     settings.check()
-    instance = dagster_instance()
     options = settings.fsspec_options()
+    refuse_format_switch(settings.out_url, settings.format, options)  # before anything is registered or written
+    instance = dagster_instance()
     batches = list_batches(settings.raw_url, options)
     instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()

@@ -8,7 +8,7 @@ check the published dataset."""
 import json
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from dagster import (
     AssetCheckEvaluation,
@@ -27,6 +27,8 @@ from dagster import (
 
 from writer import MDSDataset
 from writer.manifest import Manifest
+from writer.mdsv2_reader import StreamingFormatDataset
+from writer.reader import Decoders
 
 from .core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from .core.selection import decoders_for
@@ -34,6 +36,7 @@ from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .partitions import RAW_BATCHES, raw_batches
 from .resources import MDSSettings
+from .streaming_checks import streaming_index_consistency, streaming_shard_size_result
 
 MAX_SHARDS_DECODED = 200
 
@@ -94,9 +97,9 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
 def shard_size_evaluation(settings: MDSSettings, partition_key: str) -> AssetCheckEvaluation:
     """`shard_size` of one partition as an evaluation recorded on that partition, for runs that
     check partitions other than their own (or have none)."""
-    result = shard_size_result(
-        partition_url(settings.out_url, partition_key), settings.shard_size_limit, settings.fsspec_options()
-    )
+    url = partition_url(settings.out_url, partition_key)
+    check = streaming_shard_size_result if settings.format == "streaming" else shard_size_result
+    result = check(url, settings.shard_size_limit, settings.fsspec_options())
     return AssetCheckEvaluation(
         asset_key=MDS_SHARDS,
         check_name=SHARD_SIZE,
@@ -189,11 +192,13 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
 @asset_check(
     asset=MDS_INDEX,
     name=INDEX_CONSISTENCY,
-    description="The published index reads back and agrees with the partitions it was built from: "
-    "order, totals, every shard present with its size and checksum.",
+    description="The published index (index.mds, or index.json in the streaming format) reads back and agrees "
+    "with the partitions it was built from: order, totals, every shard present with its size and checksum.",
 )
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
+    if mds_settings.format == "streaming":
+        return streaming_index_consistency(mds_settings.out_url, options)
     try:
         published = MDSDataset(mds_settings.out_url, storage_options=options)
         manifest = published.manifest()
@@ -251,23 +256,27 @@ def _compare_with_partitions(
 @asset_check(
     asset=MDS_INDEX,
     name=SAMPLES_DECODE,
-    description="Samples of the published dataset decode with the configured field encodings "
-    "(first and last sample of up to 200 shards).",
+    description="Samples of the published dataset decode with the configured field encodings (streaming "
+    "format: by the encodings its index.json records) — first and last sample of up to 200 shards.",
 )
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     try:
-        decoders = decoders_for(mds_settings.selections())
+        # streaming: decoded as mosaicml-streaming will, by the encodings its index records
+        decoders: Decoders | Literal["auto"] = (
+            "auto" if mds_settings.format == "streaming" else decoders_for(mds_settings.selections())
+        )
         dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=mds_settings.fsspec_options())
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
+    samples_per_shard = _samples_per_shard(dataset)
     starts = [0]
-    for count in dataset.index.samples_per_shard:
+    for count in samples_per_shard:
         starts.append(starts[-1] + count)
-    step = max(1, dataset.index.num_shards // MAX_SHARDS_DECODED)
+    step = max(1, len(samples_per_shard) // MAX_SHARDS_DECODED)
     probes = sorted(
         {
             n
-            for shard in range(0, dataset.index.num_shards, step)
+            for shard in range(0, len(samples_per_shard), step)
             for n in (starts[shard], starts[shard + 1] - 1)
             if starts[shard] < starts[shard + 1]
         }
@@ -283,3 +292,10 @@ def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSetting
         metadata={"samples_decoded": len(probes) - len(failures), **_problems(failures[:20], "failures")},
         description="; ".join(failures[:3]) or None,
     )
+
+
+def _samples_per_shard(dataset: MDSDataset) -> list[int]:
+    """Each shard's sample count, from the index of either format."""
+    if isinstance(dataset, StreamingFormatDataset):
+        return [shard.samples for shard in dataset.streaming_index.shards]
+    return list(dataset.index.samples_per_shard)

@@ -14,6 +14,7 @@ from . import settings as environment
 from .build import BuildReport, build
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
+from .core.output_format import DEFAULT_FORMAT, FORMATS
 from .core.selection import json_type
 from .core.sizes import format_size, parse_size
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
@@ -47,7 +48,17 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_SHARD_SIZE_LIMIT,
         help=f"most bytes per shard: 16MiB, 64MB or bytes (default {format_size(DEFAULT_SHARD_SIZE_LIMIT)})",
     )
-    parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=DEFAULT_FORMAT,
+        help="composer: MDS v1 for Composer 0.10.1 (default); streaming: MDS v2 for mosaicml-streaming",
+    )
+    parser.add_argument(
+        "--compression",
+        default=None,
+        help="gz or gz:0..gz:9; with --format streaming also zstd, zstd:1..zstd:22, br, bz2, snappy (default: none)",
+    )
     parser.add_argument(
         "--storage-options",
         type=_json_object,
@@ -94,6 +105,7 @@ def _build(args: argparse.Namespace) -> int:
             fields=args.fields.split(","),
             shard_size_limit=args.shard_size_limit,
             compression=args.compression,
+            format=args.format,
             storage_options=args.storage_options,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
@@ -113,6 +125,7 @@ def _demo(args: argparse.Namespace) -> int:
         fields=DEFAULT_FIELDS,
         shard_size_limit=args.shard_size_limit,
         compression=args.compression,
+        format=args.format,
     )
     return _run(settings, args)
 

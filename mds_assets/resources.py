@@ -15,10 +15,10 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import ConfigDict, Field
 
-from writer.compression import parse_compression
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from . import settings
+from .core.output_format import DEFAULT_FORMAT, Format, canonical_compression
 from .core.selection import ENCODINGS, FieldSelection, parse_fields
 
 DEFAULT_FIELDS = settings.FIELDS.default.split(",")
@@ -35,8 +35,18 @@ class MDSSettings(ConfigurableResource):
     fields: list[str] = Field(
         description=f"selected fields as name[:encoding], encodings: {', '.join(ENCODINGS)} (utf8 is the default)"
     )
+    format: Format = Field(
+        default=DEFAULT_FORMAT,
+        description="'composer': MDS v1 (index.mds), read by Composer 0.10.1 and writer.MDSDataset; "
+        "'streaming': mosaicml-streaming's MDS v2 (index.json), read by streaming.StreamingDataset, "
+        "published by reference",
+    )
     shard_size_limit: int = Field(default=DEFAULT_SHARD_SIZE_LIMIT, description="maximum uncompressed bytes per shard")
-    compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")
+    compression: str | None = Field(
+        default=None,
+        description="None; composer: 'gz' or 'gz:0'..'gz:9'; streaming: also 'zstd', 'zstd:1'..'zstd:22', "
+        "'br', 'bz2', 'snappy'",
+    )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
     )
@@ -47,10 +57,14 @@ class MDSSettings(ConfigurableResource):
     def fsspec_options(self) -> dict[str, Any] | None:
         return dict(self.storage_options) or None
 
+    def canonical_compression(self) -> str | None:
+        """The compression in its one spelling for this format; a clear error when the format does not have it."""
+        return canonical_compression(self.format, self.compression)
+
     def check(self) -> None:
         """Fail fast on settings that can never work, before any batch is read."""
         self.selections()
-        parse_compression(self.compression)
+        self.canonical_compression()
         if self.shard_size_limit <= 0:
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
         if _is_inside(self.out_url, self.raw_url):
@@ -96,7 +110,15 @@ def settings_from_environment() -> MDSSettings:
         fields=settings.FIELDS.read(),
         shard_size_limit=settings.SHARD_SIZE_LIMIT.read(),
         compression=settings.COMPRESSION.read(),
+        format=settings.FORMAT.read(),
     )
+    try:
+        configured.canonical_compression()
+    except ValueError as error:  # a compression the format cannot write
+        raise settings.SettingError(
+            "bad MDS_* settings (see docs/settings.md):\n"
+            f"  {settings.COMPRESSION.name}, {settings.FORMAT.name}: {error}"
+        ) from None
     try:
         configured.check()
     except ValueError as error:  # what no single variable shows: the output inside the raw data

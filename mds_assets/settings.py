@@ -20,8 +20,10 @@ from typing import Any, Generic, TypeVar
 
 from writer.compression import ALLOWED as ALLOWED_COMPRESSION
 from writer.compression import parse_compression
+from writer.mdsv2_compression import parse_shard_compression
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
+from .core.output_format import DEFAULT_FORMAT, FORMATS, Format
 from .core.selection import ENCODINGS, parse_fields
 from .core.sizes import ALLOWED as ALLOWED_SIZE
 from .core.sizes import format_size, parse_size
@@ -116,11 +118,20 @@ def _fields(text: str) -> list[str]:
 
 
 def _compression(text: str) -> str | None:
+    """A compression of either format (whether it fits MDS_FORMAT is checked with the format)."""
     try:
         parse_compression(text or None)
     except ValueError as error:
-        raise ValueError(str(error).split("; ")[0]) from None  # the table says what is allowed
+        try:
+            parse_shard_compression(text or None)
+        except (TypeError, ValueError):
+            raise ValueError(str(error).split("; ")[0]) from None  # the table says what is allowed
     return text or None
+
+
+def _format(text: str) -> Format:
+    value = _one_of(*FORMATS)(text)
+    return "streaming" if value == "streaming" else "composer"
 
 
 def _one_of(*choices: str) -> Callable[[str], str]:
@@ -187,9 +198,17 @@ SHARD_SIZE_LIMIT = Variable(
 COMPRESSION = Variable(
     "MDS_COMPRESSION",
     "",
-    ALLOWED_COMPRESSION.replace("None", "unset"),
+    ALLOWED_COMPRESSION.replace("None", "unset") + "; with MDS_FORMAT=streaming also zstd, zstd:N, br, bz2, snappy",
     "how shards are compressed (unset: not compressed)",
     _compression,
+)
+FORMAT = Variable(
+    "MDS_FORMAT",
+    DEFAULT_FORMAT,
+    ", ".join(FORMATS),
+    "the dataset's format: `composer` (MDS v1, `index.mds`) or `streaming` (mosaicml-streaming's MDS v2, "
+    "`index.json`, published by reference); see docs/formats.md",
+    _format,
 )
 EXECUTOR = Variable(
     "MDS_EXECUTOR",

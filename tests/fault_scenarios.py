@@ -13,8 +13,12 @@ from mds_assets.assets.index import mds_index  # noqa: F401 - the asset whose pu
 from mds_assets.core.partition_writer import write_partition
 from mds_assets.core.raw_sources import list_batches
 from mds_assets.core.selection import parse_fields
+from mds_assets.core.streaming_partition import write_streaming_partition
+from mds_assets.core.streaming_publish import publish_streaming
 from writer import MDSDataset, StreamingDatasetWriter
 from writer.merge import merge_datasets
+from writer.reference_index import first_unstored_file, read_index
+from writer.storage import Storage
 from writer.verify import verify
 
 from .faults import check_failure, count_changes, fail_at, snapshot
@@ -49,9 +53,11 @@ def every_fault(
     no_index_allowed: Callable[[str], bool],
     root: Scenario,
     must_claim: bool = True,
+    after_failure: Callable[[str], None] = lambda run: None,
 ) -> dict:
-    """For each k: prepare, fail the k-th change of `operation`, check the invariant, rerun, check
-    the new dataset is complete. Returns how many runs ended in each state (for the test to show)."""
+    """For each k: prepare, fail the k-th change of `operation`, check the invariant (and
+    `after_failure`'s own), rerun, check the new dataset is complete. Returns how many runs ended
+    in each state (for the test to show)."""
     dry = root.fresh_root()
     prepare(dry)
     changes = count_changes(lambda: operation(dry))
@@ -62,12 +68,12 @@ def every_fault(
         run = root.fresh_root()
         prepare(run)
         before = snapshot(target(run))
-        with fail_at(k), warnings.catch_warnings(record=True) as warned:
+        with fail_at(k) as seen, warnings.catch_warnings(record=True) as warned:
             warnings.simplefilter("always")
             error = _raised_by(lambda run=run: operation(run))
         if error is None:  # only cleanup after the work (the lock, the staging folder) may fail quietly
             assert is_new(run), f"change {k} ({changes[k - 1]}) failed silently and the dataset is not complete"
-            url = changes[k - 1].split(" ", 1)[1].replace(dry, run)
+            url = seen[k - 1].split(" ", 1)[1]  # as this run made it (a new generation has a name of its own)
             assert any(url in str(warning.message) for warning in warned), f"change {k}: no warning names {url}"
             states["new, cleanup warned"] = states.get("new, cleanup warned", 0) + 1
             continue
@@ -77,6 +83,7 @@ def every_fault(
         state = check_failure(
             target(run), before, error, lambda run=run: is_new(run), no_index_allowed(changes[k - 1]), must_claim
         )
+        after_failure(run)
         states[state] = states.get(state, 0) + 1
         operation(run)  # the same operation, no fault: the new dataset, complete
         assert is_new(run), f"a rerun after a fault at change {k} ({changes[k - 1]}) did not restore the dataset"
@@ -166,3 +173,53 @@ def index_publish(root: Scenario, appended: bool) -> dict:
         return samples_of(f"{run}/out") == expected and verify(f"{run}/out").ok
 
     return every_fault(prepare, publish, lambda run: f"{run}/out", is_new, lambda change: True, root)
+
+
+# -- 4. the streaming format: a partition rebuilt under new names, then published by reference ----
+
+
+def referenced_files(url: str) -> dict[str, bytes]:
+    """Every file the index at `url` refers to, with its bytes."""
+    storage = Storage(url)
+    index = read_index(storage)
+    return {name: storage.read(name) for name, _ in index.stored_files()} if index else {}
+
+
+def streaming_rebuild_and_publish(root: Scenario, compression: str | None = "zstd") -> dict:
+    """A published streaming dataset of one partition, its batch changed; the partition rebuilt
+    and the dataset published again. Whatever step fails, the published index is the previous
+    one with every file it refers to byte for byte, or the new one complete — never none."""
+    published_before: dict[str, tuple[bytes, dict[str, bytes]]] = {}
+
+    def rebuild_and_publish(run: str) -> None:
+        (batch,) = list_batches(f"{run}/raw")
+        write_streaming_partition(batch, parse_fields(["a"]), f"{run}/out", 400, compression)
+        publish_streaming(f"{run}/out", [batch.partition_key], None)
+
+    def prepare(run: str) -> None:
+        _raw_batch(run, OLD_RECORDS)
+        rebuild_and_publish(run)
+        _raw_batch(run, NEW_RECORDS)
+        published_before[run] = (Storage(f"{run}/out").read("index.json"), referenced_files(f"{run}/out"))
+
+    def is_new(run: str) -> bool:
+        out = Storage(f"{run}/out")
+        index = read_index(out)
+        stored = index is not None and first_unstored_file(out, index) is None
+        return stored and [s["a"] for s in MDSDataset(f"{run}/out")] == [r["a"].encode() for r in NEW_RECORDS]
+
+    def referenced_files_unchanged(run: str) -> None:
+        index, files = published_before[run]
+        if Storage(f"{run}/out").read("index.json") == index:
+            assert referenced_files(f"{run}/out") == files, "a file the published index refers to changed"
+            assert [s["a"] for s in MDSDataset(f"{run}/out")] == [r["a"].encode() for r in OLD_RECORDS]
+
+    return every_fault(
+        prepare,
+        rebuild_and_publish,
+        lambda run: f"{run}/out",
+        is_new,
+        lambda change: False,  # publishing by reference never removes an index
+        root,
+        after_failure=referenced_files_unchanged,
+    )

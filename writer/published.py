@@ -13,6 +13,7 @@ and removed first. Everything else here follows from that rule:
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +22,8 @@ from .compression import COMPRESSION_FILE, SUFFIXES, Compression, scheme_from_fi
 from .manifest import MANIFEST_NAME
 from .storage import Storage
 
-INDEX_NAMES = tuple(mds.INDEX_NAME + suffix for suffix in SUFFIXES)
+V2_INDEX_NAME = "index.json"  # mosaicml-streaming's MDS v2 index (see reference_index.py)
+INDEX_NAMES = (*(mds.INDEX_NAME + suffix for suffix in SUFFIXES), V2_INDEX_NAME)
 
 
 def index_name(compression: Compression) -> str:
@@ -152,6 +154,8 @@ def read_state(storage: Storage) -> PublishedState:
 
 def _sample_count(data: bytes, name: str) -> int | None:
     try:
+        if name == V2_INDEX_NAME:
+            return sum(int(shard["samples"]) for shard in json.loads(data)["shards"])
         if name == mds.INDEX_NAME:
             return mds.decode_index(data, name).total_samples
         with scheme_from_file(name.rsplit(".", 1)[1], name).open_stream(data) as stream:

@@ -36,9 +36,11 @@ from pydantic import Field
 
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
 from ..core.field_check import FieldCheck, FieldsInNoBatchError
+from ..core.output_format import refuse_format_switch
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
+from ..core.streaming_partition import write_streaming_partition
 from ..core.wording import plural
 from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from ..partitions import raw_batches
@@ -149,7 +151,9 @@ def _build_partition(
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
             if MDS_SHARDS in selected:
-                build = write_partition(
+                refuse_format_switch(settings.out_url, settings.format, settings.fsspec_options(), key)
+                write = write_streaming_partition if settings.format == "streaming" else write_partition
+                build = write(
                     batch,
                     settings.selections(),
                     settings.out_url,

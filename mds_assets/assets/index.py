@@ -4,10 +4,14 @@ import json
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from writer.manifest import Manifest
 from writer.merge import merge_datasets
+from writer.reference_index import summary_manifest
 
 from ..core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
+from ..core.output_format import refuse_format_switch
 from ..core.selection import ENCODINGS, FieldSelection
+from ..core.streaming_publish import publish_streaming
 from ..core.wording import plural
 from ..keys import MDS_SHARDS
 from ..resources import MDSSettings
@@ -21,15 +25,24 @@ from ..resources import MDSSettings
     pool="mds_publish",  # with a pool limit of 1 (the default dagster.yaml), publishes never overlap
 )
 def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> MaterializeResult:
-    """One dataset at the output root: `index.mds` (+ `compression.txt`) over every partition
-    dataset under the output's `partitions/` folder, shards renumbered in partition-key order,
-    no sample re-encoded (hard links on local disks, server-side copies on object stores).
-    Everything is read and encoded before the first change; shards under new names are placed
-    while the previous dataset stays published, then its index is removed, the shards under
-    reused names are placed and the new index is written last. So a failure leaves the
-    previous dataset, the new one, or no index (never a wrong one); the next run repairs it."""
+    """One dataset at the output root over every partition dataset under the output's
+    `partitions/` folder, in partition-key order, no sample re-encoded.
+
+    Format `composer`: `index.mds` (+ `compression.txt`), shards renumbered and placed at the
+    root (hard links on local disks, server-side copies on object stores). Everything is read
+    and encoded before the first change; shards under new names are placed while the previous
+    dataset stays published, then its index is removed, the shards under reused names are placed
+    and the new index is written last. So a failure leaves the previous
+    dataset, the new one, or no index (never a wrong one); the next run repairs it.
+
+    Format `streaming`: `index.json` by reference — the partitions' shards listed where they
+    are (`partitions/<key>/<generation>/shard.00000.mds`); publishing writes that one file, so a
+    failure leaves the previous dataset or the new one."""
     options = mds_settings.fsspec_options()
+    refuse_format_switch(mds_settings.out_url, mds_settings.format, options)
     keys = partitions_to_publish(mds_settings.out_url, options)
+    if mds_settings.format == "streaming":
+        return _published_streaming(context, mds_settings, keys)
     sidecar = json.dumps({"partitions": keys}, indent=1).encode()
     result = merge_datasets(
         [partition_url(mds_settings.out_url, key) for key in keys],
@@ -37,26 +50,51 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
         options,
         sidecars={PARTITIONS_SIDECAR: sidecar},
     )
-    manifest = result.manifest
+    placement = "unchanged" if not result.changed else result.placement
+    return _published(context, mds_settings, keys, result.manifest, result.changed, placement)
+
+
+def _published_streaming(context: AssetExecutionContext, settings: MDSSettings, keys: list[str]) -> MaterializeResult:
+    result = publish_streaming(settings.out_url, keys, settings.fsspec_options())
+    manifest = summary_manifest(result.index, [s.name for s in settings.selections()])
+    placement = "by reference (index.json written)" if result.changed else "unchanged"
+    return _published(context, settings, keys, manifest, result.changed, placement)
+
+
+def _published(
+    context: AssetExecutionContext,
+    settings: MDSSettings,
+    keys: list[str],
+    manifest: Manifest,
+    changed: bool,
+    placement: str,
+) -> MaterializeResult:
     stored = sum(shard.stored_bytes for shard in manifest.shards)
     context.log.info(
-        f"published {plural(manifest.total_samples, 'sample')} from {plural(len(keys), 'partition')} "
-        f"({'unchanged' if not result.changed else result.placement})"
+        f"published {plural(manifest.total_samples, 'sample')} from {plural(len(keys), 'partition')} ({placement})"
     )
     return MaterializeResult(
         metadata={
             "dagster/row_count": manifest.total_samples,
-            "path": MetadataValue.path(mds_settings.out_url),
+            "path": MetadataValue.path(settings.out_url),
+            "format": settings.format,
             "bytes": manifest.total_bytes,
             "stored_bytes": stored,
             "compression_ratio": round(manifest.total_bytes / stored, 3) if stored else 1.0,
             "shards": len(manifest.shards),
             "partitions": MetadataValue.json(keys),
-            "changed": result.changed,
-            "placement": result.placement,
-            "how_to_load": MetadataValue.md(how_to_load(mds_settings.out_url, mds_settings.selections())),
+            "changed": changed,
+            "placement": placement,
+            "how_to_load": MetadataValue.md(load_snippet(settings)),
         }
     )
+
+
+def load_snippet(settings: MDSSettings) -> str:
+    """The load snippet of the settings' format."""
+    if settings.format == "streaming":
+        return how_to_load_streaming(settings.out_url)
+    return how_to_load(settings.out_url, settings.selections())
 
 
 def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[str]:
@@ -108,5 +146,25 @@ def how_to_load(url: str, selections: list[FieldSelection]) -> str:
         "# or without Composer (each field decoded by the encoding its manifest records):\n"
         "from writer import MDSDataset\n"
         f'dataset = MDSDataset({url!r}, decoders="auto")\n'
+        "```"
+    )
+
+
+def how_to_load_streaming(url: str) -> str:
+    """A Markdown code block of Python that loads the dataset with mosaicml-streaming.
+
+    Samples come back decoded by the column encodings recorded in the index: no decoders to
+    give. `local` is a cache folder of this dataset's own: mosaicml-streaming keeps the index
+    and shards it downloads there, reuses an index it finds there, and refuses two datasets
+    with different remotes on one `local` at once."""
+    return (
+        "```python\n"
+        "from streaming import StreamingDataset\n\n"
+        "# `local` caches the index and shards: a folder for this dataset only (one folder per\n"
+        "# remote). mosaicml-streaming reuses an index.json it finds there: empty the folder after\n"
+        "# the dataset at this URL is republished, or the previous dataset is read.\n"
+        f"local = {load_cache_folder(url)!r}\n"
+        f"dataset = StreamingDataset(remote={url!r}, local=local, shuffle=False)\n"
+        "sample = dataset[0]  # {field: value}, decoded by the encodings in index.json\n"
         "```"
     )

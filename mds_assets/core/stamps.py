@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
-from writer.compression import parse_compression
 from writer.manifest import MANIFEST_NAME, Manifest
 from writer.published import has_dataset
+from writer.reference_index import IndexReferenceError, read_index, stored_files_present
 from writer.storage import Storage
 
 from .layout import partition_url
+from .output_format import DEFAULT_FORMAT, Format
+from .output_format import canonical_compression as canonical_for_format
 
 if TYPE_CHECKING:
     from .raw_sources import RawBatch
@@ -27,6 +29,7 @@ class BuildSettings(Protocol):
     out_url: str
     shard_size_limit: int
     compression: str | None
+    format: Format
 
     def selections(self) -> list[FieldSelection]: ...
 
@@ -37,20 +40,26 @@ STAMP_NAME = "mds_source.json"
 
 
 def build_stamp(
-    batch_name: str, fingerprint: str, fields: list[str], shard_size_limit: int, compression: str | None
+    batch_name: str,
+    fingerprint: str,
+    fields: list[str],
+    shard_size_limit: int,
+    compression: str | None,
+    format: Format = DEFAULT_FORMAT,
 ) -> dict[str, Any]:
     return {
         "batch": batch_name,
         "fingerprint": fingerprint,
         "fields": list(fields),
         "shard_size_limit": shard_size_limit,
-        "compression": canonical_compression(compression),
+        "compression": canonical_compression(compression, format),
+        **({"format": format} if format != DEFAULT_FORMAT else {}),  # composer stamps stay as they were
     }
 
 
-def canonical_compression(compression: str | None) -> str | None:
+def canonical_compression(compression: str | None, format: Format = DEFAULT_FORMAT) -> str | None:
     """One spelling per setting ("gz" and "gz:6" are the same), so a respelling rebuilds nothing."""
-    return parse_compression(compression).setting
+    return canonical_for_format(format, compression)
 
 
 def encode_stamp(stamp: dict[str, Any]) -> bytes:
@@ -78,12 +87,16 @@ def partition_is_current(batch: RawBatch, settings: BuildSettings) -> bool:
         [str(s) for s in settings.selections()],
         settings.shard_size_limit,
         settings.compression,
+        settings.format,
     )
     stamp = read_stamp(url, options)
     if stamp is None or not has_dataset(Storage(url, options)) or not shards_stored(url, options):
         return False
     try:  # stamps written before compression was stored canonically
-        stamp = {**stamp, "compression": canonical_compression(stamp.get("compression"))}
+        stamp = {
+            **stamp,
+            "compression": canonical_compression(stamp.get("compression"), stamp.get("format", DEFAULT_FORMAT)),
+        }
     except (TypeError, ValueError):
         return False
     return stamp == wanted
@@ -93,6 +106,12 @@ def shards_stored(partition_url: str, storage_options: dict[str, Any] | None) ->
     """Every shard the partition's manifest lists is stored with its size (one listing): a
     partition that lost a shard counts as not built, so the next build rebuilds it."""
     storage = Storage(partition_url, storage_options)
+    try:
+        index = read_index(storage)
+    except (OSError, IndexReferenceError):
+        return False
+    if index is not None:  # the streaming format: shards in the generation folder its index names
+        return stored_files_present(storage, index)
     try:
         manifest = Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
     except (OSError, ValueError):

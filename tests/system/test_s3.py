@@ -107,3 +107,22 @@ def test_credentials_never_reach_logs_metadata_or_run_config(s3, instance, capfd
     text = "\n".join(stored) + capfd.readouterr().out + capfd.readouterr().err
     assert len(stored) > 10
     assert SECRET_KEY not in text and ACCESS_KEY not in text
+
+
+def test_a_streaming_format_build_on_s3_is_read_by_streaming_from_s3(s3, instance, monkeypatch, tmp_path):
+    from ..mds_assets.test_streaming_format import as_records, streaming_dataset
+
+    upload_batches(s3, "lake", 3)
+    chosen = MDSSettings(**{**settings(compression="zstd").model_dump(), "format": "streaming"})
+    report = build(chosen, workers=2, progress=False)
+    assert report.ok, report.failed
+    assert report.published["placement"].value == "by reference (index.json written)"
+    assert report.checks == {"index_consistency": True, "samples_decode": True}
+    objects = published_objects(s3)
+    assert sorted(objects) == ["mds/index.json"]  # publishing wrote one object; every shard stays in partitions/
+    monkeypatch.setenv("S3_ENDPOINT_URL", s3.endpoint)  # where mosaicml-streaming's downloader looks
+    dataset = streaming_dataset("s3://lake/mds", tmp_path / "cache")
+    assert len(dataset) == 90
+    for number in range(90):
+        as_records(dataset[number], number // 30, number % 30)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["index.json", "partitions"]  # downloaded

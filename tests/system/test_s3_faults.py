@@ -1,11 +1,17 @@
-"""Every storage change of the three publishing paths fails in turn, on a real S3-compatible server.
+"""Every storage change of the publishing paths fails in turn, on a real S3-compatible server.
 
 The same scenarios as tests/writer/test_fault_injection.py (local disk); see tests/faults.py.
 """
 
 import pytest
 
-from ..fault_scenarios import Scenario, index_publish, partition_promotion, writer_finish
+from ..fault_scenarios import (
+    Scenario,
+    index_publish,
+    partition_promotion,
+    streaming_rebuild_and_publish,
+    writer_finish,
+)
 
 pytestmark = pytest.mark.system
 
@@ -32,3 +38,9 @@ def test_every_fault_in_an_appending_publish_on_s3_keeps_the_previous_dataset_un
 
 def test_every_fault_in_a_renumbering_publish_on_s3_leaves_previous_new_or_no_index(bucket):
     assert index_publish(bucket, appended=False)["changes"] >= 5
+
+
+def test_every_fault_in_a_streaming_rebuild_and_publish_on_s3_keeps_the_published_files_or_publishes_the_new(bucket):
+    states = streaming_rebuild_and_publish(bucket)
+    assert states["changes"] >= 20 and set(states) <= {"changes", "previous", "new", "new, cleanup warned"}
+    assert states["previous"] >= 10
