@@ -3,8 +3,8 @@ with the promises of this package's own writer.
 
 Constructed with mosaicml-streaming 0.13.0's keywords (`out`, `columns`, `compression`, `hashes`,
 `size_limit`), it writes, for the same samples and settings, the very bytes S's `MDSWriter`
-writes when uncompressed (`index.json` and every shard; zstd shards too, with the same `zstd`
-package). What differs is what happens around the bytes:
+writes when uncompressed (`index.json` and every shard); compressed shards inflate to those
+bytes (docs/formats.md). What differs is what happens around the bytes:
 
 * `out` is any fsspec URL (S: a local folder, or a local/remote pair it uploads from);
 * `index.json` is written last and atomically, and only by `finish()` or a clean exit of the
