@@ -101,5 +101,10 @@ def column_encodings(selections: list[FieldSelection]) -> dict[str, str]:
 
 
 def decoders_for(selections: list[FieldSelection]) -> dict[str, Callable[[bytes], Any]]:
-    """Decoders that read a selection's fields back (for MDSDataset / StreamingDataset)."""
-    return {selection.name: ENCODINGS[selection.encoding].decode for selection in selections}
+    """Decoders that read a selection's fields back (for MDSDataset / StreamingDataset). An image
+    field is decoded (to a PIL image) only where Pillow is installed; elsewhere it stays bytes."""
+    return {
+        selection.name: ENCODINGS[selection.encoding].decode
+        for selection in selections
+        if ENCODINGS[selection.encoding].column.can_decode()
+    }

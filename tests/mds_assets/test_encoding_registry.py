@@ -87,3 +87,16 @@ def test_readers_decode_by_the_registry_but_never_unpickle_unless_allowed():
     encodings = {"a": "pkl", "b": "int16", "c": "bytes", "d": "ndarray"}
     assert set(column_decoders(encodings)) == {"b"}
     assert set(column_decoders(encodings, allow_unsafe=True)) == {"a", "b"}
+
+
+def test_image_fields_stay_bytes_where_pillow_is_not_installed(monkeypatch, tmp_path):
+    import writer.column_encodings as registry
+    from writer import MDSDataset, MDSWriter
+
+    real_find_spec = registry.find_spec
+    monkeypatch.setattr(registry, "find_spec", lambda name: None if name == "PIL" else real_find_spec(name))
+    assert set(decoders_for(parse_fields("img:jpeg,caption"))) == {"caption"}
+    with MDSWriter(out=str(tmp_path), columns={"img": "jpeg"}) as writer:
+        writer.write({"img": image("JPEG")})
+    with pytest.warns(UserWarning, match="column 'img' stays bytes: jpeg decodes to PIL images only when Pillow"):
+        assert MDSDataset(str(tmp_path), decoders="auto")[0] == {"img": image("JPEG")}
