@@ -16,21 +16,27 @@ from .specs import partition_asset_spec
 MDS_SHARDS_SPEC = partition_asset_spec(
     MDS_SHARDS,
     deps=[SELECTED_SAMPLES],
-    description="One raw batch streamed through the field selection into StreamingDatasetWriter: a "
-    "complete, valid `.mds` dataset per partition, under `partitions/` in the output URL (one "
-    "folder per partition key), and the batch's full profile (records, field types) from the same pass.",
+    description="One raw batch streamed through the field selection into a complete, valid dataset per "
+    "partition, under `partitions/` in the output URL (one folder per partition key), and the batch's full "
+    "profile (records, field types) from the same pass. Format `composer`: StreamingDatasetWriter's `.mds` "
+    "(index.mds); format `streaming`: MDSWriter's MDS v2 in a new generation folder per build, the "
+    "partition's index.json pointing at it.",
     kinds={"python", "mds"},
 )
 
-_SHARD_TABLE = TableSchema(
-    columns=[
-        TableColumn("shard", "string"),
-        TableColumn("samples", "int"),
-        TableColumn("bytes", "int"),
-        TableColumn("stored_bytes", "int"),
-        TableColumn("crc32", "string"),
-    ]
-)
+
+def _shard_table(checksum: str) -> TableSchema:
+    """The shard table's columns; the last one named after the checksum the format records
+    (crc32 in the composer format's manifest, sha1 in the streaming format's index)."""
+    return TableSchema(
+        columns=[
+            TableColumn("shard", "string"),
+            TableColumn("samples", "int"),
+            TableColumn("bytes", "int"),
+            TableColumn("stored_bytes", "int"),
+            TableColumn(checksum, "string"),
+        ]
+    )
 
 
 def shards_metadata(build: PartitionBuild, batch: RawBatch) -> dict:
@@ -58,11 +64,11 @@ def shards_metadata(build: PartitionBuild, batch: RawBatch) -> dict:
                         "samples": s.samples,
                         "bytes": s.bytes,
                         "stored_bytes": s.stored_bytes,
-                        "crc32": s.checksum,
+                        manifest.checksum_algorithm: s.checksum,
                     }
                 )
                 for s in manifest.shards[:500]
             ],
-            schema=_SHARD_TABLE,
+            schema=_shard_table(manifest.checksum_algorithm),
         ),
     }

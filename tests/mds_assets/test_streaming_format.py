@@ -226,3 +226,15 @@ def test_samples_decode_reports_a_shard_that_does_not_decode(instance, settings)
     checks = published_checks(instance, settings)
     assert checks["index_consistency"].passed  # sizes and index agree: only the content is damaged
     assert not checks["samples_decode"].passed and f"sample {last}: " in checks["samples_decode"].description
+
+
+def test_after_a_failed_build_the_report_says_what_the_output_holds_read_back(instance, settings):
+    settings = streaming(settings)
+    assert build(settings, workers=1, progress=False).ok
+    write_batch(Path(settings.raw_url), "batch-3.jsonl", [record(3, 0), {"uid": "no other field"}])
+    report = build(settings, workers=1, progress=False)
+    assert list(report.failed) == ["batch-3"] and "line 2" in report.failed["batch-3"]
+    assert f"the dataset at {settings.out_url} is unchanged (a dataset of 120 samples" in report.dataset_state
+    assert not (Path(settings.out_url) / "partitions" / "batch-3").exists() or not any(
+        (Path(settings.out_url) / "partitions" / "batch-3").glob("*/shard.*")
+    )  # the failed build's generation is discarded
