@@ -26,6 +26,7 @@ from writer.published import describe_change, read_state
 from writer.storage import Storage
 
 from .core.layout import stored_partitions
+from .core.ownership import check_output_is_ours
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
@@ -83,8 +84,9 @@ def dagster_instance() -> DagsterInstance:
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
     settings.check()
-    instance = dagster_instance()
     options = settings.fsspec_options()
+    check_output_is_ours(settings.out_url, options, adopt=settings.adopt_output)
+    instance = dagster_instance()
     batches = list_batches(settings.raw_url, options)
     instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()

@@ -16,12 +16,12 @@ from writer import MDSDataset
 from writer.manifest import Manifest
 
 from .core.layout import partition_url
+from .core.ownership import PARTITIONS_SIDECAR
 from .core.selection import decoders_for
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .resources import MDSSettings
 
-PARTITIONS_SIDECAR = "mds_partitions.json"
 MAX_SHARDS_DECODED = 200
 
 

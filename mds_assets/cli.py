@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     build_command.add_argument("--raw", required=True, help="fsspec URL of the raw batches")
     build_command.add_argument("--out", required=True, help="fsspec URL of the published dataset")
     build_command.add_argument("--fields", required=True, help="name[:encoding],... e.g. uid,text,img:base64")
+    build_command.add_argument(
+        "--adopt-output",
+        action="store_true",
+        help="take over an --out holding an .mds dataset another writer wrote (it is replaced)",
+    )
     _add_common(build_command)
     build_command.set_defaults(command=_build)
     demo = commands.add_parser("demo", help="generate a demo raw dataset under ./data/raw and build ./data/mds")
@@ -79,6 +84,7 @@ def _build(args: argparse.Namespace) -> int:
             shard_size_limit=args.shard_size_limit,
             compression=args.compression,
             storage_options=args.storage_options,
+            adopt_output=args.adopt_output,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
         print(f"mds-assets: {error}", file=sys.stderr)

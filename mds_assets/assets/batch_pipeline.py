@@ -36,6 +36,7 @@ from dagster import (
 from pydantic import Field
 
 from ..checks import shard_size_evaluation
+from ..core.ownership import check_output_is_ours
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
@@ -139,6 +140,7 @@ def _build_partition(
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
             if MDS_SHARDS in selected:
+                check_output_is_ours(settings.out_url, settings.fsspec_options(), adopt=settings.adopt_output)
                 build = write_partition(
                     batch,
                     settings.selections(),

@@ -8,6 +8,7 @@ from writer.merge import merge_datasets
 
 from ..checks import PARTITIONS_SIDECAR
 from ..core.layout import partition_url, stored_partitions
+from ..core.ownership import check_output_is_ours
 from ..core.selection import FieldSelection
 from ..core.wording import plural
 from ..keys import MDS_SHARDS
@@ -29,6 +30,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     a shard name it uses must change, and the new one is written last. So a failure leaves the
     previous dataset, the new one, or no index (never a wrong one); the next run repairs it."""
     options = mds_settings.fsspec_options()
+    check_output_is_ours(mds_settings.out_url, options, adopt=mds_settings.adopt_output)
     keys = partitions_to_publish(mds_settings.out_url, options)
     sidecar = json.dumps({"partitions": keys}, indent=1).encode()
     result = merge_datasets(
