@@ -20,12 +20,16 @@ import json
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pybase64
 
+from .exact_json import dumps_compact
+
 _INT64 = struct.Struct("<q")
 _FLOAT64 = struct.Struct("<d")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class SelectionError(ValueError):
@@ -38,7 +42,7 @@ def json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int):
         return "integer"
-    if isinstance(value, float):
+    if isinstance(value, (float, Decimal)):  # Decimal: exact_json.ExactNumber
         return "number"
     names: dict[type, str] = {str: "string", dict: "object", list: "array", bytes: "bytes"}
     return names.get(type(value), "null" if value is None else type(value).__name__)
@@ -58,17 +62,23 @@ def _base64(value: str) -> bytes:
     return pybase64.b64decode(value, validate=True)
 
 
+def _int64(value: int) -> bytes:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise OverflowError(f"the integer {value} is out of int64's range, {_INT64_MIN} to {_INT64_MAX}")
+    return _INT64.pack(value)
+
+
 ENCODINGS: dict[str, Encoding] = {
     "utf8": Encoding(frozenset({"string"}), lambda v: v.encode("utf-8"), lambda b: b.decode("utf-8"), "str"),
     "base64": Encoding(frozenset({"string"}), _base64, lambda b: b, "bytes"),
     "hex": Encoding(frozenset({"string"}), bytes.fromhex, lambda b: b, "bytes"),
     "json": Encoding(
         frozenset({"string", "integer", "number", "boolean", "null", "object", "array"}),
-        lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+        dumps_compact,
         json.loads,
         "json",
     ),
-    "int64": Encoding(frozenset({"integer"}), _INT64.pack, lambda b: _INT64.unpack(b)[0], "int64"),
+    "int64": Encoding(frozenset({"integer"}), _int64, lambda b: _INT64.unpack(b)[0], "int64"),
     "float64": Encoding(
         frozenset({"integer", "number"}), lambda v: _FLOAT64.pack(float(v)), lambda b: _FLOAT64.unpack(b)[0], "float64"
     ),
