@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
+from .core.damage import clear_damage
 from .core.layout import stored_partitions
 from .core.ownership import check_output_is_ours
 from .core.partition_writer import remove_staging_root
@@ -64,6 +65,7 @@ class BuildReport:
     published: dict[str, Any] = field(default_factory=dict)  # mds_index metadata
     checks: dict[str, bool] = field(default_factory=dict)  # check name -> passed
     without_batch: list[str] = field(default_factory=list)  # published partitions whose raw batch is gone
+    damaged: dict[str, str] = field(default_factory=dict)  # --verify: partition or published shard -> problem
     dataset_state: str = ""  # what the output holds after a failure, read back
 
     @property
@@ -82,7 +84,9 @@ def dagster_instance() -> DagsterInstance:
     return DagsterInstance.from_config(str(home_path))
 
 
-def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
+def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify: bool = False) -> BuildReport:
+    """`verify`: read every partition's and published shard against its manifest first, and
+    rebuild / place again what is damaged (core.damage)."""
     settings.check()
     options = settings.fsspec_options()
     check_output_is_ours(settings.out_url, options, adopt=settings.adopt_output)
@@ -90,6 +94,10 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     batches = list_batches(settings.raw_url, options)
     instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
+    if verify:
+        damage = clear_damage(settings.out_url, options, {batch.partition_key for batch in batches})
+        report.damaged = damage.cleared
+        report.failed.update(damage.unrepairable)
     stale = [batch for batch in batches if not partition_is_current(batch, settings)]
     stale_keys = {batch.partition_key for batch in stale}
     report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]

@@ -17,6 +17,7 @@ from writer.manifest import Manifest
 
 from .core.layout import partition_url
 from .core.ownership import PARTITIONS_SIDECAR
+from .core.shard_audit import audit_shards
 from .core.selection import decoders_for
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
@@ -112,7 +113,9 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
     asset=MDS_INDEX,
     name=INDEX_CONSISTENCY,
     description="The published index reads back and agrees with the partitions it was built from: "
-    "order, totals, every shard present with its size and checksum.",
+    "order, totals, every shard present with its size; shards read back against their CRC-32 (each one "
+    "written or changed since it was last verified, then the longest unverified, up to "
+    "MDS_VERIFY_BYTES_PER_CHECK bytes, default 1 GiB).",
 )
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
@@ -123,10 +126,12 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
     problems = []
+    audited: dict[str, int] = {}
     if manifest is None:
         problems.append("the published dataset has no manifest")
     else:
         problems += _compare_with_partitions(manifest, partition_keys, mds_settings.out_url, options)
+        sized = len(problems)
         for shard in manifest.shards:
             stored = _stored_size(published, shard.file)
             if stored != shard.stored_bytes:
@@ -134,6 +139,12 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
                     f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
                     f"manifest says {shard.stored_bytes}"
                 )
+        if len(problems) == sized:  # every shard there with its size: read them back
+            audit = audit_shards(published.storage, manifest)
+            problems += list(audit.problems.values())
+            if audit.problems:
+                problems.append("`mds-assets build --verify` rebuilds damaged shards from the raw batches")
+            audited = {"shards_checksummed": len(audit.verified), "bytes_checksummed": audit.bytes_read}
     if manifest is not None and manifest.total_samples != len(published):
         problems.append(f"manifest counts {plural(manifest.total_samples, 'sample')}, the index {len(published)}")
     return AssetCheckResult(
@@ -142,6 +153,7 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
             "partitions": len(partition_keys),
             "samples": len(published),
             "shards": published.index.num_shards,
+            **audited,
             **_problems(problems[:50]),
         },
         description="; ".join(problems[:5]) or None,

@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take over an --out holding an .mds dataset another writer wrote (it is replaced)",
     )
+    build_command.add_argument(
+        "--verify",
+        action="store_true",
+        help="first read every shard against its manifest's CRC-32; rebuild what is damaged",
+    )
     _add_common(build_command)
     build_command.set_defaults(command=_build)
     demo = commands.add_parser("demo", help="generate a demo raw dataset under ./data/raw and build ./data/mds")
@@ -109,7 +114,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     try:
-        report = build(settings, workers=args.workers, progress=not args.quiet)
+        report = build(settings, workers=args.workers, progress=not args.quiet, verify=getattr(args, "verify", False))
     except (OSError, ValueError) as error:
         print(f"mds-assets: {error}", file=sys.stderr)
         return 1
@@ -118,6 +123,8 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
 
 
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
+    for where, problem in sorted(report.damaged.items()):
+        print(f"damaged {where}: {problem} (cleared: this build rebuilds or places it again)")
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
     for key, error in sorted(report.failed.items()):
         print(f"FAILED {key}: {error}", file=sys.stderr)

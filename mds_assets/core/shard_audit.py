@@ -1,0 +1,108 @@
+"""Reading published shards back against their manifest's CRC-32, at a bounded cost per check.
+
+Each check (`index_consistency`, run after every publish and by the monitoring job
+`check_published_dataset`) reads:
+
+* every shard not verified since it was written: never verified, or whose stored stamp (size,
+  modification time, ETag) or manifest checksum changed since it last was — so a shard
+  rewritten or changed in place is always read at the next check, whatever its size;
+* then the shards verified longest ago, up to MDS_VERIFY_BYTES_PER_CHECK bytes (default 1 GiB),
+  which finds damage that left no trace in the stamp (bit rot): every shard is read again at
+  least once every (dataset bytes / budget) checks.
+
+When each shard was verified is recorded beside the dataset in `mds_verified.json` (written
+by the check; a shard that failed is left out, so it is read again next time).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+from writer.manifest import Manifest, ShardRecord
+from writer.storage import Storage
+from writer.verify import damaged_shards
+
+VERIFIED_NAME = "mds_verified.json"
+BYTES_PER_CHECK_VARIABLE = "MDS_VERIFY_BYTES_PER_CHECK"
+DEFAULT_BYTES_PER_CHECK = 1 << 30
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What one check read, and what was wrong (each problem names its shard)."""
+
+    verified: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    problems: dict[str, str] = field(default_factory=dict)  # shard file -> what is wrong with it
+    notes: list[str] = field(default_factory=list)
+
+
+def bytes_per_check() -> int:
+    value = os.environ.get(BYTES_PER_CHECK_VARIABLE, str(DEFAULT_BYTES_PER_CHECK))
+    try:
+        budget = int(value)
+    except ValueError:
+        raise ValueError(f"{BYTES_PER_CHECK_VARIABLE}={value!r}: expected a number of bytes") from None
+    if budget < 0:
+        raise ValueError(f"{BYTES_PER_CHECK_VARIABLE}={budget}: expected 0 or more")
+    return budget
+
+
+def audit_shards(storage: Storage, manifest: Manifest, budget: int | None = None) -> Audit:
+    """Read the shards due (see the module docstring) against `manifest`, and record the result."""
+    budget = bytes_per_check() if budget is None else budget
+    stamps = storage.stamps()
+    record = _read_record(storage)
+    chosen = _due(manifest, stamps, record, budget)
+    problems = damaged_shards(storage, manifest, {shard.file for shard in chosen})
+    now = time.time()
+    listed = {shard.file for shard in manifest.shards}
+    updated = {name: entry for name, entry in record.items() if name in listed and name not in problems}
+    for shard in chosen:
+        if shard.file not in problems:
+            updated[shard.file] = {"stamp": _stamp(shard, stamps), "verified_at": now}
+    notes = _write_record(storage, updated)
+    return Audit(
+        verified=[shard.file for shard in chosen],
+        bytes_read=sum(shard.stored_bytes for shard in chosen),
+        problems=problems,
+        notes=notes,
+    )
+
+
+def _due(manifest: Manifest, stamps: dict[str, str], record: dict[str, dict], budget: int) -> list[ShardRecord]:
+    changed = [shard for shard in manifest.shards if record.get(shard.file, {}).get("stamp") != _stamp(shard, stamps)]
+    unchanged = [shard for shard in manifest.shards if shard not in changed]
+    unchanged.sort(key=lambda shard: float(record[shard.file].get("verified_at") or 0))
+    chosen, spent = list(changed), 0
+    for shard in unchanged:
+        if spent + shard.stored_bytes > budget:
+            break
+        chosen.append(shard)
+        spent += shard.stored_bytes
+    return chosen
+
+
+def _stamp(shard: ShardRecord, stamps: dict[str, str]) -> str:
+    return f"{stamps.get(shard.file, 'missing')}|{shard.checksum}"
+
+
+def _read_record(storage: Storage) -> dict[str, dict]:
+    try:
+        record = json.loads(storage.read(VERIFIED_NAME))
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: every shard is due
+    shards = record.get("shards") if isinstance(record, dict) else None
+    return {str(k): v for k, v in shards.items() if isinstance(v, dict)} if isinstance(shards, dict) else {}
+
+
+def _write_record(storage: Storage, shards: dict[str, dict]) -> list[str]:
+    """Best effort: a record that cannot be written only makes the next check read more."""
+    try:
+        storage.write_atomic(VERIFIED_NAME, json.dumps({"shards": shards}, indent=1, sort_keys=True).encode())
+    except Exception as error:  # noqa: BLE001 - e.g. read-only credentials for monitoring
+        return [f"could not record the verification in {storage.describe(VERIFIED_NAME)}: {error}"]
+    return []
