@@ -185,13 +185,16 @@ def _compare_with_partitions(
 @asset_check(
     asset=MDS_INDEX,
     name=SAMPLES_DECODE,
-    description="Samples of the published dataset decode with the configured field encodings "
-    "(first and last sample of up to 200 shards).",
+    description="Samples of the published dataset decode with the field encodings its manifest records "
+    "(the configured ones for a dataset that records none): first and last sample of up to 200 shards.",
 )
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
+    options = mds_settings.fsspec_options()
     try:
-        decoders = decoders_for(mds_settings.selections())
-        dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=mds_settings.fsspec_options())
+        manifest = MDSDataset(mds_settings.out_url, storage_options=options).manifest()
+        recorded = manifest is not None and bool(manifest.column_encodings)
+        decoders: Any = "auto" if recorded else decoders_for(mds_settings.selections())
+        dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=options)
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
     starts = [0]

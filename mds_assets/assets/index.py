@@ -4,6 +4,7 @@ import json
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from writer.manifest import Manifest
 from writer.merge import merge_datasets
 
 from ..checks import PARTITIONS_SIDECAR
@@ -56,7 +57,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
             "partitions": MetadataValue.json(keys),
             "changed": result.changed,
             "placement": result.placement,
-            "how_to_load": MetadataValue.md(how_to_load(mds_settings.out_url, mds_settings.selections())),
+            "how_to_load": MetadataValue.md(how_to_load(mds_settings.out_url, published_selections(manifest))),
         }
     )
 
@@ -94,6 +95,19 @@ def load_cache_folder(url: str) -> str:
     import hashlib  # here, not at the top: this module's imports are someone else's to edit
 
     return f"{LOAD_CACHE_ROOT}/{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+_SELECTION_OF_COLUMN_ENCODING = {"str": "utf8", "json": "json", "int64": "int64", "float64": "float64"}
+
+
+def published_selections(manifest: Manifest) -> list[FieldSelection]:
+    """The published dataset's own fields and encodings, as its manifest records them (the
+    settings may have changed since its partitions were built); a field without one stays bytes."""
+    encodings = manifest.column_encodings
+    return [
+        FieldSelection(name, _SELECTION_OF_COLUMN_ENCODING.get(encodings.get(name, "bytes"), "bytes"))
+        for name in manifest.fields
+    ]
 
 
 def how_to_load(url: str, selections: list[FieldSelection]) -> str:

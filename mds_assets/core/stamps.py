@@ -6,6 +6,7 @@ batch is rebuilt exactly when its content or the way it is written changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,6 +47,19 @@ def build_stamp(
         "shard_size_limit": shard_size_limit,
         "compression": canonical_compression(compression),
     }
+
+
+def settings_fingerprint(settings: BuildSettings) -> str:
+    """A short digest of every setting that decides how a partition is written (what `build_stamp`
+    records, and where): it changes exactly when `partition_is_current` would judge every
+    partition again, so a sensor can remember the batches it saw under these settings only."""
+    described = [
+        settings.out_url,
+        [str(s) for s in settings.selections()],
+        settings.shard_size_limit,
+        canonical_compression(settings.compression),
+    ]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:12]
 
 
 def canonical_compression(compression: str | None) -> str | None:
