@@ -27,11 +27,13 @@ from writer.storage import Storage
 
 from .core.damage import clear_damage
 from .core.layout import stored_partitions
+from .core.orphans import repeated_partitions
 from .core.ownership import check_output_is_ours
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
 from .core.work_split import contiguous_ranges
+from .instance_binding import bind_instance
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
@@ -91,6 +93,7 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
     options = settings.fsspec_options()
     check_output_is_ours(settings.out_url, options, adopt=settings.adopt_output)
     instance = dagster_instance()
+    bind_instance(instance, settings.raw_url, settings.out_url)
     batches = list_batches(settings.raw_url, options)
     instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
@@ -125,6 +128,15 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         report.failed.update(
             {key: "its partition has no dataset after the build (removed while it ran?)" for key in missing}
         )
+        return
+    orphans = [key for key in complete if key not in set(keys)]
+    for key, other in repeated_partitions(settings.out_url, settings.fsspec_options(), orphans, keys).items():
+        report.failed[key] = (
+            f"its raw batch is gone, and it holds the same samples as partition {other} (a renamed batch?): "
+            "publishing both would publish its samples twice; `mds-assets prune` removes partitions whose "
+            "raw batch is gone"
+        )
+    if report.failed:
         return
     # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job("publish_index", settings, instance, tags={"mds/launched_by": "mds-assets build"})

@@ -14,6 +14,7 @@ from .build import BuildReport, build
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
 from .core.selection import json_type
+from .prune import prune
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 
@@ -41,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_common(build_command)
     build_command.set_defaults(command=_build)
+    prune_command = commands.add_parser("prune", help="remove partitions whose raw batch is gone")
+    prune_command.add_argument("--raw", required=True, help="fsspec URL of the raw batches")
+    prune_command.add_argument("--out", required=True, help="fsspec URL of the published dataset")
+    prune_command.add_argument(
+        "--storage-options", type=_json_object, default={}, help="JSON fsspec options (no credentials)"
+    )
+    prune_command.set_defaults(command=_prune)
     demo = commands.add_parser("demo", help="generate a demo raw dataset under ./data/raw and build ./data/mds")
     demo.add_argument("--dir", default="data", help="where raw/ and mds/ go (default: data)")
     _add_common(demo)
@@ -97,6 +105,24 @@ def _build(args: argparse.Namespace) -> int:
     return _run(settings, args)
 
 
+def _prune(args: argparse.Namespace) -> int:
+    out_url = absolute_url(args.out)
+    try:
+        report = prune(absolute_url(args.raw), out_url, args.storage_options or None)
+    except (OSError, ValueError) as error:
+        print(f"mds-assets: {error}", file=sys.stderr)
+        return 1
+    if not report.removed and not report.unregistered:
+        print("every partition has its raw batch: nothing to prune")
+        return 0
+    for key in report.removed:
+        print(f"removed partition {key} (its raw batch is gone): {partition_url(out_url, key)}")
+    for key in report.unregistered:
+        print(f"removed partition key {key} from the Dagster instance")
+    print("the next publish (mds-assets build, or publish_index) leaves them out of the published dataset")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     raw = Path(args.dir) / "raw"
     if not raw.exists() or not any(raw.iterdir()):
@@ -139,7 +165,7 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     for key in report.without_batch:
         print(
             f"note: partition {key} has no raw batch under {settings.raw_url} any more; it stays published "
-            f"until you delete {partition_url(settings.out_url, key)}"
+            "until `mds-assets prune` removes it"
         )
     for name, passed in sorted(report.checks.items()):
         print(f"check {name}: {'passed' if passed else 'FAILED'}")

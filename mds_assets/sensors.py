@@ -19,6 +19,7 @@ from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
 from .core.stamps import partition_is_current, settings_fingerprint
 from .core.work_split import at_most, contiguous_ranges
+from .instance_binding import InstanceHoldsAnotherDataset, bind_instance
 from .jobs import build_partition_job
 from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
@@ -50,6 +51,10 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     try:
         batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
     except RawDataError as error:
+        return SkipReason(str(error))
+    try:
+        bind_instance(context.instance, mds_settings.raw_url, mds_settings.out_url)
+    except InstanceHoldsAnotherDataset as error:
         return SkipReason(str(error))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     registered = list(context.instance.get_dynamic_partitions(RAW_BATCHES))

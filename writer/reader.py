@@ -121,11 +121,15 @@ class MDSDataset:
         name = self.shard_file(shard_number)
         stored = self.storage.read(name)
         expected = self._manifest_checksums().get(name)
-        if expected is not None and (len(stored), checksum(stored)) != expected:
-            raise ValueError(
-                f"{self.storage.describe(name)}: {len(stored)} bytes with checksum {checksum(stored)}, the "
-                f"manifest says {expected[0]} bytes with checksum {expected[1]}: the shard is damaged"
-            )
+        if expected is None:
+            return stored
+        size, crc = expected
+        where = self.storage.describe(name)
+        if len(stored) != size:
+            held = "shorter" if len(stored) < size else "longer"
+            raise ValueError(f"{where}: shard holds {len(stored)} bytes, {held} than the {size} the manifest gives it")
+        if checksum(stored) != crc:
+            raise ValueError(f"{where}: checksum {checksum(stored)} differs from the manifest's {crc}: the shard is damaged")
         return stored
 
     def _manifest_checksums(self) -> dict[str, tuple[int, str]]:
