@@ -17,8 +17,8 @@ from writer.manifest import Manifest
 
 from .core.layout import partition_url
 from .core.ownership import PARTITIONS_SIDECAR
-from .core.shard_audit import audit_shards
 from .core.selection import decoders_for
+from .core.shard_audit import audit_shards
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .resources import MDSSettings

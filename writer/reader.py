@@ -129,7 +129,9 @@ class MDSDataset:
             held = "shorter" if len(stored) < size else "longer"
             raise ValueError(f"{where}: shard holds {len(stored)} bytes, {held} than the {size} the manifest gives it")
         if checksum(stored) != crc:
-            raise ValueError(f"{where}: checksum {checksum(stored)} differs from the manifest's {crc}: the shard is damaged")
+            raise ValueError(
+                f"{where}: checksum {checksum(stored)} differs from the manifest's {crc}: the shard is damaged"
+            )
         return stored
 
     def _manifest_checksums(self) -> dict[str, tuple[int, str]]:

@@ -7,9 +7,8 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 from writer.manifest import Manifest
 from writer.merge import merge_datasets
 
-from ..checks import PARTITIONS_SIDECAR
 from ..core.layout import partition_url, stored_partitions
-from ..core.ownership import check_output_is_ours
+from ..core.ownership import PARTITIONS_SIDECAR, check_output_is_ours
 from ..core.selection import FieldSelection
 from ..core.wording import plural
 from ..keys import MDS_SHARDS

@@ -18,7 +18,9 @@ from writer.verify import read_manifest
 from .layout import partition_url, stored_partitions
 
 
-def partitions_without_batch(out_url: str, storage_options: dict[str, Any] | None, batch_keys: Collection[str]) -> list[str]:
+def partitions_without_batch(
+    out_url: str, storage_options: dict[str, Any] | None, batch_keys: Collection[str]
+) -> list[str]:
     """Keys of the partition folders under `<out>/partitions/` (complete or not) that no raw batch has."""
     complete, incomplete = stored_partitions(out_url, storage_options)
     return sorted(key for key in complete + incomplete if key not in batch_keys)

@@ -14,7 +14,9 @@ from mds_assets.sensors import raw_batch_sensor
 
 
 def tick(instance, settings: MDSSettings, cursor: str | None = None):
-    return raw_batch_sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"mds_settings": settings}))
+    return raw_batch_sensor(
+        build_sensor_context(instance=instance, cursor=cursor, resources={"mds_settings": settings})
+    )
 
 
 def with_fields(settings: MDSSettings, fields: list[str]) -> MDSSettings:
