@@ -14,11 +14,12 @@ from dagster import (
 
 from writer import MDSDataset
 from writer.manifest import Manifest
+from writer.storage import Storage
 
 from .core.layout import partition_url
 from .core.ownership import PARTITIONS_SIDECAR
 from .core.selection import decoders_for
-from .core.shard_audit import audit_shards
+from .core.shard_audit import Audit, audit_shards
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .resources import MDSSettings
@@ -140,7 +141,7 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
                     f"manifest says {shard.stored_bytes}"
                 )
         if len(problems) == sized:  # every shard there with its size: read them back
-            audit = audit_shards(published.storage, manifest)
+            audit = _audit(context, published.storage, manifest)
             problems += list(audit.problems.values())
             if audit.problems:
                 problems.append("`mds-assets build --verify` rebuilds damaged shards from the raw batches")
@@ -158,6 +159,22 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
         },
         description="; ".join(problems[:5]) or None,
     )
+
+
+VERIFIED_KEY = "mds_assets/verified/"  # + the output URL: when each published shard was last read back
+
+
+def _audit(context: AssetCheckExecutionContext, storage: Storage, manifest: Manifest) -> Audit:
+    """Read back the shards due, remembering in the instance's key-value store when each was
+    verified (so monitoring never writes into the dataset's folder)."""
+    kvs, key = context.instance.run_storage, VERIFIED_KEY + storage.url
+    try:
+        record = json.loads(kvs.get_cursor_values({key}).get(key) or "{}")
+    except ValueError:
+        record = {}
+    audit, record = audit_shards(storage, manifest, record if isinstance(record, dict) else {})
+    kvs.set_cursor_values({key: json.dumps(record, separators=(",", ":"))})
+    return audit
 
 
 def _compare_with_partitions(

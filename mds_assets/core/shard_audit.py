@@ -10,13 +10,13 @@ Each check (`index_consistency`, run after every publish and by the monitoring j
   which finds damage that left no trace in the stamp (bit rot): every shard is read again at
   least once every (dataset bytes / budget) checks.
 
-When each shard was verified is recorded beside the dataset in `mds_verified.json` (written
-by the check; a shard that failed is left out, so it is read again next time).
+When each shard was last verified is a record the caller keeps (the check keeps it in the
+Dagster instance, so the dataset's folder is never written by monitoring); a shard that failed
+is left out of it, so it is read again next time.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,7 +25,6 @@ from writer.manifest import Manifest, ShardRecord
 from writer.storage import Storage
 from writer.verify import damaged_shards
 
-VERIFIED_NAME = "mds_verified.json"
 BYTES_PER_CHECK_VARIABLE = "MDS_VERIFY_BYTES_PER_CHECK"
 DEFAULT_BYTES_PER_CHECK = 1 << 30
 
@@ -37,7 +36,6 @@ class Audit:
     verified: list[str] = field(default_factory=list)
     bytes_read: int = 0
     problems: dict[str, str] = field(default_factory=dict)  # shard file -> what is wrong with it
-    notes: list[str] = field(default_factory=list)
 
 
 def bytes_per_check() -> int:
@@ -51,11 +49,13 @@ def bytes_per_check() -> int:
     return budget
 
 
-def audit_shards(storage: Storage, manifest: Manifest, budget: int | None = None) -> Audit:
-    """Read the shards due (see the module docstring) against `manifest`, and record the result."""
+def audit_shards(
+    storage: Storage, manifest: Manifest, record: dict[str, dict], budget: int | None = None
+) -> tuple[Audit, dict[str, dict]]:
+    """Read the shards due (see the module docstring) against `manifest`; returns what was found,
+    and the record to keep for the next audit."""
     budget = bytes_per_check() if budget is None else budget
     stamps = storage.stamps()
-    record = _read_record(storage)
     chosen = _due(manifest, stamps, record, budget)
     problems = damaged_shards(storage, manifest, {shard.file for shard in chosen})
     now = time.time()
@@ -64,19 +64,22 @@ def audit_shards(storage: Storage, manifest: Manifest, budget: int | None = None
     for shard in chosen:
         if shard.file not in problems:
             updated[shard.file] = {"stamp": _stamp(shard, stamps), "verified_at": now}
-    notes = _write_record(storage, updated)
-    return Audit(
+    audit = Audit(
         verified=[shard.file for shard in chosen],
         bytes_read=sum(shard.stored_bytes for shard in chosen),
         problems=problems,
-        notes=notes,
     )
+    return audit, updated
 
 
 def _due(manifest: Manifest, stamps: dict[str, str], record: dict[str, dict], budget: int) -> list[ShardRecord]:
-    changed = [shard for shard in manifest.shards if record.get(shard.file, {}).get("stamp") != _stamp(shard, stamps)]
-    unchanged = [shard for shard in manifest.shards if shard not in changed]
-    unchanged.sort(key=lambda shard: float(record[shard.file].get("verified_at") or 0))
+    changed: list[ShardRecord] = []
+    unchanged: list[ShardRecord] = []
+    for shard in manifest.shards:
+        seen = record.get(shard.file)
+        same = isinstance(seen, dict) and seen.get("stamp") == _stamp(shard, stamps)
+        (unchanged if same else changed).append(shard)
+    unchanged.sort(key=lambda shard: _verified_at(record[shard.file]))
     chosen, spent = list(changed), 0
     for shard in unchanged:
         if spent + shard.stored_bytes > budget:
@@ -90,19 +93,8 @@ def _stamp(shard: ShardRecord, stamps: dict[str, str]) -> str:
     return f"{stamps.get(shard.file, 'missing')}|{shard.checksum}"
 
 
-def _read_record(storage: Storage) -> dict[str, dict]:
+def _verified_at(entry: dict) -> float:
     try:
-        record = json.loads(storage.read(VERIFIED_NAME))
-    except (OSError, ValueError):
-        return {}  # none yet, or unreadable: every shard is due
-    shards = record.get("shards") if isinstance(record, dict) else None
-    return {str(k): v for k, v in shards.items() if isinstance(v, dict)} if isinstance(shards, dict) else {}
-
-
-def _write_record(storage: Storage, shards: dict[str, dict]) -> list[str]:
-    """Best effort: a record that cannot be written only makes the next check read more."""
-    try:
-        storage.write_atomic(VERIFIED_NAME, json.dumps({"shards": shards}, indent=1, sort_keys=True).encode())
-    except Exception as error:  # noqa: BLE001 - e.g. read-only credentials for monitoring
-        return [f"could not record the verification in {storage.describe(VERIFIED_NAME)}: {error}"]
-    return []
+        return float(entry.get("verified_at") or 0)
+    except (TypeError, ValueError):
+        return 0.0  # an unreadable time: verified longest ago
