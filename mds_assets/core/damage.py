@@ -50,8 +50,8 @@ def clear_damage(out_url: str, storage_options: dict[str, Any] | None, batch_key
             unpublish(storage, storage.list_names())
         damage.cleared[f"partition {key}"] = text
     published = Storage(out_url, storage_options)
-    if has_dataset(published):
-        problems_by_shard = _shard_problems(published)
+    problems_by_shard = _shard_problems(published) if has_dataset(published) else {}
+    if problems_by_shard:
         with DatasetLock(published, PURPOSE):
             for name in problems_by_shard:
                 published.remove(name)
