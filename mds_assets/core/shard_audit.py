@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from writer.manifest import Manifest, ShardRecord
 from writer.storage import Storage
@@ -27,6 +28,7 @@ from writer.verify import damaged_shards
 
 BYTES_PER_CHECK_VARIABLE = "MDS_VERIFY_BYTES_PER_CHECK"
 DEFAULT_BYTES_PER_CHECK = 1 << 30
+Record = dict[str, dict[str, Any]]  # shard file -> {"stamp": ..., "verified_at": seconds since the epoch}
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,8 @@ def bytes_per_check() -> int:
 
 
 def audit_shards(
-    storage: Storage, manifest: Manifest, record: dict[str, dict], budget: int | None = None
-) -> tuple[Audit, dict[str, dict]]:
+    storage: Storage, manifest: Manifest, record: Record, budget: int | None = None
+) -> tuple[Audit, Record]:
     """Read the shards due (see the module docstring) against `manifest`; returns what was found,
     and the record to keep for the next audit."""
     budget = bytes_per_check() if budget is None else budget
@@ -72,7 +74,7 @@ def audit_shards(
     return audit, updated
 
 
-def _due(manifest: Manifest, stamps: dict[str, str], record: dict[str, dict], budget: int) -> list[ShardRecord]:
+def _due(manifest: Manifest, stamps: dict[str, str], record: Record, budget: int) -> list[ShardRecord]:
     changed: list[ShardRecord] = []
     unchanged: list[ShardRecord] = []
     for shard in manifest.shards:
@@ -93,7 +95,7 @@ def _stamp(shard: ShardRecord, stamps: dict[str, str]) -> str:
     return f"{stamps.get(shard.file, 'missing')}|{shard.checksum}"
 
 
-def _verified_at(entry: dict) -> float:
+def _verified_at(entry: dict[str, Any]) -> float:
     try:
         return float(entry.get("verified_at") or 0)
     except (TypeError, ValueError):
