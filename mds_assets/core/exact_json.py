@@ -55,6 +55,8 @@ def loads_exact(line: bytes) -> Any:
 
 def _exact_float(text: str) -> float | ExactNumber:
     value = float(text)
+    if repr(value) == text:  # the common case: written as Python, orjson and most writers write a double
+        return value
     if value in (float("inf"), float("-inf")) or Decimal(repr(value)) != Decimal(text):
         return ExactNumber(text)
     return value
