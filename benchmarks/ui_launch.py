@@ -143,7 +143,7 @@ def main() -> None:
 
     def baselines() -> None:
         for _ in range(args.repeats):
-            out = root / f"base-out-{len(builds)}"
+            out = root / "base-out"  # one dataset per instance: the same output, emptied after each build
             builds.append(baseline(root / "base-raw", out, root / "base-home"))
             shutil.rmtree(out)
 

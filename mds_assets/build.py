@@ -26,13 +26,17 @@ from tqdm.auto import tqdm
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
+from .core.damage import clear_damage
 from .core.layout import stored_partitions
+from .core.orphans import repeated_partitions
 from .core.output_format import refuse_format_switch
+from .core.ownership import check_output_is_ours
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
 from .core.work_split import contiguous_ranges
 from .dagster_internals import failure_metadata
+from .instance_binding import bind_instance
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
@@ -66,6 +70,7 @@ class BuildReport:
     published: dict[str, Any] = field(default_factory=dict)  # mds_index metadata
     checks: dict[str, bool] = field(default_factory=dict)  # check name -> passed
     without_batch: list[str] = field(default_factory=list)  # published partitions whose raw batch is gone
+    damaged: dict[str, str] = field(default_factory=dict)  # --verify: partition or published shard -> problem
     dataset_state: str = ""  # what the output holds after a failure, read back
 
     @property
@@ -84,14 +89,22 @@ def dagster_instance() -> DagsterInstance:
     return DagsterInstance.from_config(str(home_path))
 
 
-def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> BuildReport:
+def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify: bool = False) -> BuildReport:
+    """`verify`: read every partition's and published shard against its manifest first, and
+    rebuild / place again what is damaged (core.damage)."""
     settings.check()
     options = settings.fsspec_options()
     refuse_format_switch(settings.out_url, settings.format, options)  # before anything is registered or written
+    check_output_is_ours(settings.out_url, options, adopt=settings.adopt_output)
     instance = dagster_instance()
+    bind_instance(instance, settings.raw_url, settings.out_url)
     batches = list_batches(settings.raw_url, options)
     instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
+    if verify:
+        damage = clear_damage(settings.out_url, options, {batch.partition_key for batch in batches})
+        report.damaged = damage.cleared
+        report.failed.update(damage.unrepairable)
     stale = [batch for batch in batches if not partition_is_current(batch, settings)]
     stale_keys = {batch.partition_key for batch in stale}
     report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
@@ -119,6 +132,15 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         report.failed.update(
             {key: "its partition has no dataset after the build (removed while it ran?)" for key in missing}
         )
+        return
+    orphans = [key for key in complete if key not in set(keys)]
+    for key, other in repeated_partitions(settings.out_url, settings.fsspec_options(), orphans, keys).items():
+        report.failed[key] = (
+            f"its raw batch is gone, and it holds the same samples as partition {other} (a renamed batch?): "
+            "publishing both would publish its samples twice; `mds-assets prune` removes partitions whose "
+            "raw batch is gone"
+        )
+    if report.failed:
         return
     # the named job, as in the UI; reconstructable, settings as run config, on MDS_EXECUTOR's executor
     result = run_job("publish_index", settings, instance, tags={"mds/launched_by": "mds-assets build"})

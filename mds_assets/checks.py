@@ -29,9 +29,11 @@ from writer import MDSDataset
 from writer.manifest import Manifest
 from writer.mdsv2_reader import StreamingFormatDataset
 from writer.reader import Decoders
+from writer.storage import Storage
 
 from .core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from .core.selection import decoders_for
+from .core.shard_audit import Audit, audit_shards
 from .core.wording import plural
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .partitions import RAW_BATCHES, raw_batches
@@ -193,7 +195,10 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
     asset=MDS_INDEX,
     name=INDEX_CONSISTENCY,
     description="The published index (index.mds, or index.json in the streaming format) reads back and agrees "
-    "with the partitions it was built from: order, totals, every shard present with its size and checksum.",
+    "with the partitions it was built from: order, totals, every shard present with its size; shards read "
+    "back against their CRC-32 (each one "
+    "written or changed since it was last verified, then the longest unverified, up to "
+    "MDS_VERIFY_BYTES_PER_CHECK bytes, default 1 GiB).",
 )
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
@@ -206,10 +211,12 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
     problems = []
+    audited: dict[str, int] = {}
     if manifest is None:
         problems.append("the published dataset has no manifest")
     else:
         problems += _compare_with_partitions(manifest, partition_keys, mds_settings.out_url, options)
+        sized = len(problems)
         for shard in manifest.shards:
             stored = _stored_size(published, shard.file)
             if stored != shard.stored_bytes:
@@ -217,6 +224,12 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
                     f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
                     f"manifest says {shard.stored_bytes}"
                 )
+        if len(problems) == sized:  # every shard there with its size: read them back
+            audit = _audit(context, published.storage, manifest)
+            problems += list(audit.problems.values())
+            if audit.problems:
+                problems.append("`mds-assets build --verify` rebuilds damaged shards from the raw batches")
+            audited = {"shards_checksummed": len(audit.verified), "bytes_checksummed": audit.bytes_read}
     if manifest is not None and manifest.total_samples != len(published):
         problems.append(f"manifest counts {plural(manifest.total_samples, 'sample')}, the index {len(published)}")
     return AssetCheckResult(
@@ -225,10 +238,27 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
             "partitions": len(partition_keys),
             "samples": len(published),
             "shards": published.index.num_shards,
+            **audited,
             **_problems(problems[:50]),
         },
         description="; ".join(problems[:5]) or None,
     )
+
+
+VERIFIED_KEY = "mds_assets/verified/"  # + the output URL: when each published shard was last read back
+
+
+def _audit(context: AssetCheckExecutionContext, storage: Storage, manifest: Manifest) -> Audit:
+    """Read back the shards due, remembering in the instance's key-value store when each was
+    verified (so monitoring never writes into the dataset's folder)."""
+    kvs, key = context.instance.run_storage, VERIFIED_KEY + storage.url
+    try:
+        record = json.loads(kvs.get_cursor_values({key}).get(key) or "{}")
+    except ValueError:
+        record = {}
+    audit, record = audit_shards(storage, manifest, record if isinstance(record, dict) else {})
+    kvs.set_cursor_values({key: json.dumps(record, separators=(",", ":"))})
+    return audit
 
 
 def _compare_with_partitions(
@@ -256,16 +286,20 @@ def _compare_with_partitions(
 @asset_check(
     asset=MDS_INDEX,
     name=SAMPLES_DECODE,
-    description="Samples of the published dataset decode with the configured field encodings (streaming "
-    "format: by the encodings its index.json records) — first and last sample of up to 200 shards.",
+    description="Samples of the published dataset decode with the field encodings its manifest records "
+    "(the configured ones for a dataset that records none): first and last sample of up to 200 shards.",
 )
 def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
+    options = mds_settings.fsspec_options()
     try:
-        # streaming: decoded as mosaicml-streaming will, by the encodings its index records
-        decoders: Decoders | Literal["auto"] = (
-            "auto" if mds_settings.format == "streaming" else decoders_for(mds_settings.selections())
-        )
-        dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=mds_settings.fsspec_options())
+        # decoded as its readers will: by the encodings the dataset records (index.json, or the
+        # manifest), the configured ones only for a composer dataset that records none
+        decoders: Decoders | Literal["auto"] = "auto"
+        if mds_settings.format != "streaming":
+            manifest = MDSDataset(mds_settings.out_url, storage_options=options).manifest()
+            if manifest is None or not manifest.column_encodings:
+                decoders = decoders_for(mds_settings.selections())
+        dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=options)
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
     samples_per_shard = _samples_per_shard(dataset)

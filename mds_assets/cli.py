@@ -17,6 +17,7 @@ from .core.layout import partition_url
 from .core.output_format import DEFAULT_FORMAT, FORMATS
 from .core.selection import json_type
 from .core.sizes import format_size, parse_size
+from .prune import prune
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 
@@ -32,8 +33,25 @@ def _parser() -> argparse.ArgumentParser:
     build_command.add_argument("--raw", required=True, help="fsspec URL of the raw batches")
     build_command.add_argument("--out", required=True, help="fsspec URL of the published dataset")
     build_command.add_argument("--fields", required=True, help="name[:encoding],... e.g. uid,text,img:base64")
+    build_command.add_argument(
+        "--adopt-output",
+        action="store_true",
+        help="take over an --out holding an .mds dataset another writer wrote (it is replaced)",
+    )
+    build_command.add_argument(
+        "--verify",
+        action="store_true",
+        help="first read every shard against its manifest's CRC-32; rebuild what is damaged",
+    )
     _add_common(build_command)
     build_command.set_defaults(command=_build)
+    prune_command = commands.add_parser("prune", help="remove partitions whose raw batch is gone")
+    prune_command.add_argument("--raw", required=True, help="fsspec URL of the raw batches")
+    prune_command.add_argument("--out", required=True, help="fsspec URL of the published dataset")
+    prune_command.add_argument(
+        "--storage-options", type=_json_object, default={}, help="JSON fsspec options (no credentials)"
+    )
+    prune_command.set_defaults(command=_prune)
     demo = commands.add_parser("demo", help="generate a demo raw dataset under ./data/raw and build ./data/mds")
     demo.add_argument("--dir", default="data", help="where raw/ and mds/ go (default: data)")
     _add_common(demo)
@@ -107,11 +125,30 @@ def _build(args: argparse.Namespace) -> int:
             compression=args.compression,
             format=args.format,
             storage_options=args.storage_options,
+            adopt_output=args.adopt_output,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
         print(f"mds-assets: {error}", file=sys.stderr)
         return 2
     return _run(settings, args)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    out_url = absolute_url(args.out)
+    try:
+        report = prune(absolute_url(args.raw), out_url, args.storage_options or None)
+    except (OSError, ValueError) as error:
+        print(f"mds-assets: {error}", file=sys.stderr)
+        return 1
+    if not report.removed and not report.unregistered:
+        print("every partition has its raw batch: nothing to prune")
+        return 0
+    for key in report.removed:
+        print(f"removed partition {key} (its raw batch is gone): {partition_url(out_url, key)}")
+    for key in report.unregistered:
+        print(f"removed partition key {key} from the Dagster instance")
+    print("the next publish (mds-assets build, or publish_index) leaves them out of the published dataset")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -133,7 +170,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     try:
         environment.check_environment()  # the runs load the code location, which reads every MDS_* variable
-        report = build(settings, workers=args.workers, progress=not args.quiet)
+        report = build(settings, workers=args.workers, progress=not args.quiet, verify=args.verify)
     except (OSError, ValueError) as error:
         print(f"mds-assets: {error}", file=sys.stderr)
         return 1
@@ -150,6 +187,8 @@ def _grouped_by_error(failed: dict[str, str]) -> list[tuple[list[str], str]]:
 
 
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
+    for where, problem in sorted(report.damaged.items()):
+        print(f"damaged {where}: {problem} (cleared: this build rebuilds or places it again)")
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
     for keys, error in _grouped_by_error(report.failed):
         print(f"FAILED {', '.join(keys)}: {error}", file=sys.stderr)
@@ -164,7 +203,7 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     for key in report.without_batch:
         print(
             f"note: partition {key} has no raw batch under {settings.raw_url} any more; it stays published "
-            f"until you delete {partition_url(settings.out_url, key)}"
+            "until `mds-assets prune` removes it"
         )
     for name, passed in sorted(report.checks.items()):
         print(f"check {name}: {'passed' if passed else 'FAILED'}")

@@ -50,6 +50,11 @@ class MDSSettings(ConfigurableResource):
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
     )
+    adopt_output: bool = Field(
+        default=False,
+        description="take over an out_url holding an .mds dataset of another writer (replacing it); "
+        "an output holding anything else mds-assets did not write is always refused",
+    )
 
     def selections(self) -> list[FieldSelection]:
         return parse_fields(self.fields)

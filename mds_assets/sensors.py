@@ -18,9 +18,10 @@ from dagster import (
 from . import settings
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
-from .core.stamps import partition_is_current
+from .core.stamps import partition_is_current, settings_fingerprint
 from .core.work_split import at_most, contiguous_ranges
 from .dagster_internals import CHECK_FAILED, CHECK_PLANNED, check_execution_history
+from .instance_binding import InstanceHoldsAnotherDataset, bind_instance
 from .jobs import build_partition_job
 from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
@@ -45,32 +46,40 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     batches to build, a run per range of adjacent partitions (at most PARTITIONS_PER_RUN). A
     batch whose size, ETag or mtime changed is requested again; a batch whose partition is
     already built from it with the current settings (by `mds-assets build`, say) is not. The
-    cursor maps each partition key to its batch's fingerprint."""
+    cursor maps each partition key to its batch's fingerprint @ the settings' fingerprint."""
     try:
         batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
     except RawDataError as error:
+        return SkipReason(str(error))
+    try:
+        bind_instance(context.instance, mds_settings.raw_url, mds_settings.out_url)
+    except InstanceHoldsAnotherDataset as error:
         return SkipReason(str(error))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     registered = list(context.instance.get_dynamic_partitions(RAW_BATCHES))
     known = set(registered)
     new_keys = [b.partition_key for b in batches if b.partition_key not in known]
+    settings = settings_fingerprint(mds_settings)  # seen under other settings: judged again
     to_build = [
-        b for b in batches if seen.get(b.partition_key) != b.fingerprint and not partition_is_current(b, mds_settings)
+        b
+        for b in batches
+        if seen.get(b.partition_key) != f"{b.fingerprint}@{settings}" and not partition_is_current(b, mds_settings)
     ]
     ranges = at_most(contiguous_ranges(to_build, registered + new_keys, workers=1), PARTITIONS_PER_RUN)
-    cursor = json.dumps({b.partition_key: b.fingerprint for b in batches}, sort_keys=True)
+    cursor = json.dumps({b.partition_key: f"{b.fingerprint}@{settings}" for b in batches}, sort_keys=True)
     return SensorResult(
-        run_requests=[_run_request(batches) for batches in ranges],
+        run_requests=[_run_request(batches, settings) for batches in ranges],
         dynamic_partitions_requests=[raw_batches.build_add_request(new_keys)] if new_keys else [],
         cursor=cursor,
     )
 
 
-def _run_request(batches: list[RawBatch]) -> RunRequest:
+def _run_request(batches: list[RawBatch], settings: str) -> RunRequest:
     """One run for a range of partitions (registered in this order), with the sensor's listing
-    of their batches, so the run does not list the raw URL again."""
+    of their batches, so the run does not list the raw URL again. Its run key holds the settings'
+    fingerprint: Dagster launches a run key once, and a rebuild under other settings must run."""
     first, last = batches[0].partition_key, batches[-1].partition_key
-    fingerprints = ",".join(f"{b.partition_key}:{b.fingerprint}" for b in batches)
+    fingerprints = ",".join(f"{b.partition_key}:{b.fingerprint}" for b in batches) + f"@{settings}"
     run_key = f"{first}..{last}:{hashlib.sha256(fingerprints.encode()).hexdigest()[:16]}"
     tags = {"mds/batches": str(len(batches))}
     config = {"ops": listing_config(batches)}

@@ -25,6 +25,8 @@ from typing import Any
 
 import pybase64
 
+from .exact_json import dumps_compact
+
 
 @dataclass(frozen=True)
 class ColumnEncoding:
@@ -216,7 +218,7 @@ def json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int):
         return "integer"
-    if isinstance(value, float):
+    if isinstance(value, (float, Decimal)):  # Decimal: exact_json.ExactNumber
         return "number"
     names: dict[type, str] = {str: "string", dict: "object", list: "array", bytes: "bytes"}
     return names.get(type(value), "null" if value is None else type(value).__name__)
@@ -244,6 +246,15 @@ def _encoded_image(kind: str) -> Callable[[Any], bytes]:
     return encode
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _int64_in_range(value: int) -> bytes:
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise OverflowError(f"the integer {value} is out of int64's range, {_INT64_MIN} to {_INT64_MAX}")
+    return _INT64_ENCODE(value)
+
+
 _ANY_JSON = frozenset({"string", "integer", "number", "boolean", "null", "object", "array"})
 
 FIELDS: dict[str, FieldEncoding] = {
@@ -255,10 +266,10 @@ FIELDS: dict[str, FieldEncoding] = {
         FieldEncoding(
             "json",
             _ANY_JSON,
-            lambda value: json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+            dumps_compact,  # every number as written; NaN and Infinity refused
             COLUMNS["json"],
         ),
-        FieldEncoding("int64", frozenset({"integer"}), struct.Struct("<q").pack, COLUMNS["int64"]),
+        FieldEncoding("int64", frozenset({"integer"}), _int64_in_range, COLUMNS["int64"]),
         FieldEncoding(
             "float64",
             frozenset({"integer", "number"}),

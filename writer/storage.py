@@ -122,6 +122,22 @@ class Storage:
             for entry in listed
         }
 
+    def stamps(self) -> dict[str, str]:
+        """`{name: "size|modified|etag"}` of the files directly in the directory, from one listing:
+        a file's stamp changes when it is written again (a byte changed in place included)."""
+        self.fs.invalidate_cache(self.root)
+        try:
+            listed = self.fs.ls(self.root, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            posixpath.basename(entry["name"].rstrip("/")): "|".join(
+                str(entry.get(key) or "") for key in ("size", _modified_key(entry), _etag_key(entry))
+            )
+            for entry in listed
+            if entry.get("type", "file") == "file"
+        }
+
     def sizes(self) -> dict[str, int]:
         """`{name: size}` of the files directly in the directory, from one listing."""
         return {name: size for name, (kind, size) in self.entries().items() if kind == "file"}
@@ -287,3 +303,12 @@ def _remove_quietly(path: str) -> None:
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def _modified_key(entry: dict[str, Any]) -> str:
+    """Where a listing entry keeps its modification time (local, s3, gcs, ...)."""
+    return next((key for key in ("mtime", "LastModified", "updated", "last_modified", "created") if key in entry), "")
+
+
+def _etag_key(entry: dict[str, Any]) -> str:
+    return next((key for key in ("ETag", "etag", "md5Hash") if key in entry), "")

@@ -5,15 +5,16 @@ Used by `mds verify` and by the Dagster index check: both want every problem lis
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from . import format as mds
-from .manifest import Manifest, checksum
+from .manifest import MANIFEST_NAME, Manifest, checksum
 from .reader import MDSDataset
+from .storage import Storage
 
 
 @dataclass
@@ -161,3 +162,33 @@ def _check_against_manifest(
         report.problems.append(f"{where}: {len(stored)} bytes stored, manifest says {entry.stored_bytes}")
     elif checksum(stored) != entry.checksum:
         report.problems.append(f"{where}: checksum {checksum(stored)} differs from the manifest's {entry.checksum}")
+
+
+def read_manifest(storage: Storage) -> Manifest:
+    """The dataset's manifest; a dataset without one has no checksums to verify against."""
+    if not storage.exists(MANIFEST_NAME):
+        raise ValueError(f"{storage.describe(MANIFEST_NAME)}: missing, so the shards have no checksums to verify")
+    return Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
+
+
+def damaged_shards(storage: Storage, manifest: Manifest, names: Collection[str] | None = None) -> dict[str, str]:
+    """`{shard file: problem}` for each shard (of `names`; default every one) whose stored bytes
+    are missing or differ from the size and CRC-32 the manifest gives it. Each shard is read
+    once, one in memory at a time; nothing is decoded (that is `verify`'s longer job)."""
+    problems = {}
+    for shard in manifest.shards:
+        if names is not None and shard.file not in names:
+            continue
+        where = storage.describe(shard.file)
+        try:
+            stored = storage.read(shard.file)
+        except FileNotFoundError:
+            problems[shard.file] = f"{where}: missing"
+            continue
+        if len(stored) != shard.stored_bytes:
+            problems[shard.file] = f"{where}: {len(stored)} bytes stored, the manifest says {shard.stored_bytes}"
+        elif checksum(stored) != shard.checksum:
+            problems[shard.file] = (
+                f"{where}: checksum {checksum(stored)} differs from the manifest's {shard.checksum} (damaged)"
+            )
+    return problems

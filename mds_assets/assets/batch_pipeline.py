@@ -37,6 +37,7 @@ from pydantic import Field
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
 from ..core.field_check import FieldCheck, FieldsInNoBatchError
 from ..core.output_format import refuse_format_switch
+from ..core.ownership import check_output_is_ours
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
@@ -152,6 +153,7 @@ def _build_partition(
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
             if MDS_SHARDS in selected:
                 refuse_format_switch(settings.out_url, settings.format, settings.fsspec_options(), key)
+                check_output_is_ours(settings.out_url, settings.fsspec_options(), adopt=settings.adopt_output)
                 write = write_streaming_partition if settings.format == "streaming" else write_partition
                 build = write(
                     batch,

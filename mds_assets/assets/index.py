@@ -10,6 +10,7 @@ from writer.reference_index import summary_manifest
 
 from ..core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from ..core.output_format import refuse_format_switch
+from ..core.ownership import check_output_is_ours
 from ..core.selection import ENCODINGS, FieldSelection
 from ..core.streaming_publish import publish_streaming
 from ..core.wording import plural
@@ -40,6 +41,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     failure leaves the previous dataset or the new one."""
     options = mds_settings.fsspec_options()
     refuse_format_switch(mds_settings.out_url, mds_settings.format, options)
+    check_output_is_ours(mds_settings.out_url, options, adopt=mds_settings.adopt_output)
     keys = partitions_to_publish(mds_settings.out_url, options)
     if mds_settings.format == "streaming":
         return _published_streaming(context, mds_settings, keys)
@@ -85,16 +87,16 @@ def _published(
             "partitions": MetadataValue.json(keys),
             "changed": changed,
             "placement": placement,
-            "how_to_load": MetadataValue.md(load_snippet(settings)),
+            "how_to_load": MetadataValue.md(load_snippet(settings, manifest)),
         }
     )
 
 
-def load_snippet(settings: MDSSettings) -> str:
-    """The load snippet of the settings' format."""
+def load_snippet(settings: MDSSettings, manifest: Manifest) -> str:
+    """The load snippet of the published dataset: its format's reader, its own fields."""
     if settings.format == "streaming":
         return how_to_load_streaming(settings.out_url)
-    return how_to_load(settings.out_url, settings.selections())
+    return how_to_load(settings.out_url, published_selections(manifest))
 
 
 def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[str]:
@@ -123,6 +125,16 @@ def load_cache_folder(url: str) -> str:
     import hashlib  # here, not at the top: this module's imports are someone else's to edit
 
     return f"{LOAD_CACHE_ROOT}/{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def published_selections(manifest: Manifest) -> list[FieldSelection]:
+    """The published dataset's own fields and encodings, as its manifest records them (the
+    settings may have changed since its partitions were built); a field without one stays bytes."""
+    encodings = manifest.column_encodings
+    by_column = {}
+    for field in reversed(ENCODINGS.values()):  # the first field encoding of each column encoding
+        by_column[field.column_encoding] = field.name
+    return [FieldSelection(name, by_column.get(encodings.get(name, "bytes"), "bytes")) for name in manifest.fields]
 
 
 def how_to_load(url: str, selections: list[FieldSelection]) -> str:

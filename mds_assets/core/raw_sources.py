@@ -20,6 +20,8 @@ import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
 
+from writer.exact_json import holds_a_float, loads_exact, may_not_fit_a_double
+
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
 BATCH_FILE_SUFFIXES = JSONL_SUFFIXES + (PARQUET_SUFFIX,)  # what a batch file is; a directory is a file-tree batch
@@ -152,10 +154,13 @@ def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Gene
 
 
 def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
-    # orjson: about twice as fast as the standard library on typical lines, and strict UTF-8
+    # orjson: about twice as fast as the standard library on typical lines, and strict UTF-8; a line
+    # that may hold a number orjson would change (exact_json) is parsed exactly instead
     try:
         record = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
+        if isinstance(record, dict) and holds_a_float(record) and may_not_fit_a_double(line):
+            record = loads_exact(line)
+    except (ValueError, RecursionError) as error:  # orjson.JSONDecodeError is a ValueError
         raise RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})") from None
     if not isinstance(record, dict):
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, not an object")
@@ -193,6 +198,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
     with fsspec.open(batch.url, "rb", **(storage_options or {})) as file:
         try:
             table = parquet.ParquetFile(file)
+            _refuse_repeated_columns(batch, table.schema_arrow.names)
             row = 0
             for chunk in table.iter_batches(batch_size=PARQUET_ROWS_PER_READ):
                 for record in chunk.to_pylist():
@@ -225,6 +231,18 @@ def _sample_files(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[st
     """The sample files under a file-tree batch's root, by path, with their listing details."""
     files: dict[str, dict[str, Any]] = fs.find(root, detail=True)
     return {path: info for path, info in files.items() if is_sample(posixpath.relpath(path, root))}
+
+
+def _refuse_repeated_columns(batch: RawBatch, names: list[str]) -> None:
+    """Two columns of one name would become one field of a record, the other silently lost."""
+    first: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name in first:
+            raise RawDataError(
+                f"batch {batch.name}: columns {first[name]} and {number} are both named {name!r}; "
+                "a record keeps one value per field, so rename one"
+            )
+        first[name] = number
 
 
 def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:

@@ -6,6 +6,7 @@ batch is rebuilt exactly when its content or the way it is written changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +56,20 @@ def build_stamp(
         "compression": canonical_compression(compression, format),
         **({"format": format} if format != DEFAULT_FORMAT else {}),  # composer stamps stay as they were
     }
+
+
+def settings_fingerprint(settings: BuildSettings) -> str:
+    """A short digest of every setting that decides how a partition is written (what `build_stamp`
+    records, and where): it changes exactly when `partition_is_current` would judge every
+    partition again, so a sensor can remember the batches it saw under these settings only."""
+    described = [
+        settings.out_url,
+        [str(s) for s in settings.selections()],
+        settings.shard_size_limit,
+        canonical_compression(settings.compression, settings.format),
+        settings.format,
+    ]
+    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:12]
 
 
 def canonical_compression(compression: str | None, format: Format = DEFAULT_FORMAT) -> str | None:

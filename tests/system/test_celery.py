@@ -53,8 +53,9 @@ class Cluster:
             "MDS_CELERY_BROKER": self.redis.url,
             "MDS_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
             "DAGSTER_DISABLE_TELEMETRY": "1",
-            "MDS_RAW_URL": str(self.root / "raw-ui"),
-            "MDS_OUT_URL": str(self.root / "out-ui"),
+            # the dataset `mds-assets build` makes here too: one instance holds one dataset
+            "MDS_RAW_URL": str(self.root / "raw"),
+            "MDS_OUT_URL": str(self.root / "out"),
             "MDS_FIELDS": FIELDS,
             "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
             "MDS_SENSOR_INTERVAL_SECONDS": "5",
@@ -297,7 +298,7 @@ def test_a_lost_worker_s_step_is_taken_by_the_other_within_the_visibility_timeou
 @pytest.fixture(scope="module")
 def server(cluster):
     """`dagster dev` on the cluster's instance (PostgreSQL), MDS_EXECUTOR=celery in its environment."""
-    raw = cluster.root / "raw-ui"
+    raw = cluster.root / "raw"
     for batch in (1, 2):
         write_batch(raw, f"ui-{batch}.jsonl", [record(batch, n) for n in range(30)])
     assert cluster.env["MDS_RAW_URL"] == str(raw)
@@ -374,7 +375,7 @@ def test_runs_launched_through_graphql_run_on_the_workers_and_publishes_never_ov
         assert latest["status"] == "SUCCEEDED", (check, latest)
     (latest, *_) = check_executions(server, "mds_shards", "shard_size", "ui-1")
     assert latest["status"] == "SUCCEEDED" and latest["evaluation"]["success"]
-    assert (cluster.root / "out-ui" / "index.mds").exists()
+    assert (cluster.root / "out" / "index.mds").exists()
 
     # the daemon's sensor requested runs for the batches (one partition, or a range): on the workers too
     def sensor_run(partition):

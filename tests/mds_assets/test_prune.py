@@ -1,0 +1,72 @@
+"""One Dagster instance holds one dataset; `mds-assets prune` removes partitions whose raw batch
+is gone, so the next publish leaves them out (a renamed batch is never published twice)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from mds_assets.cli import main
+from mds_assets.partitions import RAW_BATCHES
+from mds_assets.resources import MDSSettings
+from writer import MDSDataset
+
+from ..commands import build_arguments
+from .conftest import FIELDS, record, snapshot, write_batch
+
+
+def build_command(settings: MDSSettings) -> list[str]:
+    return [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet"]
+
+
+def prune_command(settings: MDSSettings) -> list[str]:
+    return ["prune", "--raw", settings.raw_url, "--out", settings.out_url]
+
+
+def uids(settings: MDSSettings) -> list[str]:
+    return [sample["uid"].decode() for sample in MDSDataset(settings.out_url)]
+
+
+def test_a_build_of_another_raw_out_pair_is_refused_naming_the_instances_pair(
+    instance: DagsterInstance, settings, tmp_path, capsys
+):
+    assert main(build_command(settings)) == 0
+    other_raw = tmp_path / "other-raw"
+    write_batch(other_raw, "x.jsonl", [record(9, n) for n in range(3)])
+    other = MDSSettings(**{**settings.model_dump(), "raw_url": str(other_raw), "out_url": str(tmp_path / "other")})
+    assert main(build_command(other)) == 1
+    error = capsys.readouterr().err
+    assert settings.raw_url in error and settings.out_url in error and "DAGSTER_HOME" in error, error
+    assert sorted(instance.get_dynamic_partitions(RAW_BATCHES)) == ["batch-0", "batch-1", "batch-2"]
+    assert not (tmp_path / "other").exists()
+
+
+def test_prune_removes_partitions_whose_batch_is_gone_and_the_next_publish_leaves_them_out(
+    instance: DagsterInstance, settings, raw_dir, capsys
+):
+    assert main(build_command(settings)) == 0
+    (raw_dir / "batch-1.jsonl").unlink()
+    assert main(build_command(settings)) == 0
+    assert "batch-1" in capsys.readouterr().out  # said: it stays published until pruned
+    assert main(prune_command(settings)) == 0
+    assert "batch-1" in capsys.readouterr().out
+    assert not (Path(settings.out_url) / "partitions" / "batch-1").exists()
+    assert sorted(instance.get_dynamic_partitions(RAW_BATCHES)) == ["batch-0", "batch-2"]
+    assert main(build_command(settings)) == 0
+    assert uids(settings) == [f"{b}-{n}" for b in (0, 2) for n in range(40)]
+
+
+def test_a_renamed_batch_is_not_published_twice_and_prune_fixes_it(instance, settings, raw_dir, capsys):
+    assert main(build_command(settings)) == 0
+    published = {name: data for name, data in snapshot(Path(settings.out_url)).items() if "/" not in name}
+    shutil.move(raw_dir / "batch-1.jsonl", raw_dir / "batch-1-renamed.jsonl")
+    capsys.readouterr()
+    assert main(build_command(settings)) == 1
+    error = capsys.readouterr().err
+    assert "batch-1" in error and "twice" in error and "prune" in error, error
+    assert {n: d for n, d in snapshot(Path(settings.out_url)).items() if "/" not in n} == published
+    assert main(prune_command(settings)) == 0
+    assert main(build_command(settings)) == 0
+    assert sorted(uids(settings)) == sorted(f"{b}-{n}" for b in range(3) for n in range(40))
