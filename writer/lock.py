@@ -22,6 +22,8 @@ import socket
 import time
 import uuid
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -36,11 +38,26 @@ class DatasetLockedError(RuntimeError):
     """Another writer or publish holds the directory; the message names it and how to clear it."""
 
 
-class DatasetLock:
-    """`with DatasetLock(storage, "publish"):` — held for the block, released after it."""
+@dataclass(frozen=True)
+class LockWait:
+    """Wait up to `seconds` for a lock a live process holds, calling `report` with what it waits
+    for (the lock's URL and holder) at once and every `report_every` seconds: a wait is never
+    silent, and never endless."""
 
-    def __init__(self, storage: Storage, purpose: str) -> None:
+    seconds: float
+    report: Callable[[str], None]
+    report_every: float = 30.0
+    poll: float = 0.5
+
+
+class DatasetLock:
+    """`with DatasetLock(storage, "publish"):` — held for the block, released after it.
+
+    Without `wait`, a lock held by a live process is refused at once (DatasetLockedError)."""
+
+    def __init__(self, storage: Storage, purpose: str, wait: LockWait | None = None) -> None:
         self.storage = storage
+        self.wait = wait
         self.holder = {
             "purpose": purpose,
             "host": socket.gethostname(),
@@ -76,6 +93,23 @@ class DatasetLock:
             f"{self.storage.url} is locked by {_describe(self._current_holder())}; "
             f"if that process is gone, remove {self.storage.describe(LOCK_NAME)}"
         )
+
+    def acquire_waiting(self, wait: LockWait) -> None:
+        """`acquire`, trying again while a live holder keeps the lock, for up to `wait.seconds`."""
+        deadline = time.monotonic() + wait.seconds
+        next_report = time.monotonic()
+        while True:
+            try:
+                self.acquire()
+                return
+            except DatasetLockedError as error:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise DatasetLockedError(f"{error} (waited {wait.seconds:g} s)") from None
+                if now >= next_report:
+                    wait.report(f"waiting up to {deadline - now:.0f} s more for the lock: {error}")
+                    next_report = now + wait.report_every
+                time.sleep(min(wait.poll, max(0.0, deadline - now)))
 
     def _create_in_root(self) -> bool:
         for attempt in range(3):  # a parent folder removed meanwhile (an empty staging folder) is made again
@@ -124,7 +158,10 @@ class DatasetLock:
             return None
 
     def __enter__(self) -> DatasetLock:
-        self.acquire()
+        if self.wait is None:
+            self.acquire()
+        else:
+            self.acquire_waiting(self.wait)
         return self
 
     def __exit__(

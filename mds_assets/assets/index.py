@@ -1,9 +1,12 @@
 """`mds_index`: the materialised partitions published as one dataset at the output root."""
 
+import functools
 import json
+import sys
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from writer.lock import LockWait
 from writer.merge import merge_datasets
 
 from ..checks import PARTITIONS_SIDECAR
@@ -19,7 +22,6 @@ from ..resources import MDSSettings
     group_name="mds",
     kinds={"python", "mds"},
     owners=["team:data-engineering"],
-    pool="mds_publish",  # with a pool limit of 1 (the default dagster.yaml), publishes never overlap
 )
 def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> MaterializeResult:
     """One dataset at the output root: `index.mds` (+ `compression.txt`) over every partition
@@ -36,6 +38,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
         mds_settings.out_url,
         options,
         sidecars={PARTITIONS_SIDECAR: sidecar},
+        lock_wait=LockWait(PUBLISH_LOCK_WAIT_SECONDS, functools.partial(_say_waiting, context)),
     )
     manifest = result.manifest
     stored = sum(shard.stored_bytes for shard in manifest.shards)
@@ -57,6 +60,15 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
             "how_to_load": MetadataValue.md(how_to_load(mds_settings.out_url, mds_settings.selections())),
         }
     )
+
+
+PUBLISH_LOCK_WAIT_SECONDS = 1800.0  # another publish of a large dataset to an object store takes minutes
+
+
+def _say_waiting(context: AssetExecutionContext, message: str) -> None:
+    """In the run's log (the UI) and on stderr (`mds-assets build`, whose run logs are quiet)."""
+    context.log.warning(message)
+    print(f"mds_index: {message}", file=sys.stderr, flush=True)
 
 
 def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[str]:
