@@ -96,9 +96,7 @@ def merge_datasets(
         # target is locked (and created) only once the sources proved sound.
         for url in dict.fromkeys(sources):
             locks.enter_context(
-                DatasetLock(
-                    Storage(url, storage_options), f"a publish (merge) reading it into {target}", lock_wait
-                )
+                DatasetLock(Storage(url, storage_options), f"a publish (merge) reading it into {target}", lock_wait)
             )
         datasets, manifests = _open_sources(sources, storage_options)
         locks.enter_context(DatasetLock(storage, "a publish (merge) into it", lock_wait))

@@ -10,11 +10,26 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from writer import MDSDataset
 from writer.verify import verify
 
 from ..commands import build_arguments
 from .conftest import record, write_batch
+
+pytestmark = pytest.mark.slow  # 2 builds per moment killed at
+
+# The moments of a publish killed at (before each of these steps), which cover its states: the
+# lock taken, shards placed beside the old index, the old index removed, the index written.
+KILLED_BEFORE = (
+    "create <out>/.mds-lock",
+    "place <out>/",
+    "remove <out>/index.mds",
+    "write <out>/mds_partitions.json",  # the old index is gone: no index until the rerun
+    "write <out>/index.mds",
+    "remove <out>/.mds-lock",
+)
 
 FIELDS = "uid,n:int64"
 RERUN_TIMEOUT = 120  # a rerun that waits for the dead run would never end: this bounds it
@@ -60,37 +75,47 @@ def run_build(raw: Path, out: Path, home: Path, kill_at: int, counted: Path) -> 
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=RERUN_TIMEOUT)
 
 
+def clone_with_links(source: Path, target: Path) -> None:
+    """A copy of a built output as the build left it (published shards are hard links of the
+    partitions' files, here too): every file linked, none copied. Safe to share: a build
+    replaces files by name (a new file renamed into place), never writes into one."""
+    for folder, _, files in os.walk(source):
+        destination = target / Path(folder).relative_to(source)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.link(Path(folder) / name, destination / name)
+
+
 def uids(out: Path) -> list[str]:
     return [sample["uid"] for sample in MDSDataset(str(out), decoders={"uid": bytes.decode})]
 
 
 def test_a_build_killed_at_any_step_of_its_publish_is_completed_by_the_next(tmp_path: Path) -> None:
-    raw, home = tmp_path / "raw", tmp_path / "home"
+    raw, home, built = tmp_path / "raw", tmp_path / "home", tmp_path / "built"
     for batch in range(2):
         write_batch(raw, f"b{batch}.jsonl", [record(batch, n) for n in range(30)])
+    assert run_build(raw, built, home, 0, tmp_path / "first.txt").returncode == 0
+    write_batch(raw, "b2.jsonl", [record(2, n) for n in range(30)])  # so that the next publish changes the dataset
     dry_out = tmp_path / "dry"
-    assert run_build(raw, dry_out, home, 0, tmp_path / "dry.txt").returncode == 0
-    write_batch(raw, "b2.jsonl", [record(2, n) for n in range(30)])  # a publish that changes the dataset
-    steps = run_build(raw, dry_out, home, 0, tmp_path / "dry.txt")
-    assert steps.returncode == 0, steps.stderr
-    publish_steps = (tmp_path / "dry.txt").read_text().splitlines()
-    assert len(publish_steps) >= 5, publish_steps
+    clone_with_links(built, dry_out)
+    dry = run_build(raw, dry_out, home, 0, tmp_path / "dry.txt")
+    assert dry.returncode == 0, dry.stderr
+    steps = [step.replace(str(dry_out), "<out>") for step in (tmp_path / "dry.txt").read_text().splitlines()]
+    assert "remove <out>/index.mds" in steps and "write <out>/index.mds" in steps, steps
     expected = uids(dry_out)
     assert len(expected) == 90
 
-    for kill_at in range(1, len(publish_steps) + 1):
+    moments = [next(k for k, step in enumerate(steps, 1) if step.startswith(prefix)) for prefix in KILLED_BEFORE]
+    assert steps.index("remove <out>/index.mds") < moments[3] - 1, steps  # killed while there is no index
+    for kill_at in moments:
+        step = steps[kill_at - 1]
         out = tmp_path / f"out{kill_at}"
-        (raw / "b2.jsonl").rename(tmp_path / "b2.jsonl")
-        first = run_build(raw, out, home, 0, tmp_path / "first.txt")
-        assert first.returncode == 0, first.stderr
-        (tmp_path / "b2.jsonl").rename(raw / "b2.jsonl")
+        clone_with_links(built, out)
         killed = run_build(raw, out, home, kill_at, tmp_path / "killed.txt")
-        assert killed.returncode == -signal.SIGKILL, f"not killed before {publish_steps[kill_at - 1]}"
+        assert killed.returncode == -signal.SIGKILL, f"not killed before {step}: {killed.stderr}"
         try:
             rerun = run_build(raw, out, home, 0, tmp_path / "rerun.txt")
         except subprocess.TimeoutExpired:
-            raise AssertionError(
-                f"killed before {publish_steps[kill_at - 1]}: the next build did not end in {RERUN_TIMEOUT} s"
-            ) from None
-        assert rerun.returncode == 0, f"killed before {publish_steps[kill_at - 1]}: {rerun.stderr}"
-        assert uids(out) == expected and verify(str(out)).ok, f"killed before {publish_steps[kill_at - 1]}"
+            raise AssertionError(f"killed before {step}: the next build did not end in {RERUN_TIMEOUT} s") from None
+        assert rerun.returncode == 0, f"killed before {step}: {rerun.stderr}"
+        assert uids(out) == expected and verify(str(out)).ok, f"killed before {step}"
