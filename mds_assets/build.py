@@ -45,11 +45,6 @@ from .runs import first_error, run_job
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
 # Dagster's default local instance for mds-assets (SQLite under this folder).
-# Pools: ops in the "mds_publish" pool (mds_index) run one at a time, so two publishes of the
-# same dataset (the schedule and a click, say) never overlap.
-concurrency:
-  pools:
-    default_limit: 1
 # Runs launched from the UI, a sensor or a schedule wait in the daemon's queue until its next
 # look (Dagster's default: every 5 s; a partition run itself takes about a second): every
 # second instead costs the idle daemon under 1 % of a core (benchmarks/ui_launch.py).

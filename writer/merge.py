@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import format as mds
-from .lock import DatasetLock
+from .lock import DatasetLock, LockWait
 from .manifest import MANIFEST_NAME, Manifest, merge
 from .published import DatasetFiles, PublishedState, PublishError, describe_change, read_state, unpublish
 from .reader import MDSDataset
@@ -80,10 +80,14 @@ def merge_datasets(
     target: str,
     storage_options: dict[str, Any] | None = None,
     sidecars: Mapping[str, bytes] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> MergeResult:
     """Publish at `target` the samples of `sources`, in that order.
 
     `sidecars` are extra files (e.g. provenance) published with the index, before it.
+    `lock_wait`: how long to wait for a source's or the target's lock while a live process holds
+    it (by default such a lock is refused at once). Every merge takes its locks in one order (the
+    sources, then the target), so two merges waiting for each other cannot deadlock.
     """
     storage = Storage(target, storage_options)
     with ExitStack() as locks:
@@ -92,10 +96,10 @@ def merge_datasets(
         # target is locked (and created) only once the sources proved sound.
         for url in dict.fromkeys(sources):
             locks.enter_context(
-                DatasetLock(Storage(url, storage_options), f"a publish (merge) reading it into {target}")
+                DatasetLock(Storage(url, storage_options), f"a publish (merge) reading it into {target}", lock_wait)
             )
         datasets, manifests = _open_sources(sources, storage_options)
-        locks.enter_context(DatasetLock(storage, "a publish (merge) into it"))
+        locks.enter_context(DatasetLock(storage, "a publish (merge) into it", lock_wait))
         plan = plan_merge(datasets, manifests, storage, sidecars or {})
         if _already_published(plan):
             return MergeResult(plan.manifest, changed=False, placement="unchanged", shards_placed=0)

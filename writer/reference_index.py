@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import mdsv2_format as v2
-from .lock import DatasetLock
+from .lock import DatasetLock, LockWait
 from .manifest import Manifest, ShardRecord
 from .published import PublishedState, PublishError, read_state
 from .storage import Storage
@@ -125,21 +125,27 @@ class ReferencePublish:
 
 
 def publish_by_reference(
-    sources: Sequence[str], target: str, storage_options: dict[str, Any] | None = None
+    sources: Sequence[str],
+    target: str,
+    storage_options: dict[str, Any] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> ReferencePublish:
     """Publish at `target` one `index.json` over the shards of `sources` (folders under it, each
     holding an MDS v2 `index.json`), in that order. Every source and the target are locked
-    meanwhile, so no source is rebuilt, and no other publish writes the target, in between."""
+    meanwhile, so no source is rebuilt, and no other publish writes the target, in between
+    (`lock_wait`: how long to wait for a lock a live process holds, as `merge_datasets`)."""
     storage = Storage(target, storage_options)
     with ExitStack() as locks:
         for url in dict.fromkeys(sources):
-            locks.enter_context(DatasetLock(Storage(url, storage_options), f"a publish by reference into {target}"))
+            locks.enter_context(
+                DatasetLock(Storage(url, storage_options), f"a publish by reference into {target}", lock_wait)
+            )
         opened = [_open_source(Storage(url, storage_options), storage) for url in sources]
         _check_compatible(opened)
         shards = [shard for prefix, index in opened for shard in index.rebased(prefix)]
         data = v2.encode_index(shards)
         published = V2Index(tuple(shards))
-        locks.enter_context(DatasetLock(storage, "a publish by reference into it"))
+        locks.enter_context(DatasetLock(storage, "a publish by reference into it", lock_wait))
         before = read_state(storage)
         previous = _previous_index(storage, before)
         if before.index == data:

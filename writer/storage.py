@@ -10,6 +10,7 @@ temporary name and moved into place with `fs.mv` (a server-side rename on those 
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import uuid
@@ -18,6 +19,11 @@ from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no conditional replace of a local file
+    fcntl = None  # type: ignore[assignment]
 
 
 class WriterStorageError(OSError):
@@ -44,6 +50,14 @@ def is_temporary(name: str) -> bool:
     return name.startswith(TEMPORARY_PREFIX)
 
 
+# Protocols on which a PUT can be made conditional on the object's ETag (`If-Match`).
+CONDITIONAL_PUT_PROTOCOLS = frozenset({"s3", "s3a"})
+
+
+def _protocol_names(protocol: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
 # Protocols on which one PUT of a whole file is atomic: an object appears whole or not at all.
 ATOMIC_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"})
 
@@ -54,7 +68,7 @@ def single_put_is_atomic(protocol: str | tuple[str, ...] | list[str]) -> bool:
     Anything else (sftp, ftp, hdfs, webdav, smb, caching or wrapping filesystems, ...) may show a
     half-written file under its final name, so `Storage.write_atomic` writes a temporary and renames it.
     """
-    names = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+    names = _protocol_names(protocol)
     return bool(names) and all(name in ATOMIC_PUT_PROTOCOLS for name in names)
 
 
@@ -272,6 +286,87 @@ class Storage:
         except FileExistsError:
             return False
         return True
+
+    @property
+    def can_replace_if_unchanged(self) -> bool:
+        """True where `replace_if_unchanged` exists: local disks with flock, and S3."""
+        if self.is_local:
+            return fcntl is not None
+        return bool(CONDITIONAL_PUT_PROTOCOLS & set(_protocol_names(self.fs.protocol)))
+
+    def replace_if_unchanged(self, name: str, expected: bytes, data: bytes) -> bool:
+        """Replace `name` by `data` only if it still holds `expected`; False if it changed or is gone.
+
+        A compare-and-swap: of callers that read the same `expected`, at most one succeeds, which
+        is what lets many processes take over one stale lock safely. Local: under an exclusive
+        flock of the open file, checked to still be the file at `name`, replaced by a rename (a
+        caller killed inside holds no flock any more: the kernel drops it with the process).
+        S3: a PUT conditional on the ETag seen before the read (`If-Match`), decided by the server.
+        """
+        if not self.can_replace_if_unchanged:
+            raise NotImplementedError(f"{self.describe(name)}: no conditional replace on this filesystem")
+        _changing("replace", self.describe(name))
+        if self.is_local:
+            return self._replace_local_if_unchanged(name, expected, data)
+        return self._replace_object_if_unchanged(name, expected, data)
+
+    def _replace_local_if_unchanged(self, name: str, expected: bytes, data: bytes) -> bool:
+        path = self.path(name)
+        try:
+            descriptor = os.open(path, os.O_RDWR)  # read-write: NFS grants exclusive locks only to writers
+        except (FileNotFoundError, PermissionError):
+            return False
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # another process is replacing it at this moment
+            if not _still_at(descriptor, path) or _read_whole(descriptor) != expected:
+                return False
+            self._write(name, data)
+            return True
+        finally:
+            os.close(descriptor)  # drops the flock
+
+    def _replace_object_if_unchanged(self, name: str, expected: bytes, data: bytes) -> bool:
+        path = self.path(name)
+        self.fs.invalidate_cache(path)
+        try:
+            etag = self.fs.info(path)["ETag"]  # before the read: a later version fails the If-Match below
+            if bytes(self.fs.cat_file(path)) != expected:
+                return False
+            self.fs.pipe_file(path, data, IfMatch=etag)
+        except FileNotFoundError:
+            return False
+        except OSError as error:
+            if _precondition_failed(error):
+                return False
+            raise
+        return True
+
+
+def _still_at(descriptor: int, path: str) -> bool:
+    """True when the open file is the one `path` names (not replaced or removed since it was opened)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(descriptor)
+    return (opened.st_dev, opened.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _read_whole(descriptor: int) -> bytes:
+    data = bytearray()
+    while chunk := os.pread(descriptor, 1 << 16, len(data)):
+        data += chunk
+    return bytes(data)
+
+
+def _precondition_failed(error: OSError) -> bool:
+    """s3fs turns HTTP 412 into OSError(EINVAL); the botocore error it came from says which."""
+    response = getattr(error.__cause__, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in ("PreconditionFailed", "412") or (error.errno == errno.EINVAL and "Precondition" in str(error))
 
 
 _GATHER = 1024  # IOV_MAX on Linux and macOS

@@ -1,9 +1,12 @@
 """`mds_index`: the materialised partitions published as one dataset at the output root."""
 
+import functools
 import json
+import sys
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from writer.lock import LockWait
 from writer.manifest import Manifest
 from writer.merge import merge_datasets
 from writer.reference_index import summary_manifest
@@ -23,7 +26,6 @@ from ..resources import MDSSettings
     group_name="mds",
     kinds={"python", "mds"},
     owners=["team:data-engineering"],
-    pool="mds_publish",  # with a pool limit of 1 (the default dagster.yaml), publishes never overlap
 )
 def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> MaterializeResult:
     """One dataset at the output root over every partition dataset under the output's
@@ -51,13 +53,15 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
         mds_settings.out_url,
         options,
         sidecars={PARTITIONS_SIDECAR: sidecar},
+        lock_wait=LockWait(PUBLISH_LOCK_WAIT_SECONDS, functools.partial(_say_waiting, context)),
     )
     placement = "unchanged" if not result.changed else result.placement
     return _published(context, mds_settings, keys, result.manifest, result.changed, placement)
 
 
 def _published_streaming(context: AssetExecutionContext, settings: MDSSettings, keys: list[str]) -> MaterializeResult:
-    result = publish_streaming(settings.out_url, keys, settings.fsspec_options())
+    wait = LockWait(PUBLISH_LOCK_WAIT_SECONDS, functools.partial(_say_waiting, context))
+    result = publish_streaming(settings.out_url, keys, settings.fsspec_options(), wait)
     manifest = summary_manifest(result.index, [s.name for s in settings.selections()])
     placement = "by reference (index.json written)" if result.changed else "unchanged"
     return _published(context, settings, keys, manifest, result.changed, placement)
@@ -97,6 +101,15 @@ def load_snippet(settings: MDSSettings, manifest: Manifest) -> str:
     if settings.format == "streaming":
         return how_to_load_streaming(settings.out_url)
     return how_to_load(settings.out_url, published_selections(manifest))
+
+
+PUBLISH_LOCK_WAIT_SECONDS = 1800.0  # another publish of a large dataset to an object store takes minutes
+
+
+def _say_waiting(context: AssetExecutionContext, message: str) -> None:
+    """In the run's log (the UI) and on stderr (`mds-assets build`, whose run logs are quiet)."""
+    context.log.warning(message)
+    print(f"mds_index: {message}", file=sys.stderr, flush=True)
 
 
 def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[str]:

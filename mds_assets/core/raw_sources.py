@@ -8,13 +8,15 @@ one JSON object a line), Parquet batches (each `*.parquet` file, one row a recor
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 import fsspec
 import orjson
@@ -131,19 +133,91 @@ def read_records(
     batch: RawBatch, storage_options: dict[str, Any] | None = None
 ) -> Generator[tuple[int, dict], None, None]:
     """(line number from 1, record) for each sample of the batch, streamed (for Parquet, the row
-    number); `close()` closes the file however much of it was read."""
-    readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree, "refused": _refuse}
-    return readers[batch.layout](batch, storage_options)
+    number); `close()` closes the file however much of it was read.
+
+    The listing is trusted no further than a fresh look at this one batch (it may be a sensor's,
+    handed to a later run, or typed into a run's config), and a local file is checked where it is
+    opened: a link that leaves the raw root by then is refused, naming it."""
+    return _read_as_it_is_now(batch, storage_options)
 
 
-def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
-    raise RawDataError(batch.problem)
-    yield  # a generator, like the other readers: it fails when read, not when asked for
+def _read_as_it_is_now(
+    batch: RawBatch, storage_options: dict[str, Any] | None
+) -> Generator[tuple[int, dict], None, None]:
+    if batch.layout == "refused":
+        raise RawDataError(batch.problem)
+    _check_layout_now(batch, storage_options)
+    readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree}
+    yield from readers[batch.layout](batch, storage_options)
+
+
+def _check_layout_now(batch: RawBatch, storage_options: dict[str, Any] | None) -> None:
+    """Refuse the batch unless a fresh look at its one entry finds what the listing says: a batch
+    of that layout directly under the raw root (a top-level link followed only inside the root)."""
+    fs, path = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    path = path.rstrip("/")
+    if isinstance(fs, LocalFileSystem) and os.path.islink(path):
+        entry = _follow_top_level_link(posixpath.dirname(path), {"name": path}, batch.name)
+        if entry is not None and entry["type"] == "refused":
+            raise RawDataError(entry["problem"])
+        kind = entry["type"] if entry is not None else "other"
+    else:
+        try:
+            kind = fs.info(path)["type"]
+        except FileNotFoundError:
+            raise RawDataError(f"batch {batch.name}: {batch.url} is gone since it was listed") from None
+    now = _layout_of(batch.name, kind)
+    if now != batch.layout:
+        raise RawDataError(
+            f"batch {batch.name}: listed as {batch.layout}, but {batch.url} is "
+            f"{'a ' + now + ' batch' if now else 'no batch'} now; list the raw URL again"
+        )
+
+
+def _layout_of(name: str, kind: str) -> str | None:
+    if kind == "directory":
+        return "filetree"
+    if kind == "file" and name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if kind == "file" and name.endswith(PARQUET_SUFFIX):
+        return "parquet"
+    return None
+
+
+@contextmanager
+def _open_batch_file(batch: RawBatch, storage_options: dict[str, Any] | None, gzipped: bool) -> Iterator[IO[bytes]]:
+    """The batch's file, opened; a local one is refused when the file actually opened (links
+    followed at the open, not at the listing) lies outside the raw root."""
+    fs, path = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    if not isinstance(fs, LocalFileSystem):
+        with fsspec.open(batch.url, "rb", compression="gzip" if gzipped else None, **(storage_options or {})) as file:
+            yield file
+        return
+    with open(path, "rb") as file:
+        _refuse_opened_outside(f"batch {batch.name}", file.fileno(), path, posixpath.dirname(path))
+        if gzipped:
+            with gzip.GzipFile(fileobj=file) as unzipped:
+                yield cast(IO[bytes], unzipped)  # a GzipFile is a binary file
+        else:
+            yield file
+
+
+def _refuse_opened_outside(where: str, descriptor: int, path: str, raw_root: str) -> None:
+    """Where the open file really is (Linux: /proc/self/fd, which no later swap of a link changes)
+    must be inside the raw root."""
+    try:
+        opened = os.readlink(f"/proc/self/fd/{descriptor}")
+    except OSError:  # no /proc: the path as resolved now (the same file unless swapped this instant)
+        opened = os.path.realpath(path)
+    if not _is_inside(opened, os.path.realpath(raw_root)):
+        raise RawDataError(
+            f"{where}: a symbolic link to {opened}, outside the raw root {raw_root}; links are followed only "
+            "when they stay inside the raw root"
+        )
 
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
-    compression = "gzip" if batch.name.endswith(".gz") else None
-    with fsspec.open(batch.url, "rb", compression=compression, **(storage_options or {})) as lines:
+    with _open_batch_file(batch, storage_options, gzipped=batch.name.endswith(".gz")) as lines:
         line_number = 0
         try:
             for line_number, line in enumerate(lines, start=1):
@@ -195,7 +269,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
         raise RawDataError(
             f"batch {batch.name}: Parquet batches need the parquet extra (pip install 'mds-assets[parquet]')"
         ) from None
-    with fsspec.open(batch.url, "rb", **(storage_options or {})) as file:
+    with _open_batch_file(batch, storage_options, gzipped=False) as file:
         try:
             table = parquet.ParquetFile(file)
             _refuse_repeated_columns(batch, table.schema_arrow.names)
@@ -260,7 +334,10 @@ def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> 
         if not is_sample(relative):
             continue
         try:
-            content = fs.cat_file(path)
+            if isinstance(fs, LocalFileSystem):  # vetted above; checked again where it is opened
+                content = _read_local_inside(f"batch {batch.name}, file {relative}", path, raw_root)
+            else:
+                content = fs.cat_file(path)
         except OSError as error:
             raise RawDataError(f"batch {batch.name}, file {relative}: unreadable ({error})") from None
         number += 1
@@ -285,6 +362,12 @@ def _refuse_unsafe_local_file(batch: RawBatch, relative: str, path: str, raw_roo
         raise RawDataError(f"{where}: {link or 'a directory'}, a directory; links to directories are not followed")
     if not os.path.isfile(target):
         raise RawDataError(f"{where}: not a regular file")
+
+
+def _read_local_inside(where: str, path: str, raw_root: str) -> bytes:
+    with open(path, "rb") as file:
+        _refuse_opened_outside(where, file.fileno(), path, raw_root)
+        return file.read()
 
 
 def _fingerprint(entries: list[dict]) -> str:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from writer.lock import LockWait
 from writer.reference_index import ReferencePublish, publish_by_reference
 
 from .generations import generations_by_partition, remove_unreferenced_generations
 from .layout import partition_url
 
 
-def publish_streaming(out_url: str, keys: list[str], storage_options: dict[str, Any] | None) -> ReferencePublish:
+def publish_streaming(
+    out_url: str, keys: list[str], storage_options: dict[str, Any] | None, lock_wait: LockWait | None = None
+) -> ReferencePublish:
     """Publish the partitions `keys` at `out_url`; then remove the generations it stopped referring to."""
-    result = publish_by_reference([partition_url(out_url, key) for key in keys], out_url, storage_options)
+    result = publish_by_reference([partition_url(out_url, key) for key in keys], out_url, storage_options, lock_wait)
     if result.changed:
         before, after = generations_by_partition(result.previous), generations_by_partition(result.index)
         for key in sorted(set(before) & set(keys)):  # a partition no longer published went with its folder

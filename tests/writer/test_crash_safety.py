@@ -79,32 +79,48 @@ def test_a_failed_index_write_raises_the_same_type_naming_the_dataset(tmp_path, 
 
 
 KILLED_WRITER = textwrap.dedent("""
-    import sys, itertools
-    from writer import StreamingDatasetWriter
-    writer = StreamingDatasetWriter(sys.argv[1], ["uid", "payload"], shard_size_limit=1 << 16)
-    for number in itertools.count():
-        writer.write_sample({"uid": str(number).encode(), "payload": bytes(1000)})
+    import os, signal, sys
+    from writer import StreamingDatasetWriter, storage
+
+    target, kill_at, count_file = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    seen = []
+
+    def kill_before(operation, url):  # called before every change to storage, from any thread
+        seen.append(f"{operation} {url}")
+        if len(seen) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    storage.before_change = kill_before
+    writer = StreamingDatasetWriter(target, ["uid", "payload"], shard_size_limit=1 << 12)
+    for number in range(200):
+        writer.write_sample({"uid": str(number).encode(), "payload": bytes(100)})
+    writer.finish()
+    with open(count_file, "w") as counted:
+        counted.write("\\n".join(seen))
 """)
 
 
-def test_kill_9_at_any_moment_leaves_no_index_and_the_next_writer_cleans_up(tmp_path):
-    target = tmp_path / "dataset"
-    process = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)])
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(os.listdir(target) if target.exists() else []) < 5:
-            time.sleep(0.02)
-        assert target.exists() and len(os.listdir(target)) >= 5, "the writer did not get going"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    assert not (target / "index.mds").exists()
-    for leftover in range(3):  # a leftover temporary, as a kill mid-write leaves one
-        (target / f".mds-tmp.00009{leftover}.mds.deadbeef").write_bytes(b"half")
+def run_killed_writer(target, kill_at, count_file):
+    return subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(target), str(kill_at), str(count_file)], timeout=60
+    ).returncode
 
-    with StreamingDatasetWriter(str(target), ["uid", "payload"]) as writer:
-        writer.write_sample({"uid": b"fresh", "payload": b"start"})
-    names = os.listdir(target)
-    assert not any(is_temporary(name) for name in names)
-    assert sorted(names) == ["000000.mds", "index.mds", "mds_manifest.json"]
-    assert list(MDSDataset(str(target))) == [{"uid": b"fresh", "payload": b"start"}]
+
+def test_kill_9_at_any_moment_leaves_no_index_and_the_next_writer_cleans_up(tmp_path):
+    assert run_killed_writer(tmp_path / "dry", 0, tmp_path / "steps.txt") == 0
+    steps = (tmp_path / "steps.txt").read_text().splitlines()
+    assert len(steps) >= 10 and any(step.endswith("index.mds") for step in steps), steps
+    complete = list(MDSDataset(str(tmp_path / "dry")))
+    for kill_at, step in enumerate(steps, start=1):  # a kill before every storage step of the writer
+        target = tmp_path / f"killed{kill_at}"
+        assert run_killed_writer(target, kill_at, tmp_path / "unused.txt") == -signal.SIGKILL, step
+        if (target / "index.mds").exists():  # killed after publishing: the dataset is whole
+            assert list(MDSDataset(str(target))) == complete, step
+        (target / ".mds-tmp.000099.mds.deadbeef").parent.mkdir(exist_ok=True)
+        (target / ".mds-tmp.000099.mds.deadbeef").write_bytes(b"half")  # as a kill mid-write leaves one
+        with StreamingDatasetWriter(str(target), ["uid", "payload"], overwrite=True) as writer:
+            writer.write_sample({"uid": b"fresh", "payload": b"start"})
+        names = os.listdir(target)
+        assert not any(is_temporary(name) for name in names), (step, names)
+        assert sorted(names) == ["000000.mds", "index.mds", "mds_manifest.json"], (step, names)
+        assert list(MDSDataset(str(target))) == [{"uid": b"fresh", "payload": b"start"}], step

@@ -8,9 +8,8 @@ import socket
 import pytest
 
 from writer import MDSDataset, StreamingDatasetWriter
-from writer.lock import LOCK_NAME, DatasetLock, DatasetLockedError
+from writer.lock import LOCK_NAME, DatasetLockedError
 from writer.merge import merge_datasets
-from writer.storage import Storage
 
 
 def test_a_second_writer_in_the_same_directory_is_refused_naming_the_first(tmp_path):
@@ -62,18 +61,6 @@ def test_a_lock_held_on_another_host_is_never_taken_over(tmp_path):
     (tmp_path / "ds" / LOCK_NAME).write_text(json.dumps(other))
     with pytest.raises(DatasetLockedError, match="locked by merge \\(pid 1 on host another-machine"):
         StreamingDatasetWriter(str(tmp_path / "ds"), ["a"])
-
-
-def test_concurrent_lockers_get_the_lock_exactly_once(tmp_path):
-    storage = Storage(str(tmp_path / "ds"))
-    first, second = DatasetLock(storage, "one"), DatasetLock(storage, "two")
-    first.acquire()
-    with pytest.raises(DatasetLockedError, match="locked by one"):
-        second.acquire()
-    first.release()
-    second.acquire()
-    second.release()
-    assert not (tmp_path / "ds" / LOCK_NAME).exists()
 
 
 def test_a_lock_from_another_pid_namespace_of_the_same_host_name_is_never_taken_over(tmp_path):
