@@ -8,6 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from writer.secrets import redact
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from .build import BuildReport, build
@@ -81,9 +84,19 @@ def _build(args: argparse.Namespace) -> int:
             storage_options=args.storage_options,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
-        print(f"mds-assets: {error}", file=sys.stderr)
+        print(f"mds-assets: {_settings_problem(error)}", file=sys.stderr)
         return 2
     return _run(settings, args)
+
+
+def _settings_problem(error: ValueError) -> str:
+    """One line per refused setting, `setting: why` (pydantic's own text spans lines and links)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(map(str, problem['loc']))}: {problem['msg'].removeprefix('Value error, ')}"
+        for problem in error.errors()
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -105,7 +118,7 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     try:
         report = build(settings, workers=args.workers, progress=not args.quiet)
     except (OSError, ValueError) as error:
-        print(f"mds-assets: {error}", file=sys.stderr)
+        print(f"mds-assets: {redact(str(error))}", file=sys.stderr)
         return 1
     _print_summary(report, settings)
     return 0 if report.ok else 1
@@ -114,7 +127,7 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
     for key, error in sorted(report.failed.items()):
-        print(f"FAILED {key}: {error}", file=sys.stderr)
+        print(f"FAILED {key}: {redact(error)}", file=sys.stderr)
     if report.failed:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from writer.compression import parse_compression
+from writer.secrets import remember_password
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
+from .core.credentials import refuse_credentials
 from .core.selection import FieldSelection, parse_fields
 
 DEFAULT_RAW_URL = "data/raw"
@@ -40,8 +42,23 @@ class MDSSettings(ConfigurableResource):
     shard_size_limit: int = Field(default=DEFAULT_SHARD_SIZE_LIMIT, description="maximum uncompressed bytes per shard")
     compression: str | None = Field(default=None, description="None, 'gz' or 'gz:0'..'gz:9'")
     storage_options: dict[str, Any] = Field(
-        default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
+        default_factory=dict,
+        description="fsspec options; credentials are refused here (they would be stored in run config): "
+        "set AWS_*, GOOGLE_APPLICATION_CREDENTIALS or AZURE_STORAGE_* in the environment instead",
     )
+
+    @field_validator("raw_url", "out_url")
+    @classmethod
+    def _redacted(cls, url: str) -> str:
+        """A URL's password never enters the settings (run config): it is shown as `***` and
+        remembered outside them, for the files to be opened (writer.secrets)."""
+        return remember_password(url)
+
+    @field_validator("storage_options")
+    @classmethod
+    def _without_credentials(cls, options: dict[str, Any]) -> dict[str, Any]:
+        refuse_credentials(options)
+        return options
 
     def selections(self) -> list[FieldSelection]:
         return parse_fields(self.fields)

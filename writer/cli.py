@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .reader import MDSDataset
+from .secrets import redact
 from .verify import verify
 
 
@@ -25,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         return 1
     except (OSError, ValueError, KeyError) as error:
-        print(f"mds: {error}", file=sys.stderr)
+        print(f"mds: {redact(str(error))}", file=sys.stderr)
         return 1
 
 
@@ -94,7 +95,7 @@ def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     size_format = {0: "constant (format 0)"}.get(
         index.size_format, f"int{8 * index.size_format} (format {index.size_format})"
     )
-    print(f"dataset:      {args.url}")
+    print(f"dataset:      {redact(args.url)}")
     print(f"fields:       {', '.join(index.fields)}")
     print(f"shards:       {index.num_shards}")
     print(f"samples:      {index.total_samples}")
@@ -120,7 +121,7 @@ def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     fields = args.field or list(dataset.fields)
     unknown = [field for field in fields if field not in dataset.fields]
     if unknown:
-        raise KeyError(f"no field {unknown[0]!r} in {args.url} (it has: {', '.join(dataset.fields)})")
+        raise KeyError(f"no field {unknown[0]!r} in {redact(args.url)} (it has: {', '.join(dataset.fields)})")
     for sample_number in range(min(args.n, len(dataset))):
         sample = dataset[sample_number]
         print(json.dumps({"sample": sample_number, **{field: _printable(sample[field]) for field in fields}}))

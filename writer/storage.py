@@ -19,6 +19,8 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .secrets import redact, with_password
+
 TEMPORARY_PREFIX = ".mds-tmp."
 
 # The test seam for fault injection: when set, it is called as `before_change(operation, url)`
@@ -57,7 +59,7 @@ class Storage:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = str(url)
         self.options = storage_options
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        self.fs, self.root = fsspec.core.url_to_fs(with_password(self.url), **(storage_options or {}))
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.root = self.root.rstrip("/") or "/"
 
@@ -66,7 +68,7 @@ class Storage:
 
     def describe(self, name: str) -> str:
         """A path for messages: the URL the user gave plus the file name, never options or secrets."""
-        return posixpath.join(self.url.rstrip("/"), name)
+        return posixpath.join(redact(self.url).rstrip("/"), name)
 
     def make_root(self) -> None:
         _changing("makedirs", self.url)

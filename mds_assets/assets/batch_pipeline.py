@@ -35,6 +35,8 @@ from dagster import (
 )
 from pydantic import Field
 
+from writer.secrets import redact
+
 from ..checks import shard_size_evaluation
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
@@ -100,9 +102,9 @@ def batch_pipeline(
         try:
             _build_partition(context, mds_settings, key, batches)
         except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
-            failed[key] = str(error) or type(error).__name__
+            failed[key] = redact(str(error)) or type(error).__name__  # fsspec's errors quote the URL they opened
             if len(keys) > 1:
-                context.log.error(f"partition {key} failed: {error}")
+                context.log.error(f"partition {key} failed: {failed[key]}")
     if failed:
         raise _failure(failed, len(keys))
 

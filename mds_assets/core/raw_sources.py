@@ -20,6 +20,8 @@ import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
 
+from writer.secrets import with_password
+
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
 BATCH_FILE_SUFFIXES = JSONL_SUFFIXES + (PARQUET_SUFFIX,)  # what a batch file is; a directory is a file-tree batch
@@ -65,7 +67,7 @@ class RawBatch:
 
 def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) -> list[RawBatch]:
     """Every batch under `raw_url`, sorted by partition key."""
-    fs, root = fsspec.core.url_to_fs(raw_url, **(storage_options or {}))
+    fs, root = fsspec.core.url_to_fs(with_password(raw_url), **(storage_options or {}))
     fs.invalidate_cache(root)  # a sensor lists again and again: always ask the store
     try:
         entries = fs.ls(root, detail=True)
@@ -139,7 +141,7 @@ def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generato
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     compression = "gzip" if batch.name.endswith(".gz") else None
-    with fsspec.open(batch.url, "rb", compression=compression, **(storage_options or {})) as lines:
+    with fsspec.open(with_password(batch.url), "rb", compression=compression, **(storage_options or {})) as lines:
         line_number = 0
         try:
             for line_number, line in enumerate(lines, start=1):
@@ -188,7 +190,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
         raise RawDataError(
             f"batch {batch.name}: Parquet batches need the parquet extra (pip install 'mds-assets[parquet]')"
         ) from None
-    with fsspec.open(batch.url, "rb", **(storage_options or {})) as file:
+    with fsspec.open(with_password(batch.url), "rb", **(storage_options or {})) as file:
         try:
             table = parquet.ParquetFile(file)
             row = 0
@@ -201,7 +203,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
 
 
 def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
-    fs, root = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    fs, root = fsspec.core.url_to_fs(with_password(batch.url), **(storage_options or {}))
     raw_root = posixpath.dirname(root.rstrip("/"))  # batches are directly under the raw root
     for number, path in enumerate(sorted(fs.find(root)), start=1):
         relative = posixpath.relpath(path, root)
