@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import urllib.request
+from urllib.parse import urlsplit
 
 from dagster import (
     AssetCheckKey,
@@ -15,6 +16,8 @@ from dagster import (
     sensor,
 )
 
+from writer.secrets import redact
+
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
 from .core.stamps import partition_is_current
@@ -25,6 +28,28 @@ from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
 from .resources import MDSSettings
 
 ALERT_WEBHOOK_VARIABLE = "MDS_ALERT_WEBHOOK_URL"
+
+
+def alert_webhook_url() -> str | None:
+    """MDS_ALERT_WEBHOOK_URL, or None when unset; ValueError when no alert could ever be posted
+    to it. The message names the variable, never its value: a webhook URL holds its token."""
+    url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise ValueError(
+            f"{ALERT_WEBHOOK_VARIABLE} must be an http:// or https:// URL with a host, such as "
+            "https://hooks.slack.com/services/...; its value is not shown (it holds a token)"
+        )
+    return url
+
+
+alert_webhook_url()  # checked when the code location loads
 SENSOR_INTERVAL_SECONDS = int(os.environ.get("MDS_SENSOR_INTERVAL_SECONDS", "30"))
 # A run builds at most this many partitions: the run queue still spreads a large import over
 # runs in parallel, and Dagster's fixed cost per run is paid once per range, not per batch.
@@ -160,7 +185,11 @@ def _check_executions(
 
 
 def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
-    url = os.environ.get(ALERT_WEBHOOK_VARIABLE)
+    try:
+        url = alert_webhook_url()
+    except ValueError as error:  # changed since the code location loaded
+        context.log.warning(f"alert webhook not posted: {error}")
+        return
     if not url:
         return
     request = urllib.request.Request(
@@ -168,5 +197,5 @@ def _post_webhook(message: str, context: SensorEvaluationContext) -> None:
     )
     try:
         urllib.request.urlopen(request, timeout=10).close()
-    except OSError as error:
-        context.log.warning(f"alert webhook failed: {error}")  # the URL may hold a token: not logged
+    except (OSError, ValueError) as error:
+        context.log.warning(f"alert webhook failed: {redact(str(error))}")  # the URL may hold a token: not logged
