@@ -12,6 +12,7 @@ import hashlib
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,11 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
             if entry["type"] == "refused":
                 batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, entry["problem"]))
                 continue
+        if entry["type"] not in ("file", "directory"):  # a FIFO or a device: never opened
+            if name.endswith(BATCH_FILE_SUFFIXES):
+                problem = _special_file_problem(name, entry["name"])
+                batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, problem))
+            continue
         if entry["type"] == "directory":
             files = fs.find(entry["name"], detail=True)
             fingerprint = _fingerprint(list(files.values()))
@@ -117,7 +123,7 @@ def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
             "when they stay inside the raw root",
         }
     status = os.stat(target)
-    kind = "directory" if os.path.isdir(target) else "file"
+    kind = "directory" if stat.S_ISDIR(status.st_mode) else "file" if stat.S_ISREG(status.st_mode) else "other"
     return {"name": entry["name"], "type": kind, "size": status.st_size, "mtime": status.st_mtime}
 
 
@@ -134,6 +140,39 @@ def read_records(
     return readers[batch.layout](batch, storage_options)
 
 
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _special_file_problem(name: str, local_path: str) -> str:
+    """Why a batch that is no regular file is refused: a FIFO blocks its reader forever, a device
+    like /dev/zero is read without end."""
+    try:
+        kind = _SPECIAL_KINDS.get(stat.S_IFMT(os.stat(local_path).st_mode), "a special file")
+    except OSError:
+        kind = "a special file"
+    return f"batch {name}: not a regular file ({kind}), not opened"
+
+
+def _refuse_unless_regular(batch: RawBatch) -> None:
+    """Just before a batch file is opened, on a local disk: it may have been replaced since the
+    listing, and opening a FIFO blocks forever."""
+    protocol, separator, path = batch.url.partition("://")
+    if separator and protocol not in ("file", "local"):
+        return  # object stores and remote filesystems have no special files
+    local_path = path if separator else batch.url
+    try:
+        mode = os.stat(local_path).st_mode
+    except OSError:
+        return  # opening it reports it, named
+    if not stat.S_ISREG(mode):
+        raise RawDataError(_special_file_problem(batch.name, local_path))
+
+
 def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     raise RawDataError(batch.problem)
     yield  # a generator, like the other readers: it fails when read, not when asked for
@@ -141,6 +180,7 @@ def _refuse(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generato
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     compression = "gzip" if batch.name.endswith(".gz") else None
+    _refuse_unless_regular(batch)
     with fsspec.open(with_password(batch.url), "rb", compression=compression, **(storage_options or {})) as lines:
         line_number = 0
         try:
@@ -190,6 +230,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
         raise RawDataError(
             f"batch {batch.name}: Parquet batches need the parquet extra (pip install 'mds-assets[parquet]')"
         ) from None
+    _refuse_unless_regular(batch)
     with fsspec.open(with_password(batch.url), "rb", **(storage_options or {})) as file:
         try:
             table = parquet.ParquetFile(file)
