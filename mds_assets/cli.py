@@ -10,10 +10,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from writer.failures import failure_sentence, one_line
+from writer.published import PublishedState, describe_change, read_state
 from writer.secrets import redact
+from writer.storage import Storage
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
-from .build import BuildReport, build
+from .build import BuildReport, build, dagster_home
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
 from .core.selection import json_type
@@ -115,13 +118,32 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
+    before = _read_back(settings)
     try:
         report = build(settings, workers=args.workers, progress=not args.quiet)
-    except (OSError, ValueError) as error:
-        print(f"mds-assets: {redact(str(error))}", file=sys.stderr)
+    except Exception as error:  # noqa: BLE001 - every failure ends in a sentence, then what --out holds
+        print(f"mds-assets: {redact(_build_failure(error, settings))}", file=sys.stderr)
+        state = describe_change(settings.out_url, before, _read_back(settings), None)
+        print(f"not published: {redact(state)}", file=sys.stderr)
         return 1
     _print_summary(report, settings)
     return 0 if report.ok else 1
+
+
+def _build_failure(error: Exception, settings: MDSSettings) -> str:
+    """One sentence for a build that stopped: Dagster's own storage (sqlalchemy errors name no
+    folder), storage that did not answer, or the error's own message."""
+    if type(error).__module__.startswith(("sqlalchemy", "sqlite3")):
+        return f"the Dagster instance at {dagster_home()} (DAGSTER_HOME) could not be used: {one_line(error)}"
+    return failure_sentence(error, f"{settings.raw_url} or {settings.out_url}")
+
+
+def _read_back(settings: MDSSettings) -> PublishedState:
+    """What --out holds now; never raises (a store that cannot be read is said to be unreadable)."""
+    try:
+        return read_state(Storage(settings.out_url, settings.fsspec_options()))
+    except Exception as error:  # noqa: BLE001 - e.g. an unknown protocol or option of the out URL
+        return PublishedState(None, unreadable=failure_sentence(error, settings.out_url))
 
 
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:

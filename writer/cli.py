@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .failures import failure_sentence
 from .reader import MDSDataset
 from .secrets import redact
 from .verify import verify
@@ -27,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (OSError, ValueError, KeyError) as error:
         print(f"mds: {redact(str(error))}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - storage clients' own errors: a sentence, not a traceback
+        print(f"mds: {redact(failure_sentence(error, args.url))}", file=sys.stderr)
         return 1
 
 

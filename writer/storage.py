@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import fsspec
@@ -32,6 +33,18 @@ before_change: Callable[[str, str], None] | None = None
 def _changing(operation: str, url: str) -> None:
     if before_change is not None:
         before_change(operation, url)
+
+
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """A failed write's OSError names no file (`[Errno 28] No space left on device`): give it the
+    one being changed."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), where) from error
 
 
 def is_temporary(name: str) -> bool:
@@ -72,7 +85,8 @@ class Storage:
 
     def make_root(self) -> None:
         _changing("makedirs", self.url)
-        self.fs.makedirs(self.root, exist_ok=True)
+        with _naming(self.describe("")):
+            self.fs.makedirs(self.root, exist_ok=True)
 
     def exists(self, name: str) -> bool:
         return bool(self.fs.exists(self.path(name)))
@@ -124,7 +138,8 @@ class Storage:
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
         """Write `name` so that no reader ever sees it half-written (see the module docstring)."""
         _changing("write", self.describe(name))
-        self._write(name, data)
+        with _naming(self.describe(name)):
+            self._write(name, data)
 
     def _write(self, name: str, data: bytes | bytearray | memoryview) -> None:
         if self.is_local:
@@ -186,6 +201,10 @@ class Storage:
         server-side copy on the same filesystem (no bytes through this process).
         """
         _changing("place", self.describe(name))
+        with _naming(self.describe(name)):
+            return self._link_or_copy(source, source_name, name)
+
+    def _link_or_copy(self, source: Storage, source_name: str, name: str) -> str:
         src, dst = source.path(source_name), self.path(name)
         if self.is_local and source.is_local:
             temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
@@ -214,6 +233,10 @@ class Storage:
         `If-None-Match: *`, which the server decides atomically).
         """
         _changing("create", self.describe(name))
+        with _naming(self.describe(name)):
+            return self._create_exclusive(name, data)
+
+    def _create_exclusive(self, name: str, data: bytes) -> bool:
         if self.is_local:
             try:
                 descriptor = os.open(self.path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -13,6 +13,7 @@ import os
 import posixpath
 import re
 import stat
+import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
 
+from writer.failures import failure_sentence, is_unreachable
 from writer.secrets import with_password
 
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
@@ -74,6 +76,10 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
         entries = fs.ls(root, detail=True)
     except FileNotFoundError:
         raise RawDataError(f"raw URL {raw_url} does not exist") from None
+    except Exception as error:
+        if not (is_unreachable(error) or isinstance(error, TypeError)):
+            raise
+        raise RawDataError(failure_sentence(error, raw_url)) from None  # the sensor skips, naming it
     batches = []
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
@@ -187,7 +193,7 @@ def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Gene
             for line_number, line in enumerate(lines, start=1):
                 if line.strip():
                     yield line_number, _parse_line(batch, line_number, line)
-        except (EOFError, OSError) as error:
+        except (EOFError, OSError, zlib.error) as error:  # zlib.error: a damaged deflate block in a .gz
             raise RawDataError(f"batch {batch.name}, line {line_number + 1}: unreadable ({error})") from None
 
 
