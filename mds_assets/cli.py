@@ -134,7 +134,8 @@ def _build_failure(error: Exception, settings: MDSSettings) -> str:
     """One sentence for a build that stopped: Dagster's own storage (sqlalchemy errors name no
     folder), storage that did not answer, or the error's own message."""
     if type(error).__module__.startswith(("sqlalchemy", "sqlite3")):
-        return f"the Dagster instance at {dagster_home()} (DAGSTER_HOME) could not be used: {one_line(error)}"
+        database_error = getattr(error, "orig", None) or error  # sqlalchemy's wrapper adds its SQL and a link
+        return f"the Dagster instance at {dagster_home()} (DAGSTER_HOME) could not be used: {one_line(database_error)}"
     return failure_sentence(error, f"{settings.raw_url} or {settings.out_url}")
 
 
