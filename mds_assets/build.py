@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,15 @@ class BuildReport:
         return not self.failed and all(self.checks.values())
 
 
+def dagster_home() -> Path:
+    """DAGSTER_HOME; by default `./.dagster_home`, the one `dagster dev` uses per the README."""
+    return Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
+
+
 def dagster_instance() -> DagsterInstance:
-    """The instance at DAGSTER_HOME; by default `./.dagster_home`, the one `dagster dev` uses per
-    the README. Its `dagster.yaml` is written only when there is none (never overwritten)."""
-    home_path = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
+    """The instance at `dagster_home()`. Its `dagster.yaml` is written only when there is none
+    (never overwritten)."""
+    home_path = dagster_home()
     home_path.mkdir(parents=True, exist_ok=True)
     config = home_path / "dagster.yaml"
     if not config.exists():
@@ -167,10 +173,25 @@ def _materialise_ranges(
             home, config = instance.root_directory, settings.model_dump()
             futures = {pool.submit(materialise_range, batches, config, home): batches for batches in ranges}
             for future in as_completed(futures):
-                yield from future.result().items()
+                yield from _range_result(future, futures[future]).items()
                 bar.update(len(futures[future]))
     finally:
         bar.close()
+
+
+WORKER_DIED = (
+    "a build worker process ended abruptly (killed, or out of memory) while building this range of "
+    "partitions; nothing of it is published"
+)
+
+
+def _range_result(future: Future[dict[str, str | None]], batches: list[RawBatch]) -> dict[str, str | None]:
+    """A range's result; when its worker died, every partition of the range failed, saying so
+    (the pool is then broken, so every range still running or waiting ends the same way)."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return dict.fromkeys((batch.partition_key for batch in batches), WORKER_DIED)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:

@@ -8,10 +8,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from writer.failures import failure_sentence, one_line
+from writer.published import PublishedState, describe_change, read_state
+from writer.secrets import redact
+from writer.storage import Storage
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from . import settings as environment
-from .build import BuildReport, build
+from .build import BuildReport, build, dagster_home
 from .core.demo_data import write_demo_batches
 from .core.layout import partition_url
 from .core.output_format import DEFAULT_FORMAT, FORMATS
@@ -128,7 +134,7 @@ def _build(args: argparse.Namespace) -> int:
             adopt_output=args.adopt_output,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
-        print(f"mds-assets: {error}", file=sys.stderr)
+        print(f"mds-assets: {_settings_problem(error)}", file=sys.stderr)
         return 2
     return _run(settings, args)
 
@@ -151,6 +157,16 @@ def _prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_problem(error: ValueError) -> str:
+    """One line per refused setting, `setting: why` (pydantic's own text spans lines and links)."""
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(map(str, problem['loc']))}: {problem['msg'].removeprefix('Value error, ')}"
+        for problem in error.errors()
+    )
+
+
 def _demo(args: argparse.Namespace) -> int:
     raw = Path(args.dir) / "raw"
     if not raw.exists() or not any(raw.iterdir()):
@@ -168,11 +184,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
+    before = _read_back(settings)
     try:
         environment.check_environment()  # the runs load the code location, which reads every MDS_* variable
         report = build(settings, workers=args.workers, progress=not args.quiet, verify=args.verify)
-    except (OSError, ValueError) as error:
-        print(f"mds-assets: {error}", file=sys.stderr)
+    except Exception as error:  # every failure ends in a sentence, then what --out holds
+        print(f"mds-assets: {redact(_build_failure(error, settings))}", file=sys.stderr)
+        state = describe_change(settings.out_url, before, _read_back(settings), None)
+        print(f"not published: {redact(state)}", file=sys.stderr)
         return 1
     _print_summary(report, settings)
     return 0 if report.ok else 1
@@ -186,12 +205,29 @@ def _grouped_by_error(failed: dict[str, str]) -> list[tuple[list[str], str]]:
     return [(keys, error) for error, keys in keys_by_error.items()]
 
 
+def _build_failure(error: Exception, settings: MDSSettings) -> str:
+    """One sentence for a build that stopped: Dagster's own storage (sqlalchemy errors name no
+    folder), storage that did not answer, or the error's own message."""
+    if type(error).__module__.startswith(("sqlalchemy", "sqlite3")):
+        database_error = getattr(error, "orig", None) or error  # sqlalchemy's wrapper adds its SQL and a link
+        return f"the Dagster instance at {dagster_home()} (DAGSTER_HOME) could not be used: {one_line(database_error)}"
+    return failure_sentence(error, f"{settings.raw_url} or {settings.out_url}")
+
+
+def _read_back(settings: MDSSettings) -> PublishedState:
+    """What --out holds now; never raises (a store that cannot be read is said to be unreadable)."""
+    try:
+        return read_state(Storage(settings.out_url, settings.fsspec_options()))
+    except Exception as error:  # e.g. an unknown protocol or option of the out URL
+        return PublishedState(None, unreadable=failure_sentence(error, settings.out_url))
+
+
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     for where, problem in sorted(report.damaged.items()):
         print(f"damaged {where}: {problem} (cleared: this build rebuilds or places it again)")
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
     for keys, error in _grouped_by_error(report.failed):
-        print(f"FAILED {', '.join(keys)}: {error}", file=sys.stderr)
+        print(f"FAILED {', '.join(keys)}: {redact(error)}", file=sys.stderr)
     if report.failed:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
+from writer.secrets import remember_password
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from . import settings
+from .core.credentials import refuse_credentials
 from .core.output_format import DEFAULT_FORMAT, Format, canonical_compression
 from .core.selection import ENCODINGS, FieldSelection, parse_fields
 
@@ -48,13 +50,28 @@ class MDSSettings(ConfigurableResource):
         "'br', 'bz2', 'snappy'",
     )
     storage_options: dict[str, Any] = Field(
-        default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
+        default_factory=dict,
+        description="fsspec options; credentials are refused here (they would be stored in run config): "
+        "set AWS_*, GOOGLE_APPLICATION_CREDENTIALS or AZURE_STORAGE_* in the environment instead",
     )
     adopt_output: bool = Field(
         default=False,
         description="take over an out_url holding an .mds dataset of another writer (replacing it); "
         "an output holding anything else mds-assets did not write is always refused",
     )
+
+    @field_validator("raw_url", "out_url")
+    @classmethod
+    def _redacted(cls, url: str) -> str:
+        """A URL's password never enters the settings (run config): it is shown as `***` and
+        remembered outside them, for the files to be opened (writer.secrets)."""
+        return remember_password(url)
+
+    @field_validator("storage_options")
+    @classmethod
+    def _without_credentials(cls, options: dict[str, Any]) -> dict[str, Any]:
+        refuse_credentials(options)
+        return options
 
     def selections(self) -> list[FieldSelection]:
         return parse_fields(self.fields)

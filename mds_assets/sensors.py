@@ -15,6 +15,8 @@ from dagster import (
     sensor,
 )
 
+from writer.secrets import redact
+
 from . import settings
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch, RawDataError, list_batches
@@ -194,5 +196,5 @@ def _post_webhook(alert: dict[str, str | None], context: SensorEvaluationContext
     )
     try:
         urllib.request.urlopen(request, timeout=10).close()
-    except OSError as error:
-        context.log.warning(f"alert webhook failed: {error}")  # the URL may hold a token: not logged
+    except (OSError, ValueError) as error:
+        context.log.warning(f"alert webhook failed: {redact(str(error))}")  # the URL may hold a token: not logged

@@ -9,8 +9,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .failures import failure_sentence
 from .mdsv2_reader import StreamingFormatDataset
 from .reader import MDSDataset
+from .secrets import redact
 from .verify import verify
 
 
@@ -26,7 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         return 1
     except (OSError, ValueError, KeyError) as error:
-        print(f"mds: {error}", file=sys.stderr)
+        print(f"mds: {redact(str(error))}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        print(f"mds: {redact(failure_sentence(error, args.url))}", file=sys.stderr)
         return 1
 
 
@@ -99,7 +104,7 @@ def _inspect(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     size_format = {0: "constant (format 0)"}.get(
         index.size_format, f"int{8 * index.size_format} (format {index.size_format})"
     )
-    print(f"dataset:      {args.url}")
+    print(f"dataset:      {redact(args.url)}")
     print(f"fields:       {', '.join(index.fields)}")
     print(f"shards:       {index.num_shards}")
     print(f"samples:      {index.total_samples}")
@@ -147,7 +152,7 @@ def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
     fields = args.field or list(dataset.fields)
     unknown = [field for field in fields if field not in dataset.fields]
     if unknown:
-        raise KeyError(f"no field {unknown[0]!r} in {args.url} (it has: {', '.join(dataset.fields)})")
+        raise KeyError(f"no field {unknown[0]!r} in {redact(args.url)} (it has: {', '.join(dataset.fields)})")
     for sample_number in range(min(args.n, len(dataset))):
         sample = dataset[sample_number]
         row = {"sample": sample_number, **{field: _printable(sample[field]) for field in fields}}

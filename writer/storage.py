@@ -14,11 +14,14 @@ import errno
 import os
 import posixpath
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+from .secrets import redact, with_password
 
 try:
     import fcntl
@@ -43,6 +46,18 @@ before_change: Callable[[str, str], None] | None = None
 def _changing(operation: str, url: str) -> None:
     if before_change is not None:
         before_change(operation, url)
+
+
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """A failed write's OSError names no file (`[Errno 28] No space left on device`): give it the
+    one being changed."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), where) from error
 
 
 def is_temporary(name: str) -> bool:
@@ -78,7 +93,7 @@ class Storage:
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None) -> None:
         self.url = str(url)
         self.options = storage_options
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
+        self.fs, self.root = fsspec.core.url_to_fs(with_password(self.url), **(storage_options or {}))
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.root = self.root.rstrip("/") or "/"
 
@@ -87,11 +102,12 @@ class Storage:
 
     def describe(self, name: str) -> str:
         """A path for messages: the URL the user gave plus the file name, never options or secrets."""
-        return posixpath.join(self.url.rstrip("/"), name)
+        return posixpath.join(redact(self.url).rstrip("/"), name)
 
     def make_root(self) -> None:
         _changing("makedirs", self.url)
-        self.fs.makedirs(self.root, exist_ok=True)
+        with _naming(self.describe("")):
+            self.fs.makedirs(self.root, exist_ok=True)
 
     def exists(self, name: str) -> bool:
         return bool(self.fs.exists(self.path(name)))
@@ -159,7 +175,8 @@ class Storage:
     def write_atomic(self, name: str, data: bytes | bytearray | memoryview) -> None:
         """Write `name` so that no reader ever sees it half-written (see the module docstring)."""
         _changing("write", self.describe(name))
-        self._write(name, data)
+        with _naming(self.describe(name)):
+            self._write(name, data)
 
     def write_pieces_atomic(self, name: str, pieces: list[bytes]) -> None:
         """`write_atomic` of `b"".join(pieces)`; on a local disk without joining them (one
@@ -241,6 +258,10 @@ class Storage:
         server-side copy on the same filesystem (no bytes through this process).
         """
         _changing("place", self.describe(name))
+        with _naming(self.describe(name)):
+            return self._link_or_copy(source, source_name, name)
+
+    def _link_or_copy(self, source: Storage, source_name: str, name: str) -> str:
         src, dst = source.path(source_name), self.path(name)
         if self.is_local and source.is_local:
             temporary = self.path(f"{TEMPORARY_PREFIX}{name}.{uuid.uuid4().hex}")
@@ -269,6 +290,10 @@ class Storage:
         `If-None-Match: *`, which the server decides atomically).
         """
         _changing("create", self.describe(name))
+        with _naming(self.describe(name)):
+            return self._create_exclusive(name, data)
+
+    def _create_exclusive(self, name: str, data: bytes) -> bool:
         if self.is_local:
             try:
                 descriptor = os.open(self.path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from . import format as mds
 from .manifest import MANIFEST_NAME, Manifest, checksum
 from .reader import MDSDataset
+from .secrets import redact
 from .storage import Storage
 
 
@@ -40,7 +41,7 @@ class Report:
 
 def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bool = False) -> Report:
     """Open the dataset and check index arithmetic, every shard, every record header and the manifest."""
-    report = Report(url)
+    report = Report(redact(url))
     try:
         dataset = MDSDataset(url, storage_options=storage_options)
     except (OSError, ValueError) as error:

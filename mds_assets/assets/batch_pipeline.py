@@ -34,6 +34,8 @@ from dagster import (
 )
 from pydantic import Field
 
+from writer.secrets import redact
+
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
 from ..core.field_check import FieldCheck, FieldsInNoBatchError
 from ..core.output_format import refuse_format_switch
@@ -111,9 +113,9 @@ def batch_pipeline(
                 metadata={"failed_partitions": MetadataValue.json(dict.fromkeys(keys, str(error)))},
             ) from None
         except Exception as error:  # reported per partition; the run fails below
-            failed[key] = str(error) or type(error).__name__
+            failed[key] = redact(str(error)) or type(error).__name__  # fsspec's errors quote the URL they opened
             if len(keys) > 1:
-                context.log.error(f"partition {key} failed: {error}")
+                context.log.error(f"partition {key} failed: {failed[key]}")
     if failed:
         raise _failure(failed, len(keys))
 

@@ -13,6 +13,8 @@ import hashlib
 import os
 import posixpath
 import re
+import stat
+import zlib
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ import orjson
 from fsspec.implementations.local import LocalFileSystem
 
 from writer.exact_json import holds_a_float, loads_exact, may_not_fit_a_double
+from writer.failures import failure_sentence, is_unreachable
+from writer.secrets import with_password
 
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
@@ -71,12 +75,16 @@ class RawBatch:
 
 def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) -> list[RawBatch]:
     """Every batch under `raw_url`, sorted by partition key."""
-    fs, root = fsspec.core.url_to_fs(raw_url, **(storage_options or {}))
+    fs, root = fsspec.core.url_to_fs(with_password(raw_url), **(storage_options or {}))
     fs.invalidate_cache(root)  # a sensor lists again and again: always ask the store
     try:
         entries = fs.ls(root, detail=True)
     except FileNotFoundError:
         raise RawDataError(f"raw URL {raw_url} does not exist") from None
+    except Exception as error:
+        if not (is_unreachable(error) or isinstance(error, TypeError)):
+            raise
+        raise RawDataError(failure_sentence(error, raw_url)) from None  # the sensor skips, naming it
     batches = []
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
@@ -88,6 +96,11 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
             if entry["type"] == "refused":
                 batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, entry["problem"]))
                 continue
+        if entry["type"] not in ("file", "directory"):  # a FIFO or a device: never opened
+            if name.endswith(BATCH_FILE_SUFFIXES):
+                problem = _special_file_problem(name, entry["name"])
+                batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, problem))
+            continue
         if entry["type"] == "directory":
             files = _sample_files(fs, entry["name"])
             fingerprint = _fingerprint(list(files.values()))
@@ -121,7 +134,7 @@ def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
             "when they stay inside the raw root",
         }
     status = os.stat(target)
-    kind = "directory" if os.path.isdir(target) else "file"
+    kind = "directory" if stat.S_ISDIR(status.st_mode) else "file" if stat.S_ISREG(status.st_mode) else "other"
     return {"name": entry["name"], "type": kind, "size": status.st_size, "mtime": status.st_mtime}
 
 
@@ -154,7 +167,7 @@ def _read_as_it_is_now(
 def _check_layout_now(batch: RawBatch, storage_options: dict[str, Any] | None) -> None:
     """Refuse the batch unless a fresh look at its one entry finds what the listing says: a batch
     of that layout directly under the raw root (a top-level link followed only inside the root)."""
-    fs, path = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    fs, path = fsspec.core.url_to_fs(with_password(batch.url), **(storage_options or {}))
     path = path.rstrip("/")
     if isinstance(fs, LocalFileSystem) and os.path.islink(path):
         entry = _follow_top_level_link(posixpath.dirname(path), {"name": path}, batch.name)
@@ -188,9 +201,10 @@ def _layout_of(name: str, kind: str) -> str | None:
 def _open_batch_file(batch: RawBatch, storage_options: dict[str, Any] | None, gzipped: bool) -> Iterator[IO[bytes]]:
     """The batch's file, opened; a local one is refused when the file actually opened (links
     followed at the open, not at the listing) lies outside the raw root."""
-    fs, path = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    fs, path = fsspec.core.url_to_fs(with_password(batch.url), **(storage_options or {}))
     if not isinstance(fs, LocalFileSystem):
-        with fsspec.open(batch.url, "rb", compression="gzip" if gzipped else None, **(storage_options or {})) as file:
+        url = with_password(batch.url)
+        with fsspec.open(url, "rb", compression="gzip" if gzipped else None, **(storage_options or {})) as file:
             yield file
         return
     with open(path, "rb") as file:
@@ -216,14 +230,48 @@ def _refuse_opened_outside(where: str, descriptor: int, path: str, raw_root: str
         )
 
 
+_SPECIAL_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _special_file_problem(name: str, local_path: str) -> str:
+    """Why a batch that is no regular file is refused: a FIFO blocks its reader forever, a device
+    like /dev/zero is read without end."""
+    try:
+        kind = _SPECIAL_KINDS.get(stat.S_IFMT(os.stat(local_path).st_mode), "a special file")
+    except OSError:
+        kind = "a special file"
+    return f"batch {name}: not a regular file ({kind}), not opened"
+
+
+def _refuse_unless_regular(batch: RawBatch) -> None:
+    """Just before a batch file is opened, on a local disk: it may have been replaced since the
+    listing, and opening a FIFO blocks forever."""
+    protocol, separator, path = batch.url.partition("://")
+    if separator and protocol not in ("file", "local"):
+        return  # object stores and remote filesystems have no special files
+    local_path = path if separator else batch.url
+    try:
+        mode = os.stat(local_path).st_mode
+    except OSError:
+        return  # opening it reports it, named
+    if not stat.S_ISREG(mode):
+        raise RawDataError(_special_file_problem(batch.name, local_path))
+
+
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
+    _refuse_unless_regular(batch)
     with _open_batch_file(batch, storage_options, gzipped=batch.name.endswith(".gz")) as lines:
         line_number = 0
         try:
             for line_number, line in enumerate(lines, start=1):
                 if line.strip():
                     yield line_number, _parse_line(batch, line_number, line)
-        except (EOFError, OSError) as error:
+        except (EOFError, OSError, zlib.error) as error:  # zlib.error: a damaged deflate block in a .gz
             raise RawDataError(f"batch {batch.name}, line {line_number + 1}: unreadable ({error})") from None
 
 
@@ -269,6 +317,7 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
         raise RawDataError(
             f"batch {batch.name}: Parquet batches need the parquet extra (pip install 'mds-assets[parquet]')"
         ) from None
+    _refuse_unless_regular(batch)
     with _open_batch_file(batch, storage_options, gzipped=False) as file:
         try:
             table = parquet.ParquetFile(file)
@@ -322,7 +371,7 @@ def _refuse_repeated_columns(batch: RawBatch, names: list[str]) -> None:
 def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
     """Every sample of a file-tree batch. Every file that is not hidden is vetted on a local
     filesystem (a link leaving the raw root refuses the batch, whatever its name); only samples are read."""
-    fs, root = fsspec.core.url_to_fs(batch.url, **(storage_options or {}))
+    fs, root = fsspec.core.url_to_fs(with_password(batch.url), **(storage_options or {}))
     raw_root = posixpath.dirname(root.rstrip("/"))  # batches are directly under the raw root
     number = 0
     for path in sorted(fs.find(root)):
