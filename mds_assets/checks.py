@@ -8,9 +8,15 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetRecordsFilter,
+    DagsterInstance,
     MetadataValue,
     asset_check,
 )
+
+# Not exported by `dagster` 1.13.27 (pinned); the type of AssetCheckEvaluation's public
+# `target_materialization_data` argument.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
 from writer import MDSDataset
 from writer.manifest import Manifest
@@ -67,7 +73,8 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         **_problems(errors + warnings),
     }
     passed = not errors and not warnings
-    severity = AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN
+    # WARN only for a warning; a pass keeps Dagster's default (ERROR), which the UI shows as a plain pass
+    severity = AssetCheckSeverity.WARN if warnings and not errors else AssetCheckSeverity.ERROR
     return AssetCheckResult(
         check_name=SHARD_SIZE,
         asset_key=MDS_SHARDS,
@@ -93,6 +100,35 @@ def shard_size_evaluation(settings: MDSSettings, partition_key: str) -> AssetChe
         description=result.description,
         blocking=True,
         partition=partition_key,
+    )
+
+
+def on_latest_materialization(evaluation: AssetCheckEvaluation, instance: DagsterInstance) -> AssetCheckEvaluation:
+    """The evaluation pointed at the latest materialization of its partition, as Dagster does for
+    an `AssetCheckResult` of a one-partition step. Dagster judges a partition's check current only
+    when its latest evaluation targets the partition's latest materialization: without the target,
+    the UI shows every partition of a passing check as missing (and Lineage "0 / 1 Passed")."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=evaluation.asset_key, asset_partitions=[evaluation.partition])
+        if evaluation.partition is not None
+        else evaluation.asset_key,
+        limit=1,
+    ).records
+    if not records:
+        return evaluation
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp
+    )
+    return AssetCheckEvaluation(
+        asset_key=evaluation.asset_key,
+        check_name=evaluation.check_name,
+        passed=evaluation.passed,
+        metadata=evaluation.metadata,
+        target_materialization_data=target,
+        severity=evaluation.severity,
+        description=evaluation.description,
+        blocking=evaluation.blocking,
+        partition=evaluation.partition,
     )
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dagster import AssetCheckEvaluation, AssetSelection, OpExecutionContext, define_asset_job, job, op
 
 from .assets.index import mds_index
-from .checks import shard_size_evaluation
+from .checks import on_latest_materialization, shard_size_evaluation
 from .keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 from .partitions import raw_batches
 from .resources import MDSSettings
@@ -33,7 +33,7 @@ index_checks_job = define_asset_job(
 @op(out={}, description="The shard_size check of the run's partition, on what is in storage; recorded on mds_shards.")
 def check_shard_size(context: OpExecutionContext, mds_settings: MDSSettings) -> Iterator[AssetCheckEvaluation]:
     # A blocking ERROR fails the step, as it does when the check runs with the asset.
-    yield shard_size_evaluation(mds_settings, context.partition_key)
+    yield on_latest_materialization(shard_size_evaluation(mds_settings, context.partition_key), context.instance)
 
 
 @job(

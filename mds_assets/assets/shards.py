@@ -17,7 +17,7 @@ from dagster import (
     TableSchema,
 )
 
-from ..checks import shard_size_evaluation
+from ..checks import on_latest_materialization, shard_size_evaluation
 from ..core.layout import stored_partitions
 from ..core.partition_writer import PartitionBuild
 from ..core.raw_sources import RawBatch
@@ -108,7 +108,7 @@ def check_every_partition(
     failed: list[str] = []
     warned: list[str] = []
     for key in keys:
-        evaluation = shard_size_evaluation(settings, key)
+        evaluation = on_latest_materialization(shard_size_evaluation(settings, key), context.instance)
         if not evaluation.passed:
             (failed if evaluation.severity == AssetCheckSeverity.ERROR else warned).append(key)
         yield evaluation
@@ -119,7 +119,7 @@ def check_every_partition(
         check_name=SHARD_SIZE,
         asset_key=MDS_SHARDS,
         passed=not failed and not warned,
-        severity=AssetCheckSeverity.ERROR if failed else AssetCheckSeverity.WARN,
+        severity=AssetCheckSeverity.WARN if warned and not failed else AssetCheckSeverity.ERROR,
         metadata={
             "partitions_checked": len(keys),
             **({"failed_partitions": MetadataValue.json(failed)} if failed else {}),
