@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance, JobExecutionResult
+from dagster._core.instance.ref import InstanceRef  # not exported by dagster 1.13.27 (pinned)
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
+from .compute_logs import without_tail
 from .core.damage import clear_damage
 from .core.layout import stored_partitions
 from .core.orphans import repeated_partitions
@@ -87,7 +89,18 @@ def dagster_instance() -> DagsterInstance:
     config = home_path / "dagster.yaml"
     if not config.exists():
         config.write_text(INSTANCE_CONFIG)
-    return DagsterInstance.from_config(str(home_path))
+    return open_instance(str(home_path))
+
+
+def open_instance(dagster_home: str) -> DagsterInstance:
+    """The instance at `dagster_home` as configured, its step output captured without `tail -F`
+    processes that could outlive a killed build (compute_logs.FileComputeLogManager)."""
+    instance = DagsterInstance.from_config(dagster_home)
+    overrides = without_tail(instance.compute_log_manager)
+    if overrides is None:
+        return instance
+    instance.dispose()
+    return DagsterInstance.from_ref(InstanceRef.from_dir(dagster_home, overrides=overrides))
 
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify: bool = False) -> BuildReport:
@@ -222,7 +235,7 @@ def _die_with_parent(parent_pid: int) -> None:
 @functools.cache
 def _worker_instance(dagster_home: str) -> DagsterInstance:
     """One instance per worker process and home: opening one costs more than a small partition's run."""
-    return DagsterInstance.from_config(dagster_home)
+    return open_instance(dagster_home)
 
 
 def materialise_range(

@@ -35,6 +35,7 @@ from .core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from .core.selection import decoders_for
 from .core.shard_audit import Audit, audit_shards
 from .core.wording import plural
+from .dagster_internals import on_latest_materialization
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
 from .partitions import RAW_BATCHES, raw_batches
 from .resources import MDSSettings
@@ -85,7 +86,8 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         **_problems(errors + warnings),
     }
     passed = not errors and not warnings
-    severity = AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN
+    # WARN only for a warning; a pass keeps Dagster's default (ERROR), which the UI shows as a plain pass
+    severity = AssetCheckSeverity.WARN if warnings and not errors else AssetCheckSeverity.ERROR
     return AssetCheckResult(
         check_name=SHARD_SIZE,
         asset_key=MDS_SHARDS,
@@ -133,7 +135,7 @@ def record_shard_size(context: AssetExecutionContext, settings: MDSSettings, key
     ERROR: the check is blocking, so nothing downstream runs on a forged or truncated shard. The
     batch pipeline builds a range of partitions in one step, so it raises per partition (the
     step goes on with the others) rather than leave the failure to the step's end."""
-    evaluation = shard_size_evaluation(settings, key)
+    evaluation = on_latest_materialization(shard_size_evaluation(settings, key), context.instance)
     context.log_event(evaluation)
     if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
         raise Failure(description=f"check {SHARD_SIZE} failed on partition {key}: {evaluation.description}")
@@ -151,7 +153,7 @@ def check_every_partition(
     failed: list[str] = []
     warned: list[str] = []
     for key in keys:
-        evaluation = shard_size_evaluation(settings, key)
+        evaluation = on_latest_materialization(shard_size_evaluation(settings, key), context.instance)
         if not evaluation.passed:
             (failed if evaluation.severity == AssetCheckSeverity.ERROR else warned).append(key)
         yield evaluation
@@ -176,7 +178,7 @@ def check_every_partition(
 def check_shard_size(context: OpExecutionContext, mds_settings: MDSSettings) -> Iterator[AssetCheckEvaluation]:
     """Yielded, not logged: Dagster records a yielded evaluation even when it fails the step, which
     it does for a blocking ERROR, as `record_shard_size` does in the batch pipeline."""
-    yield shard_size_evaluation(mds_settings, context.partition_key)
+    yield on_latest_materialization(shard_size_evaluation(mds_settings, context.partition_key), context.instance)
 
 
 def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataValue]:

@@ -11,7 +11,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from dagster import AssetCheckKey, DagsterEvent, DagsterInstance
+from dagster import AssetCheckEvaluation, AssetCheckKey, AssetRecordsFilter, DagsterEvent, DagsterInstance
+
+# Not exported by `dagster`: the type of AssetCheckEvaluation's public `target_materialization_data`.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
 PINNED_DAGSTER_VERSION = "1.13.27"
 
@@ -59,3 +62,35 @@ def failure_metadata(event: DagsterEvent, key: str) -> Any:
         return None
     entry = event.step_failure_data.user_failure_data.metadata.get(key)
     return None if entry is None else entry.value
+
+
+def on_latest_materialization(evaluation: AssetCheckEvaluation, instance: DagsterInstance) -> AssetCheckEvaluation:
+    """The evaluation pointed at the latest materialization of its partition, as Dagster does for
+    an `AssetCheckResult` of a one-partition step. Dagster judges a partition's check current only
+    when its latest evaluation targets the partition's latest materialization: without the target,
+    the UI shows every partition of a passing check as missing (and Lineage "0 / 1 Passed").
+
+    Relies on `AssetCheckEvaluationTargetMaterializationData` (not exported by `dagster`) and on
+    the UI's rule above, which no public API states."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=evaluation.asset_key, asset_partitions=[evaluation.partition])
+        if evaluation.partition is not None
+        else evaluation.asset_key,
+        limit=1,
+    ).records
+    if not records:
+        return evaluation
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=records[0].storage_id, run_id=records[0].run_id, timestamp=records[0].timestamp
+    )
+    return AssetCheckEvaluation(
+        asset_key=evaluation.asset_key,
+        check_name=evaluation.check_name,
+        passed=evaluation.passed,
+        metadata=evaluation.metadata,
+        target_materialization_data=target,
+        severity=evaluation.severity,
+        description=evaluation.description,
+        blocking=evaluation.blocking,
+        partition=evaluation.partition,
+    )

@@ -4,6 +4,7 @@ of them fails here, naming the call, before it fails somewhere in a sensor or a 
 from importlib import metadata
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -22,6 +23,7 @@ from mds_assets.dagster_internals import (
     PINNED_DAGSTER_VERSION,
     check_execution_history,
     failure_metadata,
+    on_latest_materialization,
     user_error_message,
     uses_sqlite_storage,
 )
@@ -94,3 +96,15 @@ def test_failure_metadata_reads_the_metadata_of_a_raised_failure():
     assert failure_metadata(_step_failure(result), "absent") is None
     success = next(event for event in failure_job.execute_in_process(raise_on_error=False).all_events)
     assert failure_metadata(success, "failed_partitions") is None
+
+
+def test_on_latest_materialization_targets_the_latest_materialization_of_the_checked_asset(instance):
+    evaluation = AssetCheckEvaluation(asset_key=checked.key, check_name="always_fails", passed=True)
+    assert on_latest_materialization(evaluation, instance).target_materialization_data is None  # none yet
+    materialize([checked], instance=instance)
+    latest = materialize([checked], instance=instance)
+    targeted = on_latest_materialization(evaluation, instance)
+    assert targeted.target_materialization_data.run_id == latest.run_id
+    record = instance.fetch_materializations(checked.key, limit=1).records[0]
+    assert targeted.target_materialization_data.storage_id == record.storage_id
+    assert (targeted.passed, targeted.check_name, targeted.asset_key) == (True, "always_fails", checked.key)
