@@ -68,6 +68,7 @@ def test_run_config_carries_every_setting_and_the_listing(settings):
     assert "ops" not in run_config(settings)  # publish_index has no batch_pipeline op
 
 
+@pytest.mark.timeout(600)  # a process per step: ~20 s alone, 155 s measured on a loaded 2-core machine
 def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_path):
     raw = tmp_path / "raw"
     write_batch(raw, "batch-0.jsonl", [record(0, n) for n in range(30)])

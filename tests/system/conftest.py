@@ -1,7 +1,19 @@
+from pathlib import Path
+
 import pytest
 import s3fs
 
 from .s3_server import S3Server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/system is in the `system` tier, marked or not, so the fast tier
+    (`-m "not system"`) never starts a server."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.system)
+
 
 SECRET_KEY = "s3cr3t-THAT-must-never-be-printed"
 ACCESS_KEY = "AKIAMDSASSETSTEST"
