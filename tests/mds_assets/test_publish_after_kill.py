@@ -18,7 +18,7 @@ from writer.verify import verify
 from ..commands import build_arguments
 from .conftest import record, write_batch
 
-pytestmark = pytest.mark.slow  # 2 builds per moment killed at
+pytestmark = pytest.mark.system  # end to end, 2 builds per moment killed at
 
 # The moments of a publish killed at (before each of these steps), which cover its states: the
 # lock taken, shards placed beside the old index, the old index removed, the index written.

@@ -7,7 +7,7 @@ from tests.streaming_reference import dataset_module
 from writer import MDSDataset, MDSWriter
 from writer.verify import verify
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 COLUMNS = {"text": "str", "n": "int64", "meta": "json"}
 
