@@ -32,8 +32,7 @@ from .compute_logs import without_tail
 from .core.damage import clear_damage
 from .core.layout import stored_partitions
 from .core.orphans import repeated_partitions
-from .core.output_format import refuse_format_switch
-from .core.ownership import check_output_is_ours
+from .core.ownership import check_output_may_be_written
 from .core.partition_writer import remove_staging_root
 from .core.raw_sources import RawBatch, list_batches
 from .core.stamps import partition_is_current
@@ -108,8 +107,8 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
     rebuild / place again what is damaged (core.damage)."""
     settings.check()
     options = settings.fsspec_options()
-    refuse_format_switch(settings.out_url, settings.format, options)  # before anything is registered or written
-    check_output_is_ours(settings.out_url, options, adopt=settings.adopt_output)
+    # before anything is registered or written
+    check_output_may_be_written(settings.out_url, settings.format, options, adopt=settings.adopt_output)
     instance = dagster_instance()
     bind_instance(instance, settings.raw_url, settings.out_url)
     batches = list_batches(settings.raw_url, options)

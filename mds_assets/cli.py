@@ -187,7 +187,9 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
     before = _read_back(settings)
     try:
         environment.check_environment()  # the runs load the code location, which reads every MDS_* variable
-        report = build(settings, workers=args.workers, progress=not args.quiet, verify=args.verify)
+        report = build(
+            settings, workers=args.workers, progress=not args.quiet, verify=getattr(args, "verify", False)
+        )  # `demo` has no --verify
     except Exception as error:  # every failure ends in a sentence, then what --out holds
         print(f"mds-assets: {redact(_build_failure(error, settings))}", file=sys.stderr)
         state = describe_change(settings.out_url, before, _read_back(settings), None)

@@ -39,8 +39,7 @@ from writer.secrets import redact
 
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
 from ..core.field_check import FieldCheck, FieldsInNoBatchError
-from ..core.output_format import refuse_format_switch
-from ..core.ownership import check_output_is_ours
+from ..core.ownership import check_output_may_be_written
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
 from ..core.raw_sources import RawBatch, RawDataError, list_batches
@@ -160,8 +159,9 @@ def _build_partition(
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
             if MDS_SHARDS in selected:
-                refuse_format_switch(settings.out_url, settings.format, settings.fsspec_options(), key)
-                check_output_is_ours(settings.out_url, settings.fsspec_options(), adopt=settings.adopt_output)
+                check_output_may_be_written(
+                    settings.out_url, settings.format, settings.fsspec_options(), settings.adopt_output, key
+                )
                 write = write_streaming_partition if settings.format == "streaming" else write_partition
                 build = write(
                     batch,

@@ -12,8 +12,7 @@ from writer.merge import merge_datasets
 from writer.reference_index import summary_manifest
 
 from ..core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
-from ..core.output_format import refuse_format_switch
-from ..core.ownership import check_output_is_ours
+from ..core.ownership import check_output_may_be_written
 from ..core.selection import ENCODINGS, FieldSelection
 from ..core.streaming_publish import publish_streaming
 from ..core.wording import plural
@@ -42,8 +41,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     are (`partitions/<key>/<generation>/shard.00000.mds`); publishing writes that one file, so a
     failure leaves the previous dataset or the new one."""
     options = mds_settings.fsspec_options()
-    refuse_format_switch(mds_settings.out_url, mds_settings.format, options)
-    check_output_is_ours(mds_settings.out_url, options, adopt=mds_settings.adopt_output)
+    check_output_may_be_written(mds_settings.out_url, mds_settings.format, options, adopt=mds_settings.adopt_output)
     keys = partitions_to_publish(mds_settings.out_url, options)
     if mds_settings.format == "streaming":
         return _published_streaming(context, mds_settings, keys)

@@ -19,12 +19,26 @@ from writer.published import published_index_names
 from writer.storage import Storage, is_temporary
 
 from .layout import PARTITIONS_DIR, PARTITIONS_SIDECAR
+from .output_format import Format, refuse_format_switch
 
 _LISTED = 8  # names listed in a refusal; the rest are counted
 
 
 class ForeignOutputError(ValueError):
     """The output folder holds data mds-assets did not write; the message names what is there."""
+
+
+def check_output_may_be_written(
+    out_url: str,
+    format: Format,
+    storage_options: dict[str, Any] | None,
+    adopt: bool = False,
+    partition_key: str | None = None,
+) -> None:
+    """Before anything is written to the output: it is ours (or adopted), and holds no dataset
+    of the other format (in its root, or in the partition about to be written)."""
+    check_output_is_ours(out_url, storage_options, adopt=adopt)
+    refuse_format_switch(out_url, format, storage_options, partition_key)
 
 
 def check_output_is_ours(out_url: str, storage_options: dict[str, Any] | None, adopt: bool = False) -> None:

@@ -140,7 +140,7 @@ def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, m
         )
         alerted, context, logged = evaluate_logged(failed_check_alert_sensor, instance, settings, context.cursor)
         assert isinstance(alerted, SensorResult) and alerted.cursor  # alerted: not a skip
-        alert = "check mds_shards:shard_size partition batch-0 failed in run"
+        alert = "check mds_shards:shard_size partition batch-0 failed (ERROR) in run"
         assert [message for level, message in logged if alert in message and level == logging.ERROR] != []
         assert len([message for _, message in logged if alert in message]) == 1, logged
         assert [alert in received["text"] for received in _Webhook.received] == [True]
