@@ -35,9 +35,10 @@ def test_changed_settings_rebuild_every_partition(instance, settings):
     assert MDSDataset(settings.out_url).compression.scheme == "gz"
 
 
-def test_parallel_and_sequential_builds_give_the_same_bytes(instance, raw_dir, tmp_path):
+def test_parallel_and_sequential_builds_give_the_same_bytes(raw_dir, tmp_path, monkeypatch):
     outputs = {}
     for workers in (1, 2):
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / f"home-{workers}"))  # one instance per dataset
         settings = MDSSettings(
             raw_url=str(raw_dir),
             out_url=str(tmp_path / f"out-{workers}"),
