@@ -50,8 +50,8 @@ class FieldCheck:
         if unseen:
             named = ", ".join(repr(name) for name in unseen)
             raise FieldsInNoBatchError(
-                f"{'field' if len(unseen) == 1 else 'fields'} {named}: in no record of any batch (their first "
-                f"{PREVIEW_ROWS} records have: {', '.join(fields)})"
+                f"{'field' if len(unseen) == 1 else 'fields'} {named}: in no record of the run's batches (their "
+                f"first {PREVIEW_ROWS} records have only: {', '.join(fields)}); is the name misspelt?"
             )
 
     def _preview_fields(self, batch: RawBatch) -> set[str]:
