@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from .core.output_format import DEFAULT_FORMAT, FORMATS, Format, canonical_compression
-from .core.selection import FieldSelection, parse_fields
+from .core.selection import ENCODINGS, FieldSelection, parse_fields
 
 DEFAULT_RAW_URL = "data/raw"
 DEFAULT_OUT_URL = "data/mds"
@@ -34,8 +34,7 @@ class MDSSettings(ConfigurableResource):
     raw_url: str = Field(description="fsspec URL whose *.jsonl[.gz] files / top-level directories are batches")
     out_url: str = Field(description="fsspec URL of the published dataset; partitions go under its partitions/ folder")
     fields: list[str] = Field(
-        description="selected fields as name[:encoding], encodings: utf8 (default), base64, "
-        "hex, json, int64, float64, bytes, jpeg, png"
+        description=f"selected fields as name[:encoding], encodings: {', '.join(ENCODINGS)} (utf8 is the default)"
     )
     format: Format = Field(
         default=DEFAULT_FORMAT,

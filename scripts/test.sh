@@ -31,6 +31,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# The MDS v2 reference of the tests: mosaicml-streaming 0.13.0's MDS writer and StreamingDataset
+# (tests/streaming_reference.py). Its requirements also name torchvision, transformers and cloud SDKs,
+# which its MDS code never imports, so it is installed without them; what that code does import is
+# in the test extra, except torch: its CPU build (pyproject cannot pin it without pulling CUDA wheels).
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q --no-deps mosaicml-streaming==0.13.0
 
 export DAGSTER_DISABLE_TELEMETRY=1
 

@@ -28,12 +28,15 @@ def _bare_packages() -> None:
         sys.modules["streaming.base"], "__path__"
     ):
         return
-    installed = metadata.version("mosaicml-streaming")
+    try:
+        installed = metadata.version("mosaicml-streaming")
+    except metadata.PackageNotFoundError:
+        raise ModuleNotFoundError("mosaicml-streaming is not installed (scripts/test.sh installs it)") from None
     if installed != VERSION:
         raise RuntimeError(f"the reference is mosaicml-streaming {VERSION}; {installed} is installed")
     spec = importlib.util.find_spec("streaming")
     if spec is None or spec.origin is None:
-        raise ModuleNotFoundError("mosaicml-streaming is not installed (see scripts/test.sh)")
+        raise ModuleNotFoundError("mosaicml-streaming is not installed (scripts/test.sh installs it)")
     root = Path(spec.origin).parent
     for name in _PACKAGES:
         folder = root.joinpath(*name.split(".")[1:])

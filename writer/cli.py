@@ -157,7 +157,11 @@ def _head(args: argparse.Namespace, options: dict[str, Any] | None) -> int:
 
 def _printable(value: Any) -> Any:
     """A decoded value as it is (text, number, JSON); raw bytes as UTF-8 text when they are
-    printable text, else as hex — long ones cut to keep a line readable."""
+    printable text, else as hex — long ones cut to keep a line readable; an image as its
+    format, size and mode."""
+    if hasattr(value, "getbbox") and hasattr(value, "mode"):  # a PIL image (jpeg and png columns)
+        width, height = value.size
+        return f"<{value.format or 'image'} {width}x{height} {value.mode}>"
     if not isinstance(value, bytes):
         return value if not isinstance(value, str) or len(value) <= 120 else value[:117] + "..."
     try:

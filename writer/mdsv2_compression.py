@@ -3,9 +3,11 @@
 
 The name as given is what the index records (`"compression": "zstd:7"`); its family gives the
 file extension (`shard.00000.mds.zstd`) and readers need only the family. Default levels are
-S's: zstd 3, gz 9, bz2 9, br 11. zstd is the `zstd` package S itself uses, so zstd shards are
-the same bytes as S's; gz is deterministic gzip (mtime 0, writer/compression.py), where S's
-carries the time of writing. br and snappy need their packages (the `mdsv2` extra).
+S's: zstd 3, gz 9, bz2 9, br 11. zstd is the `zstandard` package, fed a shard in batches as it
+is assembled (`stream`), so no shard is ever copied whole into one buffer; its frames record
+their size, as S's reader (the `zstd` package) needs. gz is deterministic gzip (mtime 0,
+writer/compression.py), where S's carries the time of writing. br and snappy need their
+packages (the `mdsv2` extra).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from . import compression as v1_compression
 
 _DEFAULT_LEVELS = {"zstd": 3, "gz": 9, "bz2": 9, "br": 11}
 _LEVELS = {"zstd": range(1, 23), "gz": range(0, 10), "bz2": range(1, 10), "br": range(0, 12)}
-_PACKAGES = {"zstd": ("zstd", "zstd"), "br": ("brotli", "Brotli"), "snappy": ("snappy", "python-snappy")}
+_PACKAGES = {"zstd": ("zstandard", "zstandard"), "br": ("brotli", "Brotli"), "snappy": ("snappy", "python-snappy")}
 FAMILIES = ("br", "bz2", "gz", "snappy", "zstd")
 
 
@@ -33,6 +35,9 @@ class ShardCompression:
     extension: str
     compress: Callable[[bytes], bytes]
     decompress: Callable[[bytes], bytes]
+    # (size of the input) -> an object with `compress(batch) -> bytes` and `flush() -> bytes` that
+    # writes one file from the input given in batches; None: this family compresses whole inputs only
+    stream: Callable[[int], Any] | None = None
 
 
 def allowed() -> str:
@@ -56,7 +61,7 @@ def parse_shard_compression(value: str | None) -> ShardCompression | None:
             raise ValueError(f"bad compression level in {value!r}; allowed: {allowed()}")
         level = levels[level_text]
     compress, decompress = _functions(family, level)
-    return ShardCompression(value, family, compress, decompress)
+    return ShardCompression(value, family, compress, decompress, _stream(family, level))
 
 
 def decompressor(extension: str, where: str) -> Callable[[bytes], bytes]:
@@ -73,10 +78,20 @@ def _functions(family: str, level: int | None) -> tuple[Callable[[bytes], bytes]
         return (lambda data: bz2.compress(data, level or 9)), bz2.decompress
     module = _module(family)
     if family == "zstd":
-        return (lambda data: module.compress(data, level)), module.decompress
+        return (
+            lambda data: module.ZstdCompressor(level=level).compress(data),
+            lambda data: module.ZstdDecompressor().decompressobj().decompress(data),
+        )
     if family == "br":
         return (lambda data: module.compress(data, quality=level)), module.decompress
     return module.compress, module.decompress
+
+
+def _stream(family: str, level: int | None) -> Callable[[int], Any] | None:
+    if family != "zstd":
+        return None
+    module = _module(family)
+    return lambda size: module.ZstdCompressor(level=level, write_content_size=True).compressobj(size=size)
 
 
 def _module(family: str) -> Any:

@@ -14,8 +14,8 @@ from typing import Any
 import xxhash
 
 
-def _collect() -> dict[str, Callable[[bytes], Any]]:
-    algorithms: dict[str, Callable[[bytes], Any]] = {
+def _collect() -> dict[str, Callable[..., Any]]:
+    algorithms: dict[str, Callable[..., Any]] = {
         name: getattr(hashlib, name)
         for name in sorted(hashlib.algorithms_available)
         if hasattr(hashlib, name) and not name.startswith("shake_")
@@ -36,6 +36,11 @@ def checked_hashes(hashes: Sequence[str] | None) -> list[str]:
     if names != sorted(set(names)):
         raise ValueError(f"hashes must be unique and in sorted order, got {names}")
     return names
+
+
+def hasher(algorithm: str) -> Any:
+    """A new hash object (`update(data)`, `hexdigest()`) of this algorithm."""
+    return HASHES[algorithm]()
 
 
 def hex_digest(algorithm: str, data: bytes) -> str:

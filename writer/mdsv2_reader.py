@@ -113,10 +113,9 @@ class StreamingFormatDataset(MDSDataset):
         if entry.zip_data is None:
             return stored
         family = entry.zip_data.basename.rsplit(".", 1)[-1]
+        decompress = decompressor(family, where)  # an unknown family, or its package missing: said so
         try:
-            raw = decompressor(family, where)(stored)
-        except v2.FormatError:
-            raise
+            raw = decompress(stored)
         except Exception as error:  # noqa: BLE001 - each library has its own error types
             raise v2.FormatError(f"{where}: corrupt {family} data ({type(error).__name__}: {error})") from None
         if len(raw) != entry.raw_data.bytes:

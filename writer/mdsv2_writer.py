@@ -3,8 +3,8 @@ with the promises of this package's own writer.
 
 Constructed with mosaicml-streaming 0.13.0's keywords (`out`, `columns`, `compression`, `hashes`,
 `size_limit`), it writes, for the same samples and settings, the very bytes S's `MDSWriter`
-writes when uncompressed (`index.json` and every shard; zstd shards too, with the same `zstd`
-package). What differs is what happens around the bytes:
+writes when uncompressed (`index.json` and every shard); compressed shards inflate to those
+bytes (docs/formats.md). What differs is what happens around the bytes:
 
 * `out` is any fsspec URL (S: a local folder, or a local/remote pair it uploads from);
 * `index.json` is written last and atomically, and only by `finish()` or a clean exit of the
@@ -23,7 +23,7 @@ import linecache
 import os
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from types import MethodType, TracebackType
 from typing import Any, cast
@@ -33,7 +33,7 @@ from . import mdsv2_format as v2
 from .column_encodings import COLUMNS, ColumnEncoding
 from .lock import DatasetLock
 from .mdsv2_compression import ShardCompression, parse_shard_compression
-from .mdsv2_hashes import checked_hashes, hex_digest
+from .mdsv2_hashes import checked_hashes, hasher
 from .published import PublishError, published_index_names
 from .shard_pipeline import BackgroundShards
 from .storage import Storage, is_temporary
@@ -121,7 +121,7 @@ class MDSWriter:
         self._stopped = False  # finished or failed: what `write` tests per sample
         self.shards: list[dict[str, Any]] = []  # the index's shard entries, once finish() returns
         self._encoders = tuple(_encoder(column) for _, column in self.columns)
-        self.write = MethodType(_sample_writer(self.columns), self)  # type: ignore[method-assign]
+        self.write = MethodType(_sample_writer(self.columns, self._encoders), self)  # type: ignore[method-assign]
 
     @property
     def url(self) -> str:
@@ -179,7 +179,8 @@ class MDSWriter:
             try:
                 value = encode(sample[name])
             except Exception as problem:  # noqa: BLE001 - explained, with the column named
-                return type(problem)(f"{where}, column {name!r} ({column.name}): {problem}")
+                kind = TypeError if isinstance(problem, TypeError) else ValueError
+                return kind(f"{where}, column {name!r} ({column.name}): {problem}")
             if column.size is not None and len(value) != column.size:
                 return ValueError(
                     f"{where}, column {name!r} ({column.name}): {len(value)} bytes given, "
@@ -280,31 +281,82 @@ class _ShardFiles(BackgroundShards[dict[str, Any]]):
         return v2.shard_basename(shard_number, self._compression.extension if self._compression else None)
 
     def _publish_shard(self, name: str, pieces: list[bytes], samples: int) -> dict[str, Any]:
-        raw_name = name if self._compression is None else name.rsplit(".", 1)[0]
-        entry: dict[str, Any] = {"samples": samples, "raw_data": None, "zip_data": None, **self._config}
+        """Never one copy of the whole shard when it can be helped: uncompressed, the pieces are
+        written as they are (gathered writes) and hashed in batches; zstd compresses the batches
+        as they come. Only the compressions that take whole inputs get the shard joined."""
+        compression = self._compression
+        raw_name = name if compression is None else name.rsplit(".", 1)[0]
+        size = sum(map(len, pieces))
         try:
-            if self._compression is None and not self._hashes:  # stored as the pieces are: no copy
-                entry["raw_data"] = self._file_info(raw_name, sum(map(len, pieces)), b"")
+            if compression is None:
+                entry = self._entry(samples, raw_name, size, _digests(self._hashes, _batches(pieces)), None)
                 self._storage.write_pieces_atomic(name, pieces)
                 return entry
-            data = b"".join(pieces)  # a GIL-free copy, off the caller's thread
+            if compression.stream is not None:
+                compressor = compression.stream(size)
+                raw_hashers = [hasher(algorithm) for algorithm in self._hashes]
+                out = []
+                for batch in _batches(pieces):
+                    for each in raw_hashers:
+                        each.update(batch)
+                    out.append(compressor.compress(batch))
+                out.append(compressor.flush())
+                raw_digests = {algorithm: each.hexdigest() for algorithm, each in zip(self._hashes, raw_hashers)}
+                stored = b"".join(out)
+            else:
+                data = b"".join(pieces)
+                raw_digests = _digests(self._hashes, [data])
+                stored = compression.compress(data)
             del pieces[:]
-            entry["raw_data"] = self._file_info(raw_name, len(data), data)
-            stored = data
-            if self._compression is not None:
-                stored = self._compression.compress(data)
-                entry["zip_data"] = self._file_info(name, len(stored), stored)
+            entry = self._entry(samples, raw_name, size, raw_digests, (name, stored))
             self._storage.write_atomic(name, stored)
         except Exception as error:
             raise OSError(f"could not write shard {self._storage.describe(name)}: {error}") from error
         return entry
 
-    def _file_info(self, basename: str, size: int, data: bytes) -> dict[str, Any]:
-        return {
-            "basename": basename,
-            "bytes": size,
-            "hashes": {algorithm: hex_digest(algorithm, data) for algorithm in self._hashes},
-        }
+    def _entry(
+        self, samples: int, raw_name: str, size: int, raw_digests: dict[str, str], stored: tuple[str, bytes] | None
+    ) -> dict[str, Any]:
+        """The shard's index entry: its sample count, `raw_data`, `zip_data` and settings."""
+        zip_data = None
+        if stored is not None:
+            zip_name, data = stored
+            zip_data = {"basename": zip_name, "bytes": len(data), "hashes": _digests(self._hashes, [data])}
+        raw_data = {"basename": raw_name, "bytes": size, "hashes": raw_digests}
+        return {"samples": samples, "raw_data": raw_data, "zip_data": zip_data, **self._config}
+
+
+BATCH = 1 << 20  # bytes joined at a time for hashing and streaming compression: memory that is reused
+
+
+def _batches(pieces: list[bytes]) -> Iterator[bytes]:
+    """The pieces' bytes in order, in batches of about `BATCH` bytes (a larger piece on its own)."""
+    batch: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        if len(piece) >= BATCH:
+            if batch:
+                yield b"".join(batch)
+                batch, size = [], 0
+            yield piece
+            continue
+        batch.append(piece)
+        size += len(piece)
+        if size >= BATCH:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+def _digests(algorithms: list[str], batches: Iterable[bytes]) -> dict[str, str]:
+    if not algorithms:
+        return {}
+    hashers = [hasher(algorithm) for algorithm in algorithms]
+    for batch in batches:
+        for each in hashers:
+            each.update(batch)
+    return {algorithm: each.hexdigest() for algorithm, each in zip(algorithms, hashers)}
 
 
 _WRITER_TEMPLATE = """
@@ -336,15 +388,13 @@ def make(names, encoders, pack):
 """
 
 
-def _sample_writer(columns: list[tuple[str, ColumnEncoding]]) -> Callable[..., None]:
+def _sample_writer(
+    columns: list[tuple[str, ColumnEncoding]], encoders: tuple[Callable[[Any], bytes], ...]
+) -> Callable[..., None]:
     """`write(self, sample)` for these columns: see `_writer_factory`."""
     encodings = tuple(column.name for _, column in columns)
     variable = sum(1 for _, column in columns if column.size is None)
-    return _writer_factory(encodings)(
-        tuple(name for name, _ in columns),
-        tuple(_encoder(column) for _, column in columns),
-        struct.Struct(f"<{variable}I").pack,
-    )
+    return _writer_factory(encodings)(tuple(name for name, _ in columns), encoders, struct.Struct(f"<{variable}I").pack)
 
 
 @cache

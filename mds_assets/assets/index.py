@@ -11,7 +11,7 @@ from writer.reference_index import summary_manifest
 from ..checks import PARTITIONS_SIDECAR
 from ..core.layout import partition_url, stored_partitions
 from ..core.output_format import refuse_format_switch
-from ..core.selection import FieldSelection
+from ..core.selection import ENCODINGS, FieldSelection
 from ..core.streaming_publish import publish_streaming
 from ..core.wording import plural
 from ..keys import MDS_SHARDS
@@ -114,13 +114,6 @@ def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[st
     return complete
 
 
-_DECODER_SOURCE = {  # encoding -> (decoder source, module it needs); unlisted encodings stay bytes
-    "utf8": ("lambda b: b.decode('utf-8')", None),
-    "json": ("json.loads", "json"),
-    "int64": ("lambda b: int.from_bytes(b, 'little', signed=True)", None),
-    "float64": ("lambda b: struct.unpack('<d', b)[0]", "struct"),
-}
-_RAW_BYTES = ("lambda b: b", None)
 LOAD_CACHE_ROOT = "/tmp/mds-cache"
 
 
@@ -138,9 +131,9 @@ def how_to_load(url: str, selections: list[FieldSelection]) -> str:
     The cache folder is per URL, not per build: after a rebuild at the same URL the snippet
     says to empty it (a content hash in the name would need the published manifest here, and
     would leave every old build's copy behind in /tmp)."""
-    sources = [_DECODER_SOURCE.get(s.encoding, _RAW_BYTES) for s in selections]
-    modules = sorted({module for _, module in sources if module})
-    decoders = "".join(f"    {s.name!r}: {source},\n" for s, (source, _) in zip(selections, sources))
+    columns = [ENCODINGS[s.encoding].column for s in selections]
+    modules = sorted({module for column in columns for module in column.decoder_imports})
+    decoders = "".join(f"    {s.name!r}: {column.decoder_source},\n" for s, column in zip(selections, columns))
     return (
         "```python\n"
         + (f"import {', '.join(modules)}\n" if modules else "")
@@ -150,9 +143,9 @@ def how_to_load(url: str, selections: list[FieldSelection]) -> str:
         "# after the dataset at this URL is rebuilt, or the old shards are read.\n"
         f"local = {load_cache_folder(url)!r}\n"
         f"dataset = StreamingDataset(remote={url!r}, local=local, shuffle=False, decoders=decoders)\n\n"
-        "# or without Composer:\n"
+        "# or without Composer (each field decoded by the encoding its manifest records):\n"
         "from writer import MDSDataset\n"
-        f"dataset = MDSDataset({url!r}, decoders=decoders)\n"
+        f'dataset = MDSDataset({url!r}, decoders="auto")\n'
         "```"
     )
 

@@ -1,79 +1,38 @@
 """Field selection: which raw fields become `.mds` fields, and how each value becomes bytes.
 
-A selection is a list of `name[:encoding]`. Encodings, with the JSON types each accepts:
+A selection is a list of `name[:encoding]`. The encodings are `writer.column_encodings.FIELDS`
+(one registry: JSON types accepted, encoder, column encoding, decoder, load-snippet text):
 
-| encoding | accepts | stored as |
+| encoding | accepts | stored as (column encoding) |
 | --- | --- | --- |
-| utf8 (default) | string | its UTF-8 bytes |
-| base64 | string | the decoded bytes |
-| hex | string | the decoded bytes |
-| json | any value | compact JSON, UTF-8 |
-| int64 | integer | 8 bytes, little-endian, signed |
-| float64 | number | 8 bytes, little-endian IEEE 754 |
-| bytes | bytes (file content of a file-tree batch) | as they are |
+| utf8 (default) | string | its UTF-8 bytes (str) |
+| base64 | string | the decoded bytes (bytes) |
+| hex | string | the decoded bytes (bytes) |
+| json | any value | compact JSON, UTF-8 (json) |
+| int64 | integer | 8 bytes, little-endian, signed (int64) |
+| float64 | number | 8 bytes, little-endian IEEE 754 (float64) |
+| bytes | bytes (file content of a file-tree batch) | as they are (bytes) |
+| jpeg | bytes, or a base64 string | the JPEG file as it is, checked by its signature (jpeg) |
+| png | bytes, or a base64 string | the PNG file as it is, checked by its signature (png) |
 """
 
 from __future__ import annotations
 
 import binascii
-import json
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pybase64
+from writer.column_encodings import FIELDS, FieldEncoding, json_type
 
-_INT64 = struct.Struct("<q")
-_FLOAT64 = struct.Struct("<d")
+__all__ = ["ENCODINGS", "FieldSelection", "RecordEncoder", "SelectionError", "json_type"]
+
+ENCODINGS: dict[str, FieldEncoding] = FIELDS  # the selection's names for the registry's field encodings
 
 
 class SelectionError(ValueError):
     """A selection that does not fit the data; the message names batch, line and field."""
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a raw value ('bytes' for file content)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    names: dict[type, str] = {str: "string", dict: "object", list: "array", bytes: "bytes"}
-    return names.get(type(value), "null" if value is None else type(value).__name__)
-
-
-@dataclass(frozen=True)
-class Encoding:
-    accepts: frozenset[str]  # JSON types
-    encode: Callable[[Any], bytes]
-    decode: Callable[[bytes], Any]  # for reading the dataset back
-    column_encoding: str  # what the bytes are, as recorded in the manifest (writer.column_encodings)
-
-
-def _base64(value: str) -> bytes:
-    # pybase64 (SIMD, validating): ~25x the standard library's strict decoder, and stricter (no
-    # excess padding). Base64 payloads are most of a typical batch's bytes: this is the hot path.
-    return pybase64.b64decode(value, validate=True)
-
-
-ENCODINGS: dict[str, Encoding] = {
-    "utf8": Encoding(frozenset({"string"}), lambda v: v.encode("utf-8"), lambda b: b.decode("utf-8"), "str"),
-    "base64": Encoding(frozenset({"string"}), _base64, lambda b: b, "bytes"),
-    "hex": Encoding(frozenset({"string"}), bytes.fromhex, lambda b: b, "bytes"),
-    "json": Encoding(
-        frozenset({"string", "integer", "number", "boolean", "null", "object", "array"}),
-        lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
-        json.loads,
-        "json",
-    ),
-    "int64": Encoding(frozenset({"integer"}), _INT64.pack, lambda b: _INT64.unpack(b)[0], "int64"),
-    "float64": Encoding(
-        frozenset({"integer", "number"}), lambda v: _FLOAT64.pack(float(v)), lambda b: _FLOAT64.unpack(b)[0], "float64"
-    ),
-    "bytes": Encoding(frozenset({"bytes"}), bytes, lambda b: b, "bytes"),
-}
 
 
 @dataclass(frozen=True)
@@ -142,5 +101,10 @@ def column_encodings(selections: list[FieldSelection]) -> dict[str, str]:
 
 
 def decoders_for(selections: list[FieldSelection]) -> dict[str, Callable[[bytes], Any]]:
-    """Decoders that read a selection's fields back (for MDSDataset / StreamingDataset)."""
-    return {selection.name: ENCODINGS[selection.encoding].decode for selection in selections}
+    """Decoders that read a selection's fields back (for MDSDataset / StreamingDataset). An image
+    field is decoded (to a PIL image) only where Pillow is installed; elsewhere it stays bytes."""
+    return {
+        selection.name: ENCODINGS[selection.encoding].decode
+        for selection in selections
+        if ENCODINGS[selection.encoding].column.can_decode()
+    }

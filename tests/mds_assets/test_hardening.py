@@ -19,7 +19,7 @@ from mds_assets.assets.index import how_to_load
 from mds_assets.build import build
 from mds_assets.cli import main
 from mds_assets.core.raw_sources import RawDataError, list_batches, read_records
-from mds_assets.core.selection import RecordEncoder, SelectionError, parse_fields
+from mds_assets.core.selection import RecordEncoder, SelectionError, column_encodings, parse_fields
 from mds_assets.keys import RAW_SAMPLES
 from mds_assets.partitions import raw_batches
 from mds_assets.resources import MDSSettings
@@ -308,7 +308,8 @@ def test_the_load_snippet_runs_and_decodes_every_field(tmp_path, spec, fake_comp
         "float64": (2.5, b"\x00" * 6 + b"\x04\x40"),
     }
     url = str(tmp_path / "ds")
-    with StreamingDatasetWriter(url, [s.name for s in selections], 1000) as writer:
+    fields = [s.name for s in selections]
+    with StreamingDatasetWriter(url, fields, 1000, column_encodings=column_encodings(selections)) as writer:
         writer.write_sample({s.name: values[s.encoding][1] for s in selections})
     code = snippet_code(how_to_load(url, selections))
     imported = {m.strip() for line in re.findall(r"(?m)^import (.*)$", code) for m in line.split(",")}

@@ -45,12 +45,16 @@ def test_auto_decoders_read_back_every_sample(tmp_path, compression):
     assert MDSDataset(str(tmp_path))[1]["n"] == (1).to_bytes(8, "little")  # no decoders: bytes
 
 
-def test_a_dataset_written_by_mosaicml_streaming_reads_the_same(tmp_path):
+@pytest.mark.parametrize("compression", [None, "gz", "br", "snappy"])
+def test_a_dataset_written_by_mosaicml_streaming_reads_the_same_and_verifies(tmp_path, compression):
     written = rows(30)
-    with mds_writer_module().MDSWriter(out=str(tmp_path), columns=COLUMNS, size_limit=400, hashes=["sha1"]) as writer:
+    with mds_writer_module().MDSWriter(
+        out=str(tmp_path), columns=COLUMNS, size_limit=400, hashes=["sha1", "xxh64"], compression=compression
+    ) as writer:
         for sample in written:
             writer.write(sample)
     assert list(MDSDataset(str(tmp_path), decoders="auto")) == written
+    assert main(["verify", "--quiet", str(tmp_path)]) == 0
 
 
 def test_images_decode_to_pil_and_pickles_only_when_allowed(tmp_path):
@@ -60,6 +64,12 @@ def test_images_decode_to_pil_and_pickles_only_when_allowed(tmp_path):
     assert isinstance(sample["image"], Image.Image) and sample["image"].size == (3, 2)
     assert isinstance(sample["obj"], bytes)
     assert MDSDataset(str(tmp_path), decoders="auto", allow_unsafe_types=True)[0]["obj"] == {"a": 1}
+
+
+def test_mds_head_shows_an_image_by_its_format_and_size(tmp_path, capsys):
+    write(str(tmp_path), [{"image": png()}], columns={"image": "png"})
+    assert main(["head", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"sample": 0, "image": "<PNG 3x2 RGB>"}
 
 
 def test_an_index_pointing_outside_the_dataset_is_refused(tmp_path):
@@ -121,3 +131,15 @@ def test_mds_verify_finds_a_missing_shard_and_broken_structure_without_hashes(tm
     assert f"problem: {tmp_path / 'shard.00001.mds.zstd'}: missing" in out
     assert f"problem: {raw}: " in out and "bytes stored, the index says" in out
     assert "note: the index records no hashes" in out
+
+
+@pytest.mark.parametrize("compression", [None, "zstd"])
+def test_any_fsspec_url_holds_the_same_dataset(tmp_path, compression):
+    """On an object store (memory:// here) each file is one PUT; the bytes are those of a local disk."""
+    url = f"memory://mdsv2-{tmp_path.name}-{compression}/ds"
+    write(url, rows(50), compression=compression, size_limit=700, hashes=["sha256"])
+    write(str(tmp_path), rows(50), compression=compression, size_limit=700, hashes=["sha256"])
+    assert list(MDSDataset(url, decoders="auto")) == rows(50)
+    local = MDSDataset(str(tmp_path))
+    assert MDSDataset(url).storage.read("index.json") == local.storage.read("index.json")
+    assert main(["verify", "--quiet", url]) == 0

@@ -105,6 +105,7 @@ def test_a_dataset_is_replaced_only_when_asked(tmp_path):
         ({"text": "x", "n": b"\x01"}, ValueError, "sample 3, column 'n' \\(int64\\): 1 bytes given, .* exactly 8"),
         ({"text": "x", "n": 1 << 63}, ValueError, "sample 3, column 'n' \\(int64\\): .* does not fit"),
         (["text", "n"], TypeError, "sample 3 is a list, not a mapping"),
+        ({"text": "\ud800", "n": 1}, ValueError, "sample 3, column 'text' \\(str\\): 'utf-8' codec can't encode"),
     ],
 )
 def test_a_bad_sample_is_refused_naming_it_and_keeps_what_came_before(tmp_path, sample, error, message):
