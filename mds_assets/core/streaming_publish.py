@@ -9,6 +9,7 @@ changed only — a publish that changes nothing, or one partition, tidies nothin
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from writer.lock import LockWait
@@ -16,6 +17,8 @@ from writer.reference_index import ReferencePublish, publish_by_reference
 
 from .generations import generations_by_partition, remove_unreferenced_generations
 from .layout import partition_url
+
+TIDY_THREADS = 16  # partitions tidied at once (each a few requests on an object store)
 
 
 def publish_streaming(
@@ -25,7 +28,8 @@ def publish_streaming(
     result = publish_by_reference([partition_url(out_url, key) for key in keys], out_url, storage_options, lock_wait)
     if result.changed:
         before, after = generations_by_partition(result.previous), generations_by_partition(result.index)
-        for key in sorted(set(before) & set(keys)):  # a partition no longer published went with its folder
-            if before[key] - after.get(key, set()):
-                remove_unreferenced_generations(out_url, key, storage_options)
+        # a partition no longer published went with its folder
+        stale = [key for key in sorted(set(before) & set(keys)) if before[key] - after.get(key, set())]
+        with ThreadPoolExecutor(max_workers=max(1, min(TIDY_THREADS, len(stale)))) as pool:
+            list(pool.map(lambda key: remove_unreferenced_generations(out_url, key, storage_options), stale))
     return result

@@ -6,12 +6,16 @@ import json
 import warnings
 from pathlib import Path
 
+import pytest
+
 from mds_assets.core.generations import generation_url, new_generation, remove_unreferenced_generations
 from mds_assets.core.raw_sources import list_batches
 from mds_assets.core.selection import parse_fields
 from mds_assets.core.streaming_partition import write_streaming_partition
 from mds_assets.core.streaming_publish import publish_streaming
 from writer import MDSDataset, MDSWriter
+from writer.lock import DatasetLock, DatasetLockedError
+from writer.storage import Storage
 
 from .conftest import write_batch
 
@@ -77,3 +81,18 @@ def test_an_unreadable_published_index_removes_nothing_and_says_so(tmp_path):
         assert remove_unreferenced_generations(str(tmp_path / "out"), "b", None) == []
     assert generations(partition) == before
     assert any("could not remove the unused generations" in str(w.message) for w in warned)
+
+
+def test_a_rebuild_while_a_publish_holds_the_partition_fails_naming_it_and_the_next_build_tidies(tmp_path):
+    partition = build_partition(tmp_path, ["x"] * 5)
+    publish_streaming(str(tmp_path / "out"), ["b"], None)
+    published = (tmp_path / "out" / "index.json").read_bytes()
+    with DatasetLock(Storage(str(partition)), "a publish by reference into out"):  # a publish, mid-way
+        with pytest.raises(DatasetLockedError, match="partitions/b is locked by a publish by reference"):
+            build_partition(tmp_path, ["y"] * 5)
+    assert (tmp_path / "out" / "index.json").read_bytes() == published
+    assert [s["a"] for s in MDSDataset(str(partition), decoders="auto")] == ["x"] * 5  # the partition as it was
+    assert len(generations(partition)) == 2  # the refused build's generation, referenced by no index
+    build_partition(tmp_path, ["z"] * 5)
+    publish_streaming(str(tmp_path / "out"), ["b"], None)
+    assert len(generations(partition)) == 1

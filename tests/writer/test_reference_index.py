@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from writer.lock import DatasetLock, DatasetLockedError
 from writer.reference_index import IndexReferenceError, V2Index, publish_by_reference
+from writer.storage import Storage
 
 from ..faults import count_changes, fail_at, snapshot
 from ..v2_indexes import read_json, write_v2_dataset
@@ -122,3 +124,12 @@ def test_a_failed_index_write_leaves_the_previous_index_byte_for_byte_and_says_s
         publish_by_reference(urls, str(tmp_path))
     assert "is unchanged" in str(raised.value) and "injected fault" in str(raised.value)
     assert snapshot(str(tmp_path)) == before
+
+
+def test_a_source_another_process_holds_fails_the_publish_and_no_lock_is_left_behind(tmp_path):
+    urls = sources(tmp_path, {key: [2] for key in "abcdefgh"})
+    with DatasetLock(Storage(urls[3]), "a rebuild of d"):
+        with pytest.raises(DatasetLockedError, match="partitions/d is locked by a rebuild of d"):
+            publish_by_reference(urls, str(tmp_path))
+    assert not list(tmp_path.rglob(".mds-lock")) and not (tmp_path / "index.json").exists()
+    assert publish_by_reference(urls, str(tmp_path)).index.samples == 16
