@@ -29,6 +29,7 @@ from dagster import (
     AssetMaterialization,
     BackfillPolicy,
     Config,
+    DagsterRunStatus,
     Failure,
     MetadataValue,
     multi_asset,
@@ -96,9 +97,12 @@ def batch_pipeline(
     keys = list(context.partition_keys)
     batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
     failed: dict[str, str] = {}
-    for key in keys:
+    for index, key in enumerate(keys):
         try:
             _build_partition(context, mds_settings, key, batches)
+        except RunEndedError as error:  # nothing more is recorded for a run that has ended
+            failed.update(dict.fromkeys(keys[index:], str(error)))
+            break
         except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
             failed[key] = str(error) or type(error).__name__
             if len(keys) > 1:
@@ -156,9 +160,35 @@ def _build_partition(
             raise ValueError(f"check {SHARD_SIZE} failed: {evaluation.description}")
 
 
+RUN_ENDED = {  # a run's status once it has ended (or is ending) without this step: how to say it
+    DagsterRunStatus.FAILURE: "failed",
+    DagsterRunStatus.CANCELING: "is being cancelled",
+    DagsterRunStatus.CANCELED: "was cancelled",
+}
+
+
+class RunEndedError(RuntimeError):
+    """The step's run failed or was terminated while the step still ran."""
+
+
+def _stop_if_run_ended(context: AssetExecutionContext, key: str) -> None:
+    """A step can outlive its run: a Celery task runs on after its orchestrator was lost or the run
+    was terminated (a revoke does not stop a task already running). Once the run has failed or is
+    being cancelled, the step records no partition as a success of that run; what it wrote stays in
+    storage under the partition's lock, and the next run of the partition rebuilds or keeps it."""
+    run = context.instance.get_run_by_id(context.run.run_id)
+    if run is not None and run.status in RUN_ENDED:
+        raise RunEndedError(
+            f"the run {context.run.run_id} {RUN_ENDED[run.status]} while this step still ran: partition {key} "
+            "and those after it are not recorded as materialised by it"
+        )
+
+
 def _materialised(context: AssetExecutionContext, asset_key: AssetKey, key: str, metadata: dict) -> None:
-    """One partition of a selected asset materialised (logged now, as the partition completes)."""
+    """One partition of a selected asset materialised (logged now, as the partition completes),
+    unless the run has ended meanwhile."""
     if asset_key in context.selected_asset_keys:
+        _stop_if_run_ended(context, key)
         context.log_event(AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata))
 
 
