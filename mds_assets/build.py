@@ -42,7 +42,7 @@ from .instance_binding import bind_instance
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
-from .runs import first_error, run_job
+from .runs import fail_runs_of_ended_processes, first_error, is_instance_failure, run_job
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
@@ -112,29 +112,61 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
     instance = dagster_instance()
     bind_instance(instance, settings.raw_url, settings.out_url)
     batches = list_batches(settings.raw_url, options)
-    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
     report = BuildReport()
     if verify:
         damage = clear_damage(settings.out_url, options, {batch.partition_key for batch in batches})
         report.damaged = damage.cleared
         report.failed.update(damage.unrepairable)
-    stale = [batch for batch in batches if not partition_is_current(batch, settings)]
-    stale_keys = {batch.partition_key for batch in stale}
-    report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
     before = read_state(Storage(settings.out_url, options))
-    ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
-    for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):
-        if error is None:
-            report.built.append(key)
-        else:
-            report.failed[key] = error
-    remove_staging_root(settings.out_url, options)
-    if batches and not report.failed:
-        _publish(settings, instance, [batch.partition_key for batch in batches], report)
+    try:
+        fail_runs_of_ended_processes(instance)
+        _build_batches(settings, instance, batches, workers, progress, report)
+    except Exception as error:
+        if not is_instance_failure(error):
+            raise
+        # The instance's database failed past Dagster's retries: say so, then what --out holds.
+        report.failed[INSTANCE_FAILED] = (
+            f"the Dagster instance at {instance.root_directory} failed ({_last_line(error)}); nothing more was "
+            "published, and the next build marks the runs this one left started as failed"
+        )
     if report.failed:
         after = read_state(Storage(settings.out_url, options))
         report.dataset_state = describe_change(settings.out_url, before, after, None)
     return report
+
+
+INSTANCE_FAILED = "dagster instance"  # the key of BuildReport.failed for a failure of the instance itself
+
+
+def _last_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[-1]
+
+
+def _build_batches(
+    settings: MDSSettings,
+    instance: DagsterInstance,
+    batches: list[RawBatch],
+    workers: int,
+    progress: bool,
+    report: BuildReport,
+) -> None:
+    """Materialise the partitions that are not current, then publish (only if none failed)."""
+    options = settings.fsspec_options()
+    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
+    stale = [batch for batch in batches if not partition_is_current(batch, settings)]
+    stale_keys = {batch.partition_key for batch in stale}
+    report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
+    ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
+    try:
+        for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):
+            if error is None:
+                report.built.append(key)
+            else:
+                report.failed[key] = error
+    finally:
+        remove_staging_root(settings.out_url, options)
+    if batches and not report.failed:
+        _publish(settings, instance, [batch.partition_key for batch in batches], report)
 
 
 def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], report: BuildReport) -> None:

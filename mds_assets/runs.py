@@ -8,10 +8,20 @@ process reads) rather than in Python objects that exist only in this process.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
-from dagster import DagsterInstance, JobDefinition, JobExecutionResult, execute_job, reconstructable
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    JobDefinition,
+    JobExecutionResult,
+    RunsFilter,
+    execute_job,
+    reconstructable,
+)
 
 from .assets.batch_pipeline import listing_config
 from .core.raw_sources import RawBatch
@@ -20,6 +30,8 @@ from .execution import check_instance, executor_name
 from .partitions import partition_range_tags
 from .resources import MDSSettings
 
+ORCHESTRATOR_TAG = "mds/orchestrator"  # "host:pid" of the process that orchestrates a run started here
+INSTANCE_FAILURE_MODULES = ("dagster_postgres", "dagster_mysql", "sqlalchemy", "psycopg2", "pymysql", "sqlite3")
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
 
 
@@ -56,11 +68,56 @@ def run_job(
     target = _target(name)
     check_instance(instance)
     all_tags = dict(tags or {}) | (partition_range_tags(*partitions) if partitions else {})
+    all_tags[ORCHESTRATOR_TAG] = f"{socket.gethostname()}:{os.getpid()}"
     config = run_config(settings, batches)
     with execute_job(
         reconstructable(target), instance=instance, run_config=config, tags=all_tags, raise_on_error=False
     ) as result:
         return result
+
+
+def fail_runs_of_ended_processes(instance: DagsterInstance) -> list[str]:
+    """Mark failed the runs started here (`run_job`) that are still STARTED although the process
+    orchestrating them, on this host, is gone: a database outage longer than Dagster's retries
+    (or a kill -9) ended that process before it could record the run's end. Runs of other hosts,
+    and runs the daemon launched (its run monitoring watches those), are left alone."""
+    statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    ended = []
+    for run in instance.get_runs(RunsFilter(statuses=statuses)):
+        owner = run.tags.get(ORCHESTRATOR_TAG)
+        if owner is None or not _ended_here(owner):
+            continue
+        instance.report_run_failed(
+            run, message=f"the process that ran it ({owner}) ended before recording the run's end"
+        )
+        ended.append(run.run_id)
+    return ended
+
+
+def _ended_here(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def is_instance_failure(error: BaseException) -> bool:
+    """True when `error`, or an error it was raised from, comes from the Dagster instance's
+    database (its driver, SQLAlchemy, or Dagster's storage layer over it)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.split(".")[0] in INSTANCE_FAILURE_MODULES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def first_error(result: JobExecutionResult) -> str:

@@ -28,6 +28,7 @@ from dagster import (
     AssetMaterialization,
     BackfillPolicy,
     Config,
+    DagsterRunStatus,
     Failure,
     MetadataValue,
     Output,
@@ -104,7 +105,7 @@ def batch_pipeline(
         mds_settings.selections(), [batches[k] for k in keys if k in batches], mds_settings.fsspec_options()
     )
     failed: dict[str, str] = {}
-    for key in keys:
+    for index, key in enumerate(keys):
         try:
             _build_partition(context, mds_settings, key, batches, fields)
         except FieldsInNoBatchError as error:  # every partition would fail on it: the run fails before writing
@@ -112,6 +113,9 @@ def batch_pipeline(
                 description=str(error),
                 metadata={"failed_partitions": MetadataValue.json(dict.fromkeys(keys, str(error)))},
             ) from None
+        except RunEndedError as error:  # nothing more is recorded for a run that has ended
+            failed.update(dict.fromkeys(keys[index:], str(error)))
+            break
         except Exception as error:  # reported per partition; the run fails below
             failed[key] = redact(str(error)) or type(error).__name__  # fsspec's errors quote the URL they opened
             if len(keys) > 1:
@@ -177,9 +181,35 @@ def _build_partition(
         record_shard_size(context, settings, key)
 
 
+RUN_ENDED = {  # a run's status once it has ended (or is ending) without this step: how to say it
+    DagsterRunStatus.FAILURE: "failed",
+    DagsterRunStatus.CANCELING: "is being cancelled",
+    DagsterRunStatus.CANCELED: "was cancelled",
+}
+
+
+class RunEndedError(RuntimeError):
+    """The step's run failed or was terminated while the step still ran."""
+
+
+def _stop_if_run_ended(context: AssetExecutionContext, key: str) -> None:
+    """A step can outlive its run: a Celery task runs on after its orchestrator was lost or the run
+    was terminated (a revoke does not stop a task already running). Once the run has failed or is
+    being cancelled, the step records no partition as a success of that run; what it wrote stays in
+    storage under the partition's lock, and the next run of the partition rebuilds or keeps it."""
+    run = context.instance.get_run_by_id(context.run.run_id)
+    if run is not None and run.status in RUN_ENDED:
+        raise RunEndedError(
+            f"the run {context.run.run_id} {RUN_ENDED[run.status]} while this step still ran: partition {key} "
+            "and those after it are not recorded as materialised by it"
+        )
+
+
 def _materialised(context: AssetExecutionContext, asset_key: AssetKey, key: str, metadata: dict) -> None:
-    """One partition of a selected asset materialised (logged now, as the partition completes)."""
+    """One partition of a selected asset materialised (logged now, as the partition completes),
+    unless the run has ended meanwhile."""
     if asset_key in context.selected_asset_keys:
+        _stop_if_run_ended(context, key)
         context.log_event(AssetMaterialization(asset_key=asset_key, partition=key, metadata=metadata))
 
 

@@ -114,7 +114,12 @@ class Postgres:
             timeout=120,
             cwd=self.dir,
         )
-        self._log = (self.dir / "postgres.log").open("wb")
+        self.start_server(timeout)
+
+    def start_server(self, timeout: float = 60) -> None:
+        """Start PostgreSQL on the cluster initdb made (again, after `stop_server`: the data stays)."""
+        data = self.dir / "data"
+        self._log = (self.dir / "postgres.log").open("ab")
         self.process = subprocess.Popen(
             [
                 str(postgres_bin() / "postgres"),
@@ -141,6 +146,11 @@ class Postgres:
             start_new_session=True,
         )
         wait_until(self._ready, timeout, "PostgreSQL accepting connections")
+
+    def stop_server(self) -> None:
+        """PostgreSQL down (fast shutdown: connections refused), its data kept for `start_server`."""
+        stop_group(self.process, signal.SIGINT)
+        self.process = None
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:

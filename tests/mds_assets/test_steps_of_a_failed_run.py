@@ -1,0 +1,43 @@
+"""A step whose run has failed (its orchestrator lost, the run terminated) while the step still
+runs — as a Celery task may — materialises nothing more: no partition is shown as a success of
+a failed run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+
+from mds_assets.assets import batch_pipeline as pipeline_module
+from mds_assets.build import materialise_range
+from mds_assets.core.raw_sources import list_batches
+from mds_assets.keys import MDS_SHARDS
+from mds_assets.partitions import RAW_BATCHES
+from mds_assets.resources import MDSSettings
+
+
+def test_a_step_stops_materialising_once_its_run_has_failed(
+    instance: DagsterInstance, settings: MDSSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    batches = list_batches(settings.raw_url)
+    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
+    real_write_partition = pipeline_module.write_partition
+
+    def run_fails_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        (run,) = instance.get_runs()
+        if run.status == DagsterRunStatus.STARTED:  # the orchestrator marks it failed while this step writes
+            instance.report_run_failed(run, message="the orchestrator was lost")
+        return real_write_partition(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "write_partition", run_fails_meanwhile)
+    errors = materialise_range(batches, settings.model_dump(), instance)
+    (run,) = instance.get_runs()
+    shards = [
+        entry
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+        if entry.get_dagster_event().asset_key == MDS_SHARDS
+    ]
+    assert shards == [], [entry.get_dagster_event().partition for entry in shards]
+    assert all(error is not None and "failed" in error for error in errors.values()), errors
