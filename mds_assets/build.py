@@ -1,6 +1,6 @@
 """`mds-assets build`: everything the UI does, from the shell, recorded in the same Dagster instance.
 
-Registers a partition per raw batch, materialises the partitions that are missing or whose
+Registers a partition per group of raw files (`core.grouping`), materialises the partitions that are missing or whose
 batch or settings changed — in parallel, one run per worker, each run a range of partitions —
 then publishes the index and runs its checks. If any partition fails, nothing is published:
 the dataset stays as it was.
@@ -25,10 +25,10 @@ from tqdm.auto import tqdm
 from writer.published import describe_change, read_state
 from writer.storage import Storage
 
+from .core.grouping import RawGroup
 from .core.layout import stored_partitions
 from .core.partition_writer import remove_staging_root
-from .core.raw_sources import RawBatch, list_batches
-from .core.stamps import partition_is_current
+from .core.stamps import current_partitions
 from .core.work_split import contiguous_ranges
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
@@ -85,12 +85,12 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
     settings.check()
     instance = dagster_instance()
     options = settings.fsspec_options()
-    batches = list_batches(settings.raw_url, options)
-    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
+    groups = settings.raw_groups()
+    instance.add_dynamic_partitions(RAW_BATCHES, [group.partition_key for group in groups])
     report = BuildReport()
-    stale = [batch for batch in batches if not partition_is_current(batch, settings)]
-    stale_keys = {batch.partition_key for batch in stale}
-    report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
+    current = current_partitions(groups, settings)
+    stale = [group for group in groups if group.partition_key not in current]
+    report.unchanged = [group.partition_key for group in groups if group.partition_key in current]
     before = read_state(Storage(settings.out_url, options))
     ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
     for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):
@@ -99,8 +99,8 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True) -> Bui
         else:
             report.failed[key] = error
     remove_staging_root(settings.out_url, options)
-    if batches and not report.failed:
-        _publish(settings, instance, [batch.partition_key for batch in batches], report)
+    if groups and not report.failed:
+        _publish(settings, instance, [group.partition_key for group in groups], report)
     if report.failed:
         after = read_state(Storage(settings.out_url, options))
         report.dataset_state = describe_change(settings.out_url, before, after, None)
@@ -130,7 +130,7 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
 
 
 def _materialise_ranges(
-    ranges: list[list[RawBatch]], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
+    ranges: list[list[RawGroup]], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
 ):
     """Yield (partition key, error or None) for each partition as its range's run ends."""
     bar = tqdm(total=sum(map(len, ranges)), desc="partitions", unit="partition", disable=not progress or not ranges)
@@ -184,7 +184,7 @@ def _worker_instance(dagster_home: str) -> DagsterInstance:
 
 
 def materialise_range(
-    batches: list[RawBatch], settings: dict[str, Any], instance: DagsterInstance | str
+    batches: list[RawGroup], settings: dict[str, Any], instance: DagsterInstance | str
 ) -> dict[str, str | None]:
     """One Dagster run for a range of partitions: each partition key with its error, or None.
     In a worker process `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""

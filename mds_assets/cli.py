@@ -12,6 +12,7 @@ from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from .build import BuildReport, build
 from .core.demo_data import write_demo_batches
+from .core.grouping import SHARDS_PER_PARTITION, parse_bytes
 from .core.layout import partition_url
 from .core.selection import json_type
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
@@ -47,6 +48,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--compression", default=None, help="gz or gz:0..gz:9 (default: none)")
     parser.add_argument(
+        "--partition-bytes",
+        type=_bytes,
+        default=None,
+        help="raw bytes per partition, e.g. 64MB or 64MiB: small neighbouring files form one partition up "
+        f"to this size (default {SHARDS_PER_PARTITION} x --shard-size-limit)",
+    )
+    parser.add_argument(
         "--storage-options",
         type=_json_object,
         default={},
@@ -70,6 +78,13 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _bytes(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _build(args: argparse.Namespace) -> int:
     try:
         settings = MDSSettings(
@@ -79,6 +94,7 @@ def _build(args: argparse.Namespace) -> int:
             shard_size_limit=args.shard_size_limit,
             compression=args.compression,
             storage_options=args.storage_options,
+            partition_bytes=args.partition_bytes,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
         print(f"mds-assets: {error}", file=sys.stderr)
@@ -97,6 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
         fields=DEFAULT_FIELDS,
         shard_size_limit=args.shard_size_limit,
         compression=args.compression,
+        partition_bytes=args.partition_bytes,
     )
     return _run(settings, args)
 

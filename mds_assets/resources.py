@@ -18,6 +18,8 @@ from pydantic import ConfigDict, Field
 from writer.compression import parse_compression
 from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
+from .core.grouping import SHARDS_PER_PARTITION, RawGroup, default_partition_bytes, group_batches, parse_bytes
+from .core.raw_sources import list_batches
 from .core.selection import FieldSelection, parse_fields
 
 DEFAULT_RAW_URL = "data/raw"
@@ -42,6 +44,11 @@ class MDSSettings(ConfigurableResource):
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options (no credentials: use AWS_* variables)"
     )
+    partition_bytes: int | None = Field(
+        default=None,
+        description="raw bytes per partition: neighbouring small files form one partition of up to this "
+        f"size, a larger file is one of its own (default {SHARDS_PER_PARTITION} x shard_size_limit)",
+    )
 
     def selections(self) -> list[FieldSelection]:
         return parse_fields(self.fields)
@@ -49,12 +56,22 @@ class MDSSettings(ConfigurableResource):
     def fsspec_options(self) -> dict[str, Any] | None:
         return dict(self.storage_options) or None
 
+    def partition_size(self) -> int:
+        """The partition_bytes setting, or its default."""
+        return self.partition_bytes or default_partition_bytes(self.shard_size_limit)
+
+    def raw_groups(self) -> list[RawGroup]:
+        """The raw URL listed once, its files grouped into partitions."""
+        return group_batches(list_batches(self.raw_url, self.fsspec_options()), self.partition_size())
+
     def check(self) -> None:
         """Fail fast on settings that can never work, before any batch is read."""
         self.selections()
         parse_compression(self.compression)
         if self.shard_size_limit <= 0:
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
+        if self.partition_bytes is not None and self.partition_bytes <= 0:
+            raise ValueError(f"partition_bytes must be positive, got {self.partition_bytes}")
         if _is_inside(self.out_url, self.raw_url):
             raise ValueError(
                 f"out_url {self.out_url} is inside the raw_url {self.raw_url}: the output would be "
@@ -95,4 +112,7 @@ def settings_from_environment() -> MDSSettings:
         fields=os.environ.get("MDS_FIELDS", ",".join(DEFAULT_FIELDS)).split(","),
         shard_size_limit=int(os.environ.get("MDS_SHARD_SIZE_LIMIT", str(DEFAULT_SHARD_SIZE_LIMIT))),
         compression=os.environ.get("MDS_COMPRESSION") or None,
+        partition_bytes=parse_bytes(os.environ["MDS_PARTITION_BYTES"])
+        if os.environ.get("MDS_PARTITION_BYTES")
+        else None,
     )

@@ -18,7 +18,7 @@ materialised, its error is logged, and the run fails naming every failed partiti
 import dataclasses
 import posixpath
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import (
     AssetCheckEvaluation,
@@ -36,9 +36,10 @@ from dagster import (
 from pydantic import Field
 
 from ..checks import shard_size_evaluation
+from ..core.grouping import RawGroup, groups_by_key
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
-from ..core.raw_sources import RawBatch, RawDataError, list_batches
+from ..core.raw_sources import RawBatch, RawDataError
 from ..core.wording import plural
 from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES, SHARD_SIZE
 from ..partitions import raw_batches
@@ -51,7 +52,8 @@ PIPELINE_OP = "batch_pipeline"
 
 
 class ListedBatch(Config):
-    """A raw batch as a listing found it: the fields of `core.raw_sources.RawBatch`, as config."""
+    """A raw file as a listing found it: the fields of `core.raw_sources.RawBatch`, as config,
+    and the key of the partition (group of files) it belongs to."""
 
     name: str
     url: str
@@ -59,19 +61,24 @@ class ListedBatch(Config):
     fingerprint: str
     size: int
     problem: str = ""
+    partition: str = ""
 
 
 class BatchListing(Config):
     batches: list[ListedBatch] = Field(
         default_factory=list,
-        description="The raw batches as already listed by whoever launched the run (mds-assets build "
-        "fills it in); empty: the run lists the raw URL itself, once.",
+        description="The raw files as already listed by whoever launched the run (mds-assets build and the "
+        "sensor fill it in), each with the key of its partition; empty: the run lists the raw URL itself, once.",
     )
 
 
-def listing_config(batches: list[RawBatch]) -> dict:
-    """The op config that hands a listing to the run (for `runs.run_config`)."""
-    return {PIPELINE_OP: {"config": {"batches": [dataclasses.asdict(batch) for batch in batches]}}}
+def listing_config(groups: list[RawGroup]) -> dict[str, Any]:
+    """The op config that hands a listing to the run (for `runs.run_config`): each group's
+    files, in order, with the group's key."""
+    listed = [
+        dataclasses.asdict(member) | {"partition": group.partition_key} for group in groups for member in group.members
+    ]
+    return {PIPELINE_OP: {"config": {"batches": listed}}}
 
 
 @multi_asset(
@@ -94,11 +101,11 @@ def batch_pipeline(
         yield from check_every_partition(context, mds_settings)  # "Execute all" on the Checks tab
         return
     keys = list(context.partition_keys)
-    batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
+    groups = _groups_by_key(config, mds_settings) if context.selected_asset_keys else {}
     failed: dict[str, str] = {}
     for key in keys:
         try:
-            _build_partition(context, mds_settings, key, batches)
+            _build_partition(context, mds_settings, key, groups)
         except Exception as error:  # noqa: BLE001 - reported per partition; the run fails below
             failed[key] = str(error) or type(error).__name__
             if len(keys) > 1:
@@ -107,11 +114,17 @@ def batch_pipeline(
         raise _failure(failed, len(keys))
 
 
-def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawBatch]:
+def _groups_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawGroup]:
     if not config.batches:
-        return {batch.partition_key: batch for batch in list_batches(settings.raw_url, settings.fsspec_options())}
-    listed = [RawBatch(**batch.model_dump()) for batch in config.batches]
-    for batch in listed:  # a listing of another raw URL (settings changed since, or typed by hand) is refused
+        return groups_by_key(settings.raw_groups())
+    members: dict[str, list[RawBatch]] = {}
+    for entry in config.batches:
+        fields = entry.model_dump()
+        key = fields.pop("partition")
+        batch = RawBatch(**fields)
+        members.setdefault(key or batch.partition_key, []).append(batch)  # no key given: a file of its own
+    for batch in (batch for batches in members.values() for batch in batches):
+        # a listing of another raw URL (settings changed since, or typed by hand) is refused
         if (
             batch.name in ("", ".", "..")
             or "/" in batch.name
@@ -121,26 +134,41 @@ def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, Ra
                 f"the run's listed batch {batch.name!r} ({batch.url}) is not a batch directly under the raw URL "
                 f"{settings.raw_url}; launch the run without the `batches` config to list it afresh"
             )
-    return {batch.partition_key: batch for batch in listed}
+    return {key: _listed_group(key, batches) for key, batches in members.items()}
+
+
+def _listed_group(key: str, batches: list[RawBatch]) -> RawGroup:
+    """The group a run's listing names `key`; a key that is not its files' key is refused, so no
+    partition is ever built from files that are not its own."""
+    group = RawGroup(tuple(batches))
+    if key != group.partition_key:
+        raise RawDataError(
+            f"the run's listing puts {group.name} in partition {key!r}, whose files they are not (their "
+            f"partition is {group.partition_key!r}); launch the run without the `batches` config to list afresh"
+        )
+    return group
 
 
 def _build_partition(
-    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch]
+    context: AssetExecutionContext, settings: MDSSettings, key: str, groups: dict[str, RawGroup]
 ) -> None:
     """The selected assets of one partition, each materialisation logged as it completes; then its check."""
     selected = context.selected_asset_keys
     if selected:
-        batch = batches.get(key)
-        if batch is None:
-            raise RawDataError(f"no raw batch under {settings.raw_url} has partition key {key!r} (was it removed?)")
-        with reading(batch, settings.fsspec_options()) as batch_reading:
+        group = groups.get(key)
+        if group is None:
+            raise RawDataError(
+                f"no group of raw files under {settings.raw_url} has partition key {key!r} (a file removed or "
+                "added since it was registered? the next listing registers its new key)"
+            )
+        with reading(group, settings.fsspec_options()) as batch_reading:
             preview = batch_reading.preview
-            _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(batch, preview))
+            _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(group, preview))
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
             if MDS_SHARDS in selected:
                 build = write_partition(
-                    batch,
+                    group,
                     settings.selections(),
                     settings.out_url,
                     settings.shard_size_limit,
@@ -148,7 +176,7 @@ def _build_partition(
                     settings.fsspec_options(),
                     records=batch_reading.records(),
                 )
-                _materialised(context, MDS_SHARDS, key, shards_metadata(build, batch))
+                _materialised(context, MDS_SHARDS, key, shards_metadata(build, group))
     if context.selected_asset_check_keys:
         evaluation = shard_size_evaluation(settings, key)
         context.log_event(evaluation)

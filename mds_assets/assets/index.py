@@ -9,8 +9,10 @@ from writer.merge import merge_datasets
 from ..checks import PARTITIONS_SIDECAR
 from ..core.layout import partition_url, stored_partitions
 from ..core.selection import FieldSelection
+from ..core.superseded import RegroupingNotBuilt, partitions_kept, remove_partitions
 from ..core.wording import plural
 from ..keys import MDS_SHARDS
+from ..partitions import RAW_BATCHES
 from ..resources import MDSSettings
 
 
@@ -29,7 +31,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     a shard name it uses must change, and the new one is written last. So a failure leaves the
     previous dataset, the new one, or no index (never a wrong one); the next run repairs it."""
     options = mds_settings.fsspec_options()
-    keys = partitions_to_publish(mds_settings.out_url, options)
+    keys, superseded = _without_superseded(mds_settings, partitions_to_publish(mds_settings.out_url, options))
     sidecar = json.dumps({"partitions": keys}, indent=1).encode()
     result = merge_datasets(
         [partition_url(mds_settings.out_url, key) for key in keys],
@@ -37,6 +39,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
         options,
         sidecars={PARTITIONS_SIDECAR: sidecar},
     )
+    _remove_superseded(context, mds_settings, superseded)
     manifest = result.manifest
     stored = sum(shard.stored_bytes for shard in manifest.shards)
     context.log.info(
@@ -74,6 +77,23 @@ def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[st
     if not complete:
         raise Failure("no partition dataset to publish yet: materialise some mds_shards partitions first")
     return complete
+
+
+def _without_superseded(settings: MDSSettings, keys: list[str]) -> tuple[list[str], list[str]]:
+    """The partitions to publish, and those a regrouping replaced (`core.superseded`)."""
+    try:
+        return partitions_kept(settings.out_url, settings.raw_url, keys, settings.fsspec_options())
+    except RegroupingNotBuilt as error:
+        raise Failure(f"{error} — nothing was published") from None
+
+
+def _remove_superseded(context: AssetExecutionContext, settings: MDSSettings, keys: list[str]) -> None:
+    """Once the dataset without them is published: their folders and their partition keys."""
+    remove_partitions(settings.out_url, keys, settings.fsspec_options())
+    for key in keys:
+        context.instance.delete_dynamic_partition(RAW_BATCHES, key)
+    if keys:
+        context.log.info(f"removed {plural(len(keys), 'partition')} replaced by a regrouping: {', '.join(keys)}")
 
 
 _DECODER_SOURCE = {  # encoding -> (decoder source, module it needs); unlisted encodings stay bytes

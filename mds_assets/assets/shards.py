@@ -18,9 +18,9 @@ from dagster import (
 )
 
 from ..checks import shard_size_evaluation
+from ..core.grouping import RawGroup
 from ..core.layout import stored_partitions
 from ..core.partition_writer import PartitionBuild
-from ..core.raw_sources import RawBatch
 from ..core.wording import plural
 from ..keys import MDS_SHARDS, SELECTED_SAMPLES, SHARD_SIZE
 from ..partitions import RAW_BATCHES, raw_batches
@@ -61,7 +61,7 @@ def shard_size_spec() -> AssetCheckSpec:
         )
 
 
-def shards_metadata(build: PartitionBuild, batch: RawBatch) -> dict:
+def shards_metadata(build: PartitionBuild, batch: RawGroup) -> dict:
     manifest = build.manifest
     seconds = max(build.seconds, 1e-9)
     return {

@@ -24,6 +24,8 @@ from typing import Any
 
 import pybase64
 
+from .grouping import place_of
+
 _INT64 = struct.Struct("<q")
 _FLOAT64 = struct.Struct("<d")
 
@@ -120,18 +122,18 @@ class RecordEncoder:
             try:
                 value = record[name]
             except KeyError:
-                raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: missing") from None
+                raise SelectionError(f"{place_of(self.batch, line)}, field {name!r}: missing") from None
             kind = json_type(value)
             if kind not in encoding.accepts:
                 raise SelectionError(
-                    f"batch {self.batch}, line {line}, field {name!r}: a JSON {kind} cannot be "
+                    f"{place_of(self.batch, line)}, field {name!r}: a JSON {kind} cannot be "
                     f"encoded as {encoding_name} (accepts {', '.join(sorted(encoding.accepts))})"
                 )
             try:
                 sample[name] = encoding.encode(value)
             except (ValueError, binascii.Error, OverflowError, struct.error, RecursionError) as error:
                 raise SelectionError(
-                    f"batch {self.batch}, line {line}, field {name!r}: not valid {encoding_name} ({error})"
+                    f"{place_of(self.batch, line)}, field {name!r}: not valid {encoding_name} ({error})"
                 ) from None
         return sample
 
