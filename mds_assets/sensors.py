@@ -59,7 +59,10 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
     before = SensorCursor.parse(context.cursor)
     listing = listing_digest(batches, mds_settings)
     if listing == before.listing:
-        return SkipReason("no raw file added, changed or removed, and no setting changed, since the last tick")
+        return SensorResult(
+            skip_reason="no raw file added, changed or removed, and no setting changed, since the last tick",
+            cursor=context.cursor,
+        )
     groups = group_batches(batches, mds_settings.partition_size())
     registered = list(context.instance.get_dynamic_partitions(RAW_BATCHES))
     known = set(registered)

@@ -38,7 +38,11 @@ def raw_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def settings(raw_dir, tmp_path) -> MDSSettings:
-    return MDSSettings(raw_url=str(raw_dir), out_url=str(tmp_path / "out"), fields=FIELDS, shard_size_limit=1000)
+    # partition_bytes=1: every file a partition of its own, so these tests name a partition by its
+    # file; groups of files are tested in test_partition_groups.py
+    return MDSSettings(
+        raw_url=str(raw_dir), out_url=str(tmp_path / "out"), fields=FIELDS, shard_size_limit=1000, partition_bytes=1
+    )
 
 
 @pytest.fixture
