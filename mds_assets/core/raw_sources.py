@@ -14,6 +14,7 @@ import posixpath
 import re
 from collections.abc import Generator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import fsspec
@@ -58,7 +59,7 @@ class RawBatch:
     size: int  # bytes
     problem: str = ""  # why a "refused" batch cannot be read
 
-    @property
+    @cached_property  # sorted, grouped and checked by: computed once per listed file
     def partition_key(self) -> str:
         return partition_key_for_batch(self.name)
 
