@@ -1,6 +1,5 @@
 """`mds-assets build`: incremental, parallel = sequential, and all-or-nothing publishing."""
 
-import json
 import os
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from mds_assets.resources import MDSSettings
 from writer import MDSDataset
 
 from ..commands import build_arguments
-from .conftest import record, snapshot, write_batch
+from .conftest import record, snapshot, without_build_times, write_batch
 
 
 def test_an_incremental_build_runs_only_new_and_changed_batches(instance, settings, raw_dir):
@@ -48,19 +47,9 @@ def test_parallel_and_sequential_builds_give_the_same_bytes(instance, raw_dir, t
         )
         report = build(settings, workers=workers, progress=False)
         assert report.ok and len(report.built) == 3
-        outputs[workers] = _without_build_times(snapshot(tmp_path / f"out-{workers}"))
+        outputs[workers] = without_build_times(snapshot(tmp_path / f"out-{workers}"))
     assert outputs[1] == outputs[2]
     assert len(outputs[1]) > 10
-
-
-def _without_build_times(files: dict[str, bytes]) -> dict[str, bytes]:
-    """The files, each partition's stamp without its `built_at` (when, not what, it was built)."""
-    for name, data in files.items():
-        if name.endswith("/mds_source.json"):
-            stamp = json.loads(data)
-            assert isinstance(stamp.pop("built_at"), float)
-            files[name] = json.dumps(stamp).encode()
-    return files
 
 
 def test_a_failing_partition_leaves_the_published_dataset_exactly_as_it_was(instance, settings, raw_dir, tmp_path):

@@ -91,7 +91,9 @@ def test_a_bad_record_deep_in_a_group_names_its_file_line_and_field(instance, tm
         + ["--partition-bytes", "64MB"]
     )
     assert code == 1
-    assert "batch hour-0006.jsonl, line 3, field 'n': a JSON string cannot be encoded as int64" in capsys.readouterr().err
+    assert (
+        "batch hour-0006.jsonl, line 3, field 'n': a JSON string cannot be encoded as int64" in capsys.readouterr().err
+    )
 
 
 def test_a_missing_field_in_a_later_file_of_the_preview_names_that_file(instance, tmp_path):
@@ -124,9 +126,7 @@ def test_image_folder_and_parquet_batches_are_grouped_too(instance, tmp_path):
     for name in ("pics-a", "pics-b"):
         (raw / name / "cat").mkdir(parents=True)
         (raw / name / "cat" / "1.png").write_bytes(name.encode())
-    settings = MDSSettings(
-        raw_url=str(raw), out_url=str(tmp_path / "out"), fields=["path", "label", "content:bytes"]
-    )
+    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=["path", "label", "content:bytes"])
     report = build(settings, workers=1, progress=False)
     assert report.ok and len(report.built) == 1
     dataset = MDSDataset(settings.out_url)

@@ -55,9 +55,10 @@ def test_no_group_weighs_more_than_the_cap_unless_it_is_one_file():
 
 def test_a_group_key_names_its_first_file_count_and_members_and_only_changes_with_the_member_list():
     group = RawGroup((batch("hour-0001"), batch("hour-0002"), batch("hour-0003")))
-    assert group.partition_key.startswith("hour-0001_3_files-") and len(group.partition_key) == len(
-        "hour-0001_3_files-"
-    ) + 8
+    assert (
+        group.partition_key.startswith("hour-0001_3_files-")
+        and len(group.partition_key) == len("hour-0001_3_files-") + 8
+    )
     changed_content = RawGroup((batch("hour-0001", fingerprint="g"), batch("hour-0002"), batch("hour-0003")))
     assert changed_content.partition_key == group.partition_key
     assert changed_content.fingerprint != group.fingerprint  # rebuilt in place

@@ -17,8 +17,7 @@ TICK_SECONDS = 10
 def listed(count: int, prefix: str = "hour") -> list[RawBatch]:
     """A listing held in memory (the storage's own listing time is the benchmark's to measure)."""
     return [
-        RawBatch(f"{prefix}-{n:06}.jsonl", f"/raw/{prefix}-{n:06}.jsonl", "jsonl", f"{n:x}", 1600)
-        for n in range(count)
+        RawBatch(f"{prefix}-{n:06}.jsonl", f"/raw/{prefix}-{n:06}.jsonl", "jsonl", f"{n:x}", 1600) for n in range(count)
     ]
 
 
@@ -46,7 +45,11 @@ def tick(instance, settings: MDSSettings, cursor: str | None) -> tuple[SensorRes
 
 def requested_keys(result: SensorResult) -> list[str]:
     return [
-        json.dumps(sorted({b.get("partition") or b["name"] for b in r.run_config["ops"]["batch_pipeline"]["config"]["batches"]}))
+        json.dumps(
+            sorted(
+                {b.get("partition") or b["name"] for b in r.run_config["ops"]["batch_pipeline"]["config"]["batches"]}
+            )
+        )
         for r in result.run_requests
     ]
 
