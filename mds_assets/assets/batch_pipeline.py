@@ -158,8 +158,8 @@ def _build_partition(
         group = groups.get(key)
         if group is None:
             raise RawDataError(
-                f"no group of raw files under {settings.raw_url} has partition key {key!r} (a file removed or "
-                "added since it was registered? the next listing registers its new key)"
+                f"no raw batch or group of raw files under {settings.raw_url} has partition key {key!r} (was it "
+                "removed?); a file added or removed since the key was registered gives its group a new key"
             )
         with reading(group, settings.fsspec_options()) as batch_reading:
             preview = batch_reading.preview

@@ -139,3 +139,25 @@ def test_image_folder_and_parquet_batches_are_grouped_too(instance, tmp_path):
     settings = MDSSettings(raw_url=str(tables), out_url=str(tmp_path / "out-tables"), fields=["uid"])
     report = build(settings, workers=1, progress=False)
     assert report.ok and len(report.built) == 1 and len(MDSDataset(settings.out_url)) == 12
+
+
+def test_a_run_listing_that_puts_files_in_a_partition_not_theirs_is_refused(instance, tmp_path):
+    from mds_assets.runs import run_config
+
+    from .test_assets import job
+
+    small_files(tmp_path / "raw", 3)
+    settings = grouped(tmp_path)
+    (group,) = settings.raw_groups()
+    config = run_config(settings, [group])
+    for entry in config["ops"]["batch_pipeline"]["config"]["batches"]:
+        entry["partition"] = "hour-0000"  # the first file's own key: not the key of these three files
+    instance.add_dynamic_partitions("raw_batches", ["hour-0000"])
+    result = job("build_partition", settings).execute_in_process(
+        run_config={"ops": config["ops"]}, partition_key="hour-0000", instance=instance, raise_on_error=False
+    )
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert f"whose files they are not (their partition is {group.partition_key!r})" in str(
+        failure.step_failure_data.error
+    )
+    assert not (tmp_path / "out" / "partitions" / "hour-0000").exists()
