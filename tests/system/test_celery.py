@@ -57,6 +57,7 @@ class Cluster:
             "MDS_OUT_URL": str(self.root / "out-ui"),
             "MDS_FIELDS": FIELDS,
             "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
+            "MDS_PARTITION_BYTES": "1",  # a partition per batch
             "MDS_SENSOR_INTERVAL_SECONDS": "5",
         }
         self.workers = [
@@ -118,6 +119,8 @@ def build_command(raw: Path, out: Path) -> list[str]:
         *build_arguments(str(raw), str(out), FIELDS),
         "--shard-size-limit",
         str(SHARD_SIZE_LIMIT),
+        "--partition-bytes",
+        "1",  # a partition per batch: the runs spread over the workers
         "--quiet",
     ]
 
