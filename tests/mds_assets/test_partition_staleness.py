@@ -2,6 +2,8 @@
 
 import threading
 
+import pytest
+
 from mds_assets.core import stamps
 from mds_assets.core.grouping import group_batches
 from mds_assets.core.partition_writer import write_partition
@@ -50,3 +52,22 @@ def test_staleness_of_many_groups_lists_the_partitions_once_and_reads_stamps_con
     assert current == {group.partition_key for group in built} - {"b04"}
     assert listings.count(str(tmp_path / "out" / "partitions")) == 1  # one listing of <out>/partitions/
     assert len(stamp_reads) == len(built)  # no request for a partition that has no folder
+
+
+def test_a_regrouping_half_built_holds_the_publish_naming_the_files_and_a_file_gone_is_dropped(tmp_path):
+    from mds_assets.core.grouping import RawGroup
+    from mds_assets.core.superseded import RegroupingNotBuilt, partitions_kept
+
+    raw, out = tmp_path / "raw", str(tmp_path / "out")
+    for name in ("a", "b"):
+        write_batch(raw, f"{name}.jsonl", [record(1, 0)])
+    a, b = list_batches(str(raw))
+    selections = MDSSettings(raw_url=str(raw), out_url=out, fields=FIELDS).selections()
+    old, new = RawGroup((a, b)), RawGroup((a,))
+    write_partition(old, selections, out, 1000, None)
+    write_partition(new, selections, out, 1000, None)  # built later: it holds a.jsonl
+    keys = sorted([old.partition_key, new.partition_key])
+    with pytest.raises(RegroupingNotBuilt, match=r"the new partitions of b\.jsonl are not built yet"):
+        partitions_kept(out, str(raw), keys, None)
+    (raw / "b.jsonl").unlink()  # gone from the raw URL: it leaves with its old partition
+    assert partitions_kept(out, str(raw), keys, None) == ([new.partition_key], [old.partition_key])
