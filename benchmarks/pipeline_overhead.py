@@ -2,8 +2,9 @@
 
     python benchmarks/pipeline_overhead.py [--batch-mb 2,80] [--batches 8] [--repeat 3]
 
-For each batch size it generates `--batches` JSONL batches of ~10 KB records (uid, caption,
-base64 payload), then times, each in a fresh process, alternating, best of `--repeat`:
+For each batch size it generates `--batches` JSONL batches of ~13 KB records (uid, a caption of
+3 to 40 words, a random base64 payload, and a `source` field that is not selected), then
+times, each in a fresh process, alternating, best of `--repeat`:
   * hand loop (the baseline): one process reads every batch line by line, `json.loads`,
     `base64.b64decode`, and writes one dataset with our StreamingDatasetWriter — what a user
     would write without this project;
@@ -24,6 +25,7 @@ import base64
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -37,7 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 from tests.commands import MDS_ASSETS, build_arguments
 
 FIELDS = "uid,caption,payload:base64"
-RECORD_PAYLOAD = 7_300  # bytes before base64: ~10 KB per JSON line
+RECORD_PAYLOAD = 9_750  # random bytes before base64: ~13 KB of base64 per record
+CAPTION_WORDS = "a dog cat on the red blue sofa beside under river mountain photo of two three people city at night "
+CAPTION_WORDS += "close-up painting café naïve 東京 street market old new small large garden with flowers in spring"
+CAPTION_WORDS = CAPTION_WORDS.split()
 TARGETS = {2: 10.0, 80: 1.0}  # batch MB -> the bound on pipeline / hand loop
 
 HAND_LOOP = """
@@ -60,15 +65,23 @@ def pipeline_command(raw: Path, out: Path) -> list[str]:
 
 
 def generate(raw: Path, batch_mb: int, batches: int) -> int:
+    """Data as unkind as real data: every payload random (~13 KB of base64, nothing repeats), captions
+    of varied length and words, and a field that is not selected (parsed, then dropped)."""
     raw.mkdir(parents=True)
-    line_bytes = len(base64.b64encode(bytes(RECORD_PAYLOAD))) + 80
+    rng = random.Random(batch_mb)
+    line_bytes = len(base64.b64encode(bytes(RECORD_PAYLOAD))) + 260
     per_batch = max(1, batch_mb * 1_000_000 // line_bytes)
-    payloads = [base64.b64encode(os.urandom(RECORD_PAYLOAD)).decode() for _ in range(32)]
     for batch in range(batches):
         with (raw / f"batch-{batch:03d}.jsonl").open("w") as out:
             for number in range(per_batch):
-                record = {"uid": f"{batch}-{number}", "caption": f"record {number} of batch {batch}"}
-                out.write(json.dumps({**record, "payload": payloads[number % 32]}) + "\n")
+                words = rng.choices(CAPTION_WORDS, k=rng.randint(3, 40))
+                record = {
+                    "uid": f"{batch}-{number}",
+                    "caption": " ".join(words).capitalize() + rng.choice([".", "!", "?", " ✓"]),
+                    "payload": base64.b64encode(os.urandom(RECORD_PAYLOAD)).decode(),
+                    "source": {"crawl": f"cc-{rng.randrange(10**6)}", "scores": [rng.random() for _ in range(4)]},
+                }
+                out.write(json.dumps(record) + "\n")
     return per_batch * batches
 
 

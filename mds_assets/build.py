@@ -1,6 +1,6 @@
 """`mds-assets build`: everything the UI does, from the shell, recorded in the same Dagster instance.
 
-Registers a partition per raw batch, materialises the partitions that are missing or whose
+Registers a partition per group of raw files (`core.grouping`), materialises the partitions that are missing or whose
 batch or settings changed — in parallel, one run per worker, each run a range of partitions —
 then publishes the index and runs its checks. If any partition fails, nothing is published:
 the dataset stays as it was.
@@ -30,12 +30,12 @@ from writer.storage import Storage
 
 from .compute_logs import without_tail
 from .core.damage import clear_damage
+from .core.grouping import RawGroup
 from .core.layout import stored_partitions
 from .core.orphans import repeated_partitions
 from .core.ownership import check_output_may_be_written
 from .core.partition_writer import remove_staging_root
-from .core.raw_sources import RawBatch, list_batches
-from .core.stamps import partition_is_current
+from .core.stamps import current_partitions
 from .core.work_split import contiguous_ranges
 from .dagster_internals import failure_metadata
 from .instance_binding import bind_instance
@@ -111,16 +111,16 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
     check_output_may_be_written(settings.out_url, settings.format, options, adopt=settings.adopt_output)
     instance = dagster_instance()
     bind_instance(instance, settings.raw_url, settings.out_url)
-    batches = list_batches(settings.raw_url, options)
+    groups = settings.raw_groups()
     report = BuildReport()
     if verify:
-        damage = clear_damage(settings.out_url, options, {batch.partition_key for batch in batches})
+        damage = clear_damage(settings.out_url, options, {group.partition_key for group in groups})
         report.damaged = damage.cleared
         report.failed.update(damage.unrepairable)
     before = read_state(Storage(settings.out_url, options))
     try:
         fail_runs_of_ended_processes(instance)
-        _build_batches(settings, instance, batches, workers, progress, report)
+        _build_groups(settings, instance, groups, workers, progress, report)
     except Exception as error:
         if not is_instance_failure(error):
             raise
@@ -142,20 +142,20 @@ def _last_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[-1]
 
 
-def _build_batches(
+def _build_groups(
     settings: MDSSettings,
     instance: DagsterInstance,
-    batches: list[RawBatch],
+    groups: list[RawGroup],
     workers: int,
     progress: bool,
     report: BuildReport,
 ) -> None:
     """Materialise the partitions that are not current, then publish (only if none failed)."""
     options = settings.fsspec_options()
-    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
-    stale = [batch for batch in batches if not partition_is_current(batch, settings)]
-    stale_keys = {batch.partition_key for batch in stale}
-    report.unchanged = [batch.partition_key for batch in batches if batch.partition_key not in stale_keys]
+    instance.add_dynamic_partitions(RAW_BATCHES, [group.partition_key for group in groups])
+    current = current_partitions(groups, settings)
+    stale = [group for group in groups if group.partition_key not in current]
+    report.unchanged = [group.partition_key for group in groups if group.partition_key in current]
     ranges = contiguous_ranges(stale, instance.get_dynamic_partitions(RAW_BATCHES), workers)
     try:
         for key, error in _materialise_ranges(ranges, settings, instance, workers, progress):
@@ -165,8 +165,8 @@ def _build_batches(
                 report.failed[key] = error
     finally:
         remove_staging_root(settings.out_url, options)
-    if batches and not report.failed:
-        _publish(settings, instance, [batch.partition_key for batch in batches], report)
+    if groups and not report.failed:
+        _publish(settings, instance, [group.partition_key for group in groups], report)
 
 
 def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], report: BuildReport) -> None:
@@ -201,7 +201,7 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
 
 
 def _materialise_ranges(
-    ranges: list[list[RawBatch]], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
+    ranges: list[list[RawGroup]], settings: MDSSettings, instance: DagsterInstance, workers: int, progress: bool
 ) -> Iterator[tuple[str, str | None]]:
     """Yield (partition key, error or None) for each partition as its range's run ends."""
     bar = tqdm(total=sum(map(len, ranges)), desc="partitions", unit="partition", disable=not progress or not ranges)
@@ -229,7 +229,7 @@ WORKER_DIED = (
 )
 
 
-def _range_result(future: Future[dict[str, str | None]], batches: list[RawBatch]) -> dict[str, str | None]:
+def _range_result(future: Future[dict[str, str | None]], batches: list[RawGroup]) -> dict[str, str | None]:
     """A range's result; when its worker died, every partition of the range failed, saying so
     (the pool is then broken, so every range still running or waiting ends the same way)."""
     try:
@@ -270,7 +270,7 @@ def _worker_instance(dagster_home: str) -> DagsterInstance:
 
 
 def materialise_range(
-    batches: list[RawBatch], settings: dict[str, Any], instance: DagsterInstance | str
+    batches: list[RawGroup], settings: dict[str, Any], instance: DagsterInstance | str
 ) -> dict[str, str | None]:
     """One Dagster run for a range of partitions: each partition key with its error, or None.
     In a worker process `instance` is the DAGSTER_HOME path (an instance does not cross processes)."""

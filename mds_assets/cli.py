@@ -19,6 +19,7 @@ from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 from . import settings as environment
 from .build import BuildReport, build, dagster_home
 from .core.demo_data import write_demo_batches
+from .core.grouping import SHARDS_PER_PARTITION
 from .core.layout import partition_url
 from .core.output_format import DEFAULT_FORMAT, FORMATS
 from .core.selection import json_type
@@ -84,6 +85,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="gz or gz:0..gz:9; with --format streaming also zstd, zstd:1..zstd:22, br, bz2, snappy (default: none)",
     )
     parser.add_argument(
+        "--partition-bytes",
+        type=_size,
+        default=None,
+        help="raw bytes per partition, e.g. 64MB or 64MiB: small neighbouring files form one partition up "
+        f"to this size (default {SHARDS_PER_PARTITION} x --shard-size-limit)",
+    )
+    parser.add_argument(
         "--storage-options",
         type=_json_object,
         default={},
@@ -132,6 +140,7 @@ def _build(args: argparse.Namespace) -> int:
             format=args.format,
             storage_options=args.storage_options,
             adopt_output=args.adopt_output,
+            partition_bytes=args.partition_bytes,
         )
     except ValueError as error:  # pydantic's ValidationError; it never echoes the input (hide_input_in_errors)
         print(f"mds-assets: {_settings_problem(error)}", file=sys.stderr)
@@ -179,6 +188,7 @@ def _demo(args: argparse.Namespace) -> int:
         shard_size_limit=args.shard_size_limit,
         compression=args.compression,
         format=args.format,
+        partition_bytes=args.partition_bytes,
     )
     return _run(settings, args)
 

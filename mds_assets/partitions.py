@@ -1,5 +1,5 @@
-"""The one partitioning of this code location: a dynamic partition per raw batch (its key is
-derived from the batch name in `core.raw_sources` and checked in `core.layout`)."""
+"""The one partitioning of this code location: a dynamic partition per group of raw files (its
+key is derived from the files' names in `core.grouping` and checked in `core.layout`)."""
 
 from dagster import DynamicPartitionsDefinition
 

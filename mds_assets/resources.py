@@ -20,7 +20,9 @@ from writer.writer import DEFAULT_SHARD_SIZE_LIMIT
 
 from . import settings
 from .core.credentials import refuse_credentials
+from .core.grouping import SHARDS_PER_PARTITION, RawGroup, default_partition_bytes, group_batches
 from .core.output_format import DEFAULT_FORMAT, Format, canonical_compression
+from .core.raw_sources import list_batches
 from .core.selection import ENCODINGS, FieldSelection, parse_fields
 
 DEFAULT_FIELDS = settings.FIELDS.default.split(",")
@@ -73,6 +75,12 @@ class MDSSettings(ConfigurableResource):
         refuse_credentials(options)
         return options
 
+    partition_bytes: int | None = Field(
+        default=None,
+        description="raw bytes per partition: neighbouring small files form one partition of up to this "
+        f"size, a larger file is one of its own (default {SHARDS_PER_PARTITION} x shard_size_limit)",
+    )
+
     def selections(self) -> list[FieldSelection]:
         return parse_fields(self.fields)
 
@@ -83,12 +91,22 @@ class MDSSettings(ConfigurableResource):
         """The compression in its one spelling for this format; a clear error when the format does not have it."""
         return canonical_compression(self.format, self.compression)
 
+    def partition_size(self) -> int:
+        """The partition_bytes setting, or its default."""
+        return self.partition_bytes or default_partition_bytes(self.shard_size_limit)
+
+    def raw_groups(self) -> list[RawGroup]:
+        """The raw URL listed once, its files grouped into partitions."""
+        return group_batches(list_batches(self.raw_url, self.fsspec_options()), self.partition_size())
+
     def check(self) -> None:
         """Fail fast on settings that can never work, before any batch is read."""
         self.selections()
         self.canonical_compression()
         if self.shard_size_limit <= 0:
             raise ValueError(f"shard_size_limit must be positive, got {self.shard_size_limit}")
+        if self.partition_bytes is not None and self.partition_bytes <= 0:
+            raise ValueError(f"partition_bytes must be positive, got {self.partition_bytes}")
         if _is_inside(self.out_url, self.raw_url):
             raise ValueError(
                 f"out_url {self.out_url} is inside the raw_url {self.raw_url}: the output would be "
@@ -133,6 +151,7 @@ def settings_from_environment() -> MDSSettings:
         shard_size_limit=settings.SHARD_SIZE_LIMIT.read(),
         compression=settings.COMPRESSION.read(),
         format=settings.FORMAT.read(),
+        partition_bytes=settings.PARTITION_BYTES.read(),
     )
     try:
         configured.canonical_compression()

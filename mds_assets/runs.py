@@ -24,7 +24,7 @@ from dagster import (
 )
 
 from .assets.batch_pipeline import listing_config
-from .core.raw_sources import RawBatch
+from .core.grouping import RawGroup
 from .dagster_internals import user_error_message
 from .execution import check_instance, executor_name
 from .partitions import partition_range_tags
@@ -44,7 +44,7 @@ def _target(name: str) -> Callable[[], JobDefinition]:
     return {"build_partition": definitions.build_partition, "publish_index": definitions.publish_index}[name]
 
 
-def run_config(settings: MDSSettings, batches: list[RawBatch] | None = None) -> dict[str, Any]:
+def run_config(settings: MDSSettings, batches: list[RawGroup] | None = None) -> dict[str, Any]:
     """The settings as run config (no step hands data to another: every step reads and writes
     the dataset's own storage), and the batches as listed already (so the run does not list
     the raw URL again)."""
@@ -61,7 +61,7 @@ def run_job(
     instance: DagsterInstance,
     partitions: tuple[str, str] | None = None,
     tags: dict[str, str] | None = None,
-    batches: list[RawBatch] | None = None,
+    batches: list[RawGroup] | None = None,
 ) -> JobExecutionResult:
     """One run of the named job, orchestrated in this process, its steps where the executor sends
     them; `partitions` is (first, last) of a range of partition keys (one partition: first == last)."""

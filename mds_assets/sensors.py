@@ -19,8 +19,10 @@ from writer.secrets import redact
 
 from . import settings
 from .assets.batch_pipeline import listing_config
-from .core.raw_sources import RawBatch, RawDataError, list_batches
-from .core.stamps import partition_is_current, settings_fingerprint
+from .core.grouping import RawGroup, group_batches
+from .core.raw_sources import RawDataError, list_batches
+from .core.sensor_cursor import SensorCursor, listing_digest, request_id, settings_digest
+from .core.stamps import current_partitions
 from .core.work_split import at_most, contiguous_ranges
 from .dagster_internals import CHECK_FAILED, CHECK_PLANNED, check_execution_history
 from .instance_binding import InstanceHoldsAnotherDataset, bind_instance
@@ -39,16 +41,19 @@ PARTITIONS_PER_RUN = settings.SENSOR_PARTITIONS_PER_RUN.read()
     job=build_partition_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Registers each new raw batch as a partition and requests build_partition runs for them (a "
-    f"run per range of up to {PARTITIONS_PER_RUN} adjacent partitions, MDS_SENSOR_PARTITIONS_PER_RUN); a changed "
-    "batch is requested again, a batch already built from the same data and settings is not.",
+    description="Registers each new group of raw files as a partition and requests build_partition runs for "
+    f"them (a run per range of up to {PARTITIONS_PER_RUN} adjacent partitions, MDS_SENSOR_PARTITIONS_PER_RUN); "
+    "a changed group is requested again, a group already built from the same files and settings is not.",
 )
 def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings) -> SensorResult | SkipReason:
-    """Lists the raw URL; registers each new batch as a partition and requests runs for the
-    batches to build, a run per range of adjacent partitions (at most PARTITIONS_PER_RUN). A
-    batch whose size, ETag or mtime changed is requested again; a batch whose partition is
-    already built from it with the current settings (by `mds-assets build`, say) is not. The
-    cursor maps each partition key to its batch's fingerprint @ the settings' fingerprint."""
+    """Lists the raw URL; when the listing or the settings changed since the last tick, groups
+    the files into partitions, registers the new ones and requests runs for the groups to
+    build, a run per range of adjacent partitions (at most PARTITIONS_PER_RUN). A group is to
+    build when its partition in storage is not built from its very files with the current
+    settings (what storage records, read with one listing and concurrent stamp reads), unless
+    it was requested already for the same files and settings (its run may still be queued).
+    The cursor (`core.sensor_cursor`) stays small: a digest of the listing, and the groups
+    requested and not yet built."""
     try:
         batches = list_batches(mds_settings.raw_url, mds_settings.fsspec_options())
     except RawDataError as error:
@@ -57,34 +62,41 @@ def raw_batch_sensor(context: SensorEvaluationContext, mds_settings: MDSSettings
         bind_instance(context.instance, mds_settings.raw_url, mds_settings.out_url)
     except InstanceHoldsAnotherDataset as error:
         return SkipReason(str(error))
-    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    before = SensorCursor.parse(context.cursor)
+    listing = listing_digest(batches, mds_settings)
+    if listing == before.listing:
+        return SensorResult(
+            skip_reason="no raw file added, changed or removed, and no setting changed, since the last tick",
+            cursor=context.cursor,
+        )
+    groups = group_batches(batches, mds_settings.partition_size())
     registered = list(context.instance.get_dynamic_partitions(RAW_BATCHES))
     known = set(registered)
-    new_keys = [b.partition_key for b in batches if b.partition_key not in known]
-    settings = settings_fingerprint(mds_settings)  # seen under other settings: judged again
+    new_keys = [g.partition_key for g in groups if g.partition_key not in known]
+    current = current_partitions(groups, mds_settings)
+    waiting = {g.partition_key: request_id(g, mds_settings) for g in groups if g.partition_key not in current}
     to_build = [
-        b
-        for b in batches
-        if seen.get(b.partition_key) != f"{b.fingerprint}@{settings}" and not partition_is_current(b, mds_settings)
+        g
+        for g in groups
+        if g.partition_key in waiting and before.requested.get(g.partition_key) != waiting[g.partition_key]
     ]
     ranges = at_most(contiguous_ranges(to_build, registered + new_keys, workers=1), PARTITIONS_PER_RUN)
-    cursor = json.dumps({b.partition_key: f"{b.fingerprint}@{settings}" for b in batches}, sort_keys=True)
     return SensorResult(
-        run_requests=[_run_request(batches, settings) for batches in ranges],
+        run_requests=[_run_request(groups, settings_digest(mds_settings)) for groups in ranges],
         dynamic_partitions_requests=[raw_batches.build_add_request(new_keys)] if new_keys else [],
-        cursor=cursor,
+        cursor=SensorCursor(listing, waiting).dump(),
     )
 
 
-def _run_request(batches: list[RawBatch], settings: str) -> RunRequest:
+def _run_request(groups: list[RawGroup], settings: str) -> RunRequest:
     """One run for a range of partitions (registered in this order), with the sensor's listing
-    of their batches, so the run does not list the raw URL again. Its run key holds the settings'
-    fingerprint: Dagster launches a run key once, and a rebuild under other settings must run."""
-    first, last = batches[0].partition_key, batches[-1].partition_key
-    fingerprints = ",".join(f"{b.partition_key}:{b.fingerprint}" for b in batches) + f"@{settings}"
+    of their files, so the run does not list the raw URL again. Its run key holds the settings'
+    digest: Dagster launches a run key once, and a rebuild under other settings must run."""
+    first, last = groups[0].partition_key, groups[-1].partition_key
+    fingerprints = ",".join(f"{g.partition_key}:{g.fingerprint}" for g in groups) + f"@{settings}"
     run_key = f"{first}..{last}:{hashlib.sha256(fingerprints.encode()).hexdigest()[:16]}"
-    tags = {"mds/batches": str(len(batches))}
-    config = {"ops": listing_config(batches)}
+    tags = {"mds/batches": str(len(groups))}
+    config = {"ops": listing_config(groups)}
     if first == last:  # Dagster resolves a single partition key itself
         return RunRequest(partition_key=first, run_key=run_key, tags=tags, run_config=config)
     return RunRequest(run_key=run_key, tags=tags | partition_range_tags(first, last), run_config=config)

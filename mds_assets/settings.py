@@ -129,6 +129,10 @@ def _compression(text: str) -> str | None:
     return text or None
 
 
+def _optional_size(text: str) -> int | None:
+    return parse_size(text) if text else None
+
+
 def _format(text: str) -> Format:
     value = _one_of(*FORMATS)(text)
     return "streaming" if value == "streaming" else "composer"
@@ -201,6 +205,14 @@ COMPRESSION = Variable(
     ALLOWED_COMPRESSION.replace("None", "unset") + "; with MDS_FORMAT=streaming also zstd, zstd:N, br, bz2, snappy",
     "how shards are compressed (unset: not compressed)",
     _compression,
+)
+PARTITION_BYTES = Variable(
+    "MDS_PARTITION_BYTES",
+    "",
+    ALLOWED_SIZE + "; unset: 4 × MDS_SHARD_SIZE_LIMIT",
+    "raw bytes per partition: neighbouring small raw files form one partition of up to this size, a larger "
+    "file is a partition of its own (see docs/partitions.md)",
+    _optional_size,
 )
 FORMAT = Variable(
     "MDS_FORMAT",

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import fsspec
 
 from mds_assets.assets.index import mds_index  # noqa: F401 - the asset whose publish step is merge_datasets
+from mds_assets.core.grouping import RawGroup
 from mds_assets.core.partition_writer import write_partition
 from mds_assets.core.raw_sources import list_batches
 from mds_assets.core.selection import parse_fields
@@ -130,7 +131,7 @@ NEW_RECORDS = [{"a": f"new-{n}" * (n % 7 + 1)} for n in range(20)]
 def partition_promotion(root: Scenario) -> dict:
     def rebuild(run: str) -> None:
         (batch,) = list_batches(f"{run}/raw")
-        write_partition(batch, parse_fields(["a"]), f"{run}/out", 120, None)
+        write_partition(RawGroup((batch,)), parse_fields(["a"]), f"{run}/out", 120, None)
 
     def prepare(run: str) -> None:
         _raw_batch(run, OLD_RECORDS)

@@ -18,7 +18,7 @@ materialised, its error is logged, and the run fails naming every failed partiti
 import dataclasses
 import posixpath
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import (
     AssetCheckEvaluation,
@@ -40,10 +40,11 @@ from writer.secrets import redact
 
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
 from ..core.field_check import FieldCheck, FieldsInNoBatchError
+from ..core.grouping import RawGroup, groups_by_key
 from ..core.ownership import check_output_may_be_written
 from ..core.partition_writer import write_partition
 from ..core.profile import reading
-from ..core.raw_sources import RawBatch, RawDataError, list_batches
+from ..core.raw_sources import RawBatch, RawDataError
 from ..core.streaming_partition import write_streaming_partition
 from ..core.wording import plural
 from ..keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
@@ -57,7 +58,8 @@ PIPELINE_OP = "batch_pipeline"
 
 
 class ListedBatch(Config):
-    """A raw batch as a listing found it: the fields of `core.raw_sources.RawBatch`, as config."""
+    """A raw file as a listing found it: the fields of `core.raw_sources.RawBatch`, as config,
+    and the key of the partition (group of files) it belongs to."""
 
     name: str
     url: str
@@ -65,19 +67,24 @@ class ListedBatch(Config):
     fingerprint: str
     size: int
     problem: str = ""
+    partition: str = ""
 
 
 class BatchListing(Config):
     batches: list[ListedBatch] = Field(
         default_factory=list,
-        description="The raw batches as already listed by whoever launched the run (mds-assets build "
-        "fills it in); empty: the run lists the raw URL itself, once.",
+        description="The raw files as already listed by whoever launched the run (mds-assets build and the "
+        "sensor fill it in), each with the key of its partition; empty: the run lists the raw URL itself, once.",
     )
 
 
-def listing_config(batches: list[RawBatch]) -> dict:
-    """The op config that hands a listing to the run (for `runs.run_config`)."""
-    return {PIPELINE_OP: {"config": {"batches": [dataclasses.asdict(batch) for batch in batches]}}}
+def listing_config(groups: list[RawGroup]) -> dict[str, Any]:
+    """The op config that hands a listing to the run (for `runs.run_config`): each group's
+    files, in order, with the group's key."""
+    listed = [
+        dataclasses.asdict(member) | {"partition": group.partition_key} for group in groups for member in group.members
+    ]
+    return {PIPELINE_OP: {"config": {"batches": listed}}}
 
 
 @multi_asset(
@@ -100,14 +107,14 @@ def batch_pipeline(
         yield from check_every_partition(context, mds_settings)  # "Execute all" on the Checks tab
         return
     keys = list(context.partition_keys)
-    batches = _batches_by_key(config, mds_settings) if context.selected_asset_keys else {}
+    groups = _groups_by_key(config, mds_settings) if context.selected_asset_keys else {}
     fields = FieldCheck(
-        mds_settings.selections(), [batches[k] for k in keys if k in batches], mds_settings.fsspec_options()
+        mds_settings.selections(), [groups[k] for k in keys if k in groups], mds_settings.fsspec_options()
     )
     failed: dict[str, str] = {}
     for index, key in enumerate(keys):
         try:
-            _build_partition(context, mds_settings, key, batches, fields)
+            _build_partition(context, mds_settings, key, groups, fields)
         except FieldsInNoBatchError as error:  # every partition would fail on it: the run fails before writing
             raise Failure(
                 description=str(error),
@@ -129,11 +136,17 @@ def batch_pipeline(
         yield Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(check_key))
 
 
-def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawBatch]:
+def _groups_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, RawGroup]:
     if not config.batches:
-        return {batch.partition_key: batch for batch in list_batches(settings.raw_url, settings.fsspec_options())}
-    listed = [RawBatch(**batch.model_dump()) for batch in config.batches]
-    for batch in listed:  # a listing of another raw URL (settings changed since, or typed by hand) is refused
+        return groups_by_key(settings.raw_groups())
+    members: dict[str, list[RawBatch]] = {}
+    for entry in config.batches:
+        fields = entry.model_dump()
+        key = fields.pop("partition")
+        batch = RawBatch(**fields)
+        members.setdefault(key or batch.partition_key, []).append(batch)  # no key given: a file of its own
+    for batch in (batch for batches in members.values() for batch in batches):
+        # a listing of another raw URL (settings changed since, or typed by hand) is refused
         if (
             batch.name in ("", ".", "..")
             or "/" in batch.name
@@ -143,23 +156,38 @@ def _batches_by_key(config: BatchListing, settings: MDSSettings) -> dict[str, Ra
                 f"the run's listed batch {batch.name!r} ({batch.url}) is not a batch directly under the raw URL "
                 f"{settings.raw_url}; launch the run without the `batches` config to list it afresh"
             )
-    return {batch.partition_key: batch for batch in listed}
+    return {key: _listed_group(key, batches) for key, batches in members.items()}
+
+
+def _listed_group(key: str, batches: list[RawBatch]) -> RawGroup:
+    """The group a run's listing names `key`; a key that is not its files' key is refused, so no
+    partition is ever built from files that are not its own."""
+    group = RawGroup(tuple(batches))
+    if key != group.partition_key:
+        raise RawDataError(
+            f"the run's listing puts {group.name} in partition {key!r}, whose files they are not (their "
+            f"partition is {group.partition_key!r}); launch the run without the `batches` config to list afresh"
+        )
+    return group
 
 
 def _build_partition(
-    context: AssetExecutionContext, settings: MDSSettings, key: str, batches: dict[str, RawBatch], fields: FieldCheck
+    context: AssetExecutionContext, settings: MDSSettings, key: str, groups: dict[str, RawGroup], fields: FieldCheck
 ) -> None:
     """The selected assets of one partition, each materialisation logged as it completes; then its check."""
     selected = context.selected_asset_keys
     if selected:
-        batch = batches.get(key)
-        if batch is None:
-            raise RawDataError(f"no raw batch under {settings.raw_url} has partition key {key!r} (was it removed?)")
-        with reading(batch, settings.fsspec_options()) as batch_reading:
+        group = groups.get(key)
+        if group is None:
+            raise RawDataError(
+                f"no raw batch or group of raw files under {settings.raw_url} has partition key {key!r} (was it "
+                "removed?); a file added or removed since the key was registered gives its group a new key"
+            )
+        with reading(group, settings.fsspec_options()) as batch_reading:
             preview = batch_reading.preview
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:
-                fields.check(batch, preview)  # once per run, before anything of it is materialised
-            _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(batch, preview))
+                fields.check(group, preview)  # once per run, before anything of it is materialised
+            _materialised(context, RAW_SAMPLES, key, raw_samples_metadata(group, preview))
             if selected & {SELECTED_SAMPLES, MDS_SHARDS}:  # mds_shards writes only a checked plan
                 _materialised(context, SELECTED_SAMPLES, key, checked_plan_metadata(settings.selections(), preview))
             if MDS_SHARDS in selected:
@@ -168,7 +196,7 @@ def _build_partition(
                 )
                 write = write_streaming_partition if settings.format == "streaming" else write_partition
                 build = write(
-                    batch,
+                    group,
                     settings.selections(),
                     settings.out_url,
                     settings.shard_size_limit,
@@ -176,7 +204,7 @@ def _build_partition(
                     settings.fsspec_options(),
                     records=batch_reading.records(),
                 )
-                _materialised(context, MDS_SHARDS, key, shards_metadata(build, batch))
+                _materialised(context, MDS_SHARDS, key, shards_metadata(build, group))
     if context.selected_asset_check_keys:
         record_shard_size(context, settings, key)
 

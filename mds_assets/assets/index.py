@@ -15,8 +15,10 @@ from ..core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from ..core.ownership import check_output_may_be_written
 from ..core.selection import ENCODINGS, FieldSelection
 from ..core.streaming_publish import publish_streaming
+from ..core.superseded import RegroupingNotBuilt, partitions_kept, remove_partitions
 from ..core.wording import plural
 from ..keys import MDS_SHARDS
+from ..partitions import RAW_BATCHES
 from ..resources import MDSSettings
 
 
@@ -42,9 +44,11 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
     failure leaves the previous dataset or the new one."""
     options = mds_settings.fsspec_options()
     check_output_may_be_written(mds_settings.out_url, mds_settings.format, options, adopt=mds_settings.adopt_output)
-    keys = partitions_to_publish(mds_settings.out_url, options)
+    keys, superseded = _without_superseded(mds_settings, partitions_to_publish(mds_settings.out_url, options))
     if mds_settings.format == "streaming":
-        return _published_streaming(context, mds_settings, keys)
+        published = _published_streaming(context, mds_settings, keys)
+        _remove_superseded(context, mds_settings, superseded)
+        return published
     sidecar = json.dumps({"partitions": keys}, indent=1).encode()
     result = merge_datasets(
         [partition_url(mds_settings.out_url, key) for key in keys],
@@ -53,6 +57,7 @@ def mds_index(context: AssetExecutionContext, mds_settings: MDSSettings) -> Mate
         sidecars={PARTITIONS_SIDECAR: sidecar},
         lock_wait=LockWait(PUBLISH_LOCK_WAIT_SECONDS, functools.partial(_say_waiting, context)),
     )
+    _remove_superseded(context, mds_settings, superseded)
     placement = "unchanged" if not result.changed else result.placement
     return _published(context, mds_settings, keys, result.manifest, result.changed, placement)
 
@@ -125,6 +130,23 @@ def partitions_to_publish(out_url: str, storage_options: dict | None) -> list[st
     if not complete:
         raise Failure("no partition dataset to publish yet: materialise some mds_shards partitions first")
     return complete
+
+
+def _without_superseded(settings: MDSSettings, keys: list[str]) -> tuple[list[str], list[str]]:
+    """The partitions to publish, and those a regrouping replaced (`core.superseded`)."""
+    try:
+        return partitions_kept(settings.out_url, settings.raw_url, keys, settings.fsspec_options())
+    except RegroupingNotBuilt as error:
+        raise Failure(f"{error} — nothing was published") from None
+
+
+def _remove_superseded(context: AssetExecutionContext, settings: MDSSettings, keys: list[str]) -> None:
+    """Once the dataset without them is published: their folders and their partition keys."""
+    remove_partitions(settings.out_url, keys, settings.fsspec_options())
+    for key in keys:
+        context.instance.delete_dynamic_partition(RAW_BATCHES, key)
+    if keys:
+        context.log.info(f"removed {plural(len(keys), 'partition')} replaced by a regrouping: {', '.join(keys)}")
 
 
 LOAD_CACHE_ROOT = "/tmp/mds-cache"

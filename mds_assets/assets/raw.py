@@ -1,13 +1,15 @@
-"""`raw_samples`: one raw batch as found by the listing, with a preview of its first records.
+"""`raw_samples`: one partition's raw files as found by the listing, with a preview of its first records.
 
-Cheap on purpose: the listing's facts (name, size, fingerprint) and the first records. The
-whole batch is read once, by `mds_shards`, which records its full profile.
+Cheap on purpose: the listing's facts (names, sizes, fingerprint) and the first records. The
+whole group is read once, by `mds_shards`, which records its full profile.
 """
+
+from typing import Any
 
 from dagster import MetadataValue
 
+from ..core.grouping import RawGroup
 from ..core.profile import BatchProfile
-from ..core.raw_sources import RawBatch
 from ..keys import RAW_SAMPLES
 from .specs import partition_asset_spec
 
@@ -20,13 +22,21 @@ RAW_SAMPLES_SPEC = partition_asset_spec(
 )
 
 
-def raw_samples_metadata(batch: RawBatch, preview: BatchProfile) -> dict:
+FILES_LISTED = 50  # member names shown on a partition's materialisation
+
+
+def raw_samples_metadata(group: RawGroup, preview: BatchProfile) -> dict[str, Any]:
+    names = [member.name for member in group.members]
     return {
-        "batch": batch.name,
-        "batch_url": MetadataValue.path(batch.url),
-        "layout": batch.layout,
-        "bytes": batch.size,
-        "fingerprint": batch.fingerprint,
+        "batch": group.name,
+        "batch_url": MetadataValue.path(group.url),
+        "files": len(names),
+        "file_names": MetadataValue.json(
+            names[:FILES_LISTED] + ([f"... {len(names) - FILES_LISTED} more"] if len(names) > FILES_LISTED else [])
+        ),
+        "layout": group.layout,
+        "bytes": group.size,
+        "fingerprint": group.fingerprint,
         "preview_fields": MetadataValue.json(preview.field_types()),
         "preview": MetadataValue.md(_markdown_table(preview.preview)),
     }

@@ -8,8 +8,8 @@ from dagster import (
     TableSchema,
 )
 
+from ..core.grouping import RawGroup
 from ..core.partition_writer import PartitionBuild
-from ..core.raw_sources import RawBatch
 from ..keys import MDS_SHARDS, SELECTED_SAMPLES
 from .specs import partition_asset_spec
 
@@ -39,7 +39,7 @@ def _shard_table(checksum: str) -> TableSchema:
     )
 
 
-def shards_metadata(build: PartitionBuild, batch: RawBatch) -> dict:
+def shards_metadata(build: PartitionBuild, batch: RawGroup) -> dict:
     manifest = build.manifest
     seconds = max(build.seconds, 1e-9)
     return {

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .grouping import RawGroup
 from .profile import PREVIEW_ROWS, BatchProfile, reading
-from .raw_sources import RawBatch
 from .selection import FieldSelection, SelectionError
 
 
@@ -24,14 +24,14 @@ class FieldCheck:
     """The once-per-run check of the selection against the run's batches (in build order)."""
 
     def __init__(
-        self, selections: list[FieldSelection], batches: Sequence[RawBatch], storage_options: dict[str, Any] | None
+        self, selections: list[FieldSelection], batches: Sequence[RawGroup], storage_options: dict[str, Any] | None
     ) -> None:
         self.selections = selections
         self.batches = list(batches)
         self.storage_options = storage_options
         self.done = False
 
-    def check(self, batch: RawBatch, preview: BatchProfile) -> None:
+    def check(self, batch: RawGroup, preview: BatchProfile) -> None:
         """On the run's first non-empty preview: raise FieldsInNoBatchError naming every selected
         field that neither it nor any other batch's preview has."""
         if self.done or not preview.records:
@@ -54,7 +54,7 @@ class FieldCheck:
                 f"first {PREVIEW_ROWS} records have only: {', '.join(fields)}); is the name misspelt?"
             )
 
-    def _preview_fields(self, batch: RawBatch) -> set[str]:
+    def _preview_fields(self, batch: RawGroup) -> set[str]:
         """The fields of a batch's preview; none when it cannot be read (its own partition says why)."""
         try:
             with reading(batch, self.storage_options) as batch_reading:

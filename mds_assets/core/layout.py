@@ -58,3 +58,14 @@ def stored_partitions(out_url: str, storage_options: dict[str, Any] | None) -> t
         elif names:
             incomplete.append(name)
     return complete, incomplete
+
+
+def stored_partition_names(out_url: str, storage_options: dict[str, Any] | None) -> set[str]:
+    """The names of the folders under `<out>/partitions/` that can be partitions (one listing;
+    none when the folder does not exist yet)."""
+    entries = Storage(posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR), storage_options).entries()
+    return {name for name, (kind, _) in entries.items() if kind == "directory" and _is_partition_name(name)}
+
+
+def _is_partition_name(name: str) -> bool:
+    return name != STAGING_DIR and _SAFE_KEY.match(name) is not None

@@ -1,4 +1,4 @@
-"""Write one raw batch as one complete `.mds` dataset: records stream through the profile and
+"""Write one partition (a group of raw files) as one complete `.mds` dataset: records stream through the profile and
 the selection into the writer — one pass over the batch, memory O(one shard), nothing through
 intermediate storage.
 
@@ -24,11 +24,11 @@ from writer.manifest import Manifest
 from writer.merge import merge_datasets
 from writer.storage import Storage
 
+from .grouping import RawGroup, read_group
 from .layout import partition_url, staging_url
 from .profile import BatchProfile, profiled
-from .raw_sources import RawBatch, read_records
 from .selection import FieldSelection, RecordEncoder, column_encodings
-from .stamps import STAMP_NAME, build_stamp, encode_stamp
+from .stamps import BUILT_AT, STAMP_NAME, build_stamp, encode_stamp
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class PartitionBuild:
 
 
 def write_partition(
-    batch: RawBatch,
+    group: RawGroup,
     selections: list[FieldSelection],
     out_url: str,
     shard_size_limit: int,
@@ -52,15 +52,15 @@ def write_partition(
     storage_options: dict[str, Any] | None = None,
     records: Iterable[tuple[int, dict]] | None = None,
 ) -> PartitionBuild:
-    """Replace the batch's partition dataset under `<out>/partitions/<key>/` with a fresh build
+    """Replace the group's partition dataset under `<out>/partitions/<key>/` with a fresh build
     from its records (read here, or given: those of a `profile.reading` already begun), profiled
     and encoded as they stream."""
-    url = partition_url(out_url, batch.partition_key)
-    staging = staging_url(out_url, batch.partition_key)
-    encode = RecordEncoder(selections, batch.name).encode
-    profile = BatchProfile(batch.name)
+    url = partition_url(out_url, group.partition_key)
+    staging = staging_url(out_url, group.partition_key)
+    encode = RecordEncoder(selections, group.name).encode
+    profile = BatchProfile(group.name)
     if records is None:
-        records = read_records(batch, storage_options)
+        records = read_group(group, storage_options)
     samples = (encode(line, record) for line, record in profiled(records, profile))
     start = time.perf_counter()
     with StreamingDatasetWriter(
@@ -74,7 +74,7 @@ def write_partition(
     ) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
-    stamp = build_stamp(batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression)
+    stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression) | {BUILT_AT: time.time()}
     result = merge_datasets([staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)})
     _remove_staging(staging, storage_options)
     return PartitionBuild(url, result.manifest, seconds, profile)

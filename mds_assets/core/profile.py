@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from typing import Any
 
-from .raw_sources import RawBatch, read_records
+from .grouping import RawGroup, place_of, read_group
 from .selection import ENCODINGS, FieldSelection, SelectionError, json_type
 
 PREVIEW_ROWS = 5
@@ -94,13 +94,14 @@ class BatchReading:
 
 
 @contextmanager
-def reading(batch: RawBatch, storage_options: dict[str, Any] | None) -> Iterator[BatchReading]:
-    """Open the batch and read its first PREVIEW_ROWS records; the file is closed on leaving,
-    however much of it was read (a preview alone reads a few kilobytes)."""
-    records = read_records(batch, storage_options)
+def reading(group: RawGroup, storage_options: dict[str, Any] | None) -> Iterator[BatchReading]:
+    """Open the partition's files and read its first PREVIEW_ROWS records; the file being read
+    is closed on leaving, however much of the group was read (a preview alone reads a few
+    kilobytes)."""
+    records = read_group(group, storage_options)
     try:
-        head = list(islice(records, PREVIEW_ROWS))
-        yield BatchReading(profile_records(batch.name, head), head, records)
+        head: list[tuple[int, dict]] = list(islice(records, PREVIEW_ROWS))
+        yield BatchReading(profile_records(group.name, head), head, records)
     finally:
         records.close()
 
@@ -130,16 +131,14 @@ def check_selection(selections: list[FieldSelection], profile: BatchProfile) -> 
         if field_profile is None:
             continue
         if field_profile.first_missing_line is not None:
-            problems.append(
-                f"batch {batch}, line {field_profile.first_missing_line}, field {selection.name!r}: missing"
-            )
+            problems.append(f"{place_of(batch, field_profile.first_missing_line)}, field {selection.name!r}: missing")
             continue
         accepts = ENCODINGS[selection.encoding].accepts
         wrong = {kind: line for kind, line in field_profile.first_line_of_type.items() if kind not in accepts}
         if wrong:
             kind, line = min(wrong.items(), key=lambda item: item[1])
             problems.append(
-                f"batch {batch}, line {line}, field {selection.name!r}: a JSON {kind} cannot "
+                f"{place_of(batch, line)}, field {selection.name!r}: a JSON {kind} cannot "
                 f"be encoded as {selection.encoding} (accepts {', '.join(sorted(accepts))})"
             )
     if problems:

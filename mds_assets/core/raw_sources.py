@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import IO, Any, cast
 
 import fsspec
@@ -68,7 +69,7 @@ class RawBatch:
     size: int  # bytes
     problem: str = ""  # why a "refused" batch cannot be read
 
-    @property
+    @cached_property  # sorted, grouped and checked by: computed once per listed file
     def partition_key(self) -> str:
         return partition_key_for_batch(self.name)
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from writer.column_encodings import FIELDS, FieldEncoding, json_type
 
+from .grouping import place_of
+
 __all__ = ["ENCODINGS", "FieldSelection", "RecordEncoder", "SelectionError", "json_type"]
 
 ENCODINGS: dict[str, FieldEncoding] = FIELDS  # the selection's names for the registry's field encodings
@@ -79,18 +81,18 @@ class RecordEncoder:
             try:
                 value = record[name]
             except KeyError:
-                raise SelectionError(f"batch {self.batch}, line {line}, field {name!r}: missing") from None
+                raise SelectionError(f"{place_of(self.batch, line)}, field {name!r}: missing") from None
             kind = json_type(value)
             if kind not in encoding.accepts:
                 raise SelectionError(
-                    f"batch {self.batch}, line {line}, field {name!r}: a JSON {kind} cannot be "
+                    f"{place_of(self.batch, line)}, field {name!r}: a JSON {kind} cannot be "
                     f"encoded as {encoding_name} (accepts {', '.join(sorted(encoding.accepts))})"
                 )
             try:
                 sample[name] = encoding.encode(value)
             except (ValueError, binascii.Error, OverflowError, struct.error, RecursionError) as error:
                 raise SelectionError(
-                    f"batch {self.batch}, line {line}, field {name!r}: not valid {encoding_name} ({error})"
+                    f"{place_of(self.batch, line)}, field {name!r}: not valid {encoding_name} ({error})"
                 ) from None
         return sample
 

@@ -1,13 +1,16 @@
 """What a partition's dataset was built from, kept beside it (`mds_source.json`).
 
-The build command compares it with the batch as it is now and the current settings, so a
-batch is rebuilt exactly when its content or the way it is written changed.
+The build command compares it with the partition's group of files as it is now and the
+current settings, so a group is rebuilt exactly when a member's content, the member list, or
+the way it is written changed. `built_at` orders partitions that share a file (a group
+regrouped): the newer one holds it (`core.superseded`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from writer.manifest import MANIFEST_NAME, Manifest
@@ -15,12 +18,12 @@ from writer.published import has_dataset
 from writer.reference_index import IndexReferenceError, read_index, stored_files_present
 from writer.storage import Storage
 
-from .layout import partition_url
+from .layout import partition_url, stored_partition_names
 from .output_format import DEFAULT_FORMAT, Format
 from .output_format import canonical_compression as canonical_for_format
 
 if TYPE_CHECKING:
-    from .raw_sources import RawBatch
+    from .grouping import RawGroup
     from .selection import FieldSelection
 
 
@@ -38,19 +41,21 @@ class BuildSettings(Protocol):
 
 
 STAMP_NAME = "mds_source.json"
+CONCURRENT_READS = 16  # partitions whose stamps are read at once: object-store requests are mostly waiting
+
+
+BUILT_AT = "built_at"  # when the partition was built: not part of what it was built from
 
 
 def build_stamp(
-    batch_name: str,
-    fingerprint: str,
+    group: RawGroup,
     fields: list[str],
     shard_size_limit: int,
     compression: str | None,
     format: Format = DEFAULT_FORMAT,
 ) -> dict[str, Any]:
     return {
-        "batch": batch_name,
-        "fingerprint": fingerprint,
+        "batches": group.member_fingerprints(),
         "fields": list(fields),
         "shard_size_limit": shard_size_limit,
         "compression": canonical_compression(compression, format),
@@ -58,18 +63,11 @@ def build_stamp(
     }
 
 
-def settings_fingerprint(settings: BuildSettings) -> str:
-    """A short digest of every setting that decides how a partition is written (what `build_stamp`
-    records, and where): it changes exactly when `partition_is_current` would judge every
-    partition again, so a sensor can remember the batches it saw under these settings only."""
-    described = [
-        settings.out_url,
-        [str(s) for s in settings.selections()],
-        settings.shard_size_limit,
-        canonical_compression(settings.compression, settings.format),
-        settings.format,
-    ]
-    return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:12]
+def stamp_members(stamp: dict[str, Any]) -> list[str]:
+    """The names of the raw files a partition was built from (a stamp of a single batch, too)."""
+    if isinstance(stamp.get("batches"), list):
+        return [str(entry[0]) for entry in stamp["batches"] if isinstance(entry, list) and entry]
+    return [str(stamp["batch"])] if "batch" in stamp else []
 
 
 def canonical_compression(compression: str | None, format: Format = DEFAULT_FORMAT) -> str | None:
@@ -86,19 +84,20 @@ def read_stamp(partition_url: str, storage_options: dict[str, Any] | None) -> di
     if not storage.exists(STAMP_NAME):
         return None
     try:
-        return json.loads(storage.read(STAMP_NAME))
+        stamp = json.loads(storage.read(STAMP_NAME))
     except ValueError:
         return None
+    return stamp if isinstance(stamp, dict) else None
 
 
-def partition_is_current(batch: RawBatch, settings: BuildSettings) -> bool:
-    """The batch's partition holds a dataset built from this very batch (fingerprint) with these
-    settings, whoever built it: the one test of "up to date", for `mds-assets build` and the sensor."""
-    url = partition_url(settings.out_url, batch.partition_key)
+def partition_is_current(group: RawGroup, settings: BuildSettings) -> bool:
+    """The group's partition holds a dataset built from these very files (names and
+    fingerprints) with these settings, whoever built it: the one test of "up to date", for
+    `mds-assets build` and the sensor."""
+    url = partition_url(settings.out_url, group.partition_key)
     options = settings.fsspec_options()
     wanted = build_stamp(
-        batch.name,
-        batch.fingerprint,
+        group,
         [str(s) for s in settings.selections()],
         settings.shard_size_limit,
         settings.compression,
@@ -107,6 +106,7 @@ def partition_is_current(batch: RawBatch, settings: BuildSettings) -> bool:
     stamp = read_stamp(url, options)
     if stamp is None or not has_dataset(Storage(url, options)) or not shards_stored(url, options):
         return False
+    stamp.pop(BUILT_AT, None)
     try:  # stamps written before compression was stored canonically
         stamp = {
             **stamp,
@@ -133,3 +133,16 @@ def shards_stored(partition_url: str, storage_options: dict[str, Any] | None) ->
         return False
     sizes = storage.sizes()
     return all(sizes.get(shard.file) == shard.stored_bytes for shard in manifest.shards)
+
+
+def current_partitions(groups: Sequence[RawGroup], settings: BuildSettings) -> set[str]:
+    """The keys of the groups whose partition is current, found with one listing of
+    `<out>/partitions/` (a group with no folder there is not built: no request for it) and the
+    stamps of the others read concurrently, not one partition after another."""
+    stored = stored_partition_names(settings.out_url, settings.fsspec_options())
+    candidates = [group for group in groups if group.partition_key in stored]
+    if not candidates:
+        return set()
+    with ThreadPoolExecutor(max_workers=min(CONCURRENT_READS, len(candidates))) as pool:
+        current = pool.map(lambda group: partition_is_current(group, settings), candidates)
+        return {group.partition_key for group, is_current in zip(candidates, current) if is_current}

@@ -1,4 +1,4 @@
-"""Write one raw batch as one partition in the streaming format (MDS v2, `core.generations`).
+"""Write one group of raw files as one partition in the streaming format (MDS v2, `core.generations`).
 
 Records stream through the profile and the selection into `writer.MDSWriter`, which writes a
 new generation folder (its `index.json` last); the partition's `index.json` then points at
@@ -21,11 +21,11 @@ from writer.reference_index import publish_by_reference, summary_manifest
 from writer.storage import Storage
 
 from .generations import generation_url, new_generation, remove_unreferenced_generations
+from .grouping import RawGroup, read_group
 from .layout import partition_url
 from .output_format import canonical_compression
 from .partition_writer import PartitionBuild
 from .profile import BatchProfile, profiled
-from .raw_sources import RawBatch, read_records
 from .selection import FieldSelection, RecordEncoder, column_encodings
 from .stamps import STAMP_NAME, build_stamp, encode_stamp
 
@@ -35,7 +35,7 @@ STREAMING_HASHES = ("sha1",)
 
 
 def write_streaming_partition(
-    batch: RawBatch,
+    group: RawGroup,
     selections: list[FieldSelection],
     out_url: str,
     shard_size_limit: int,
@@ -43,14 +43,14 @@ def write_streaming_partition(
     storage_options: dict[str, Any] | None = None,
     records: Iterable[tuple[int, dict[str, Any]]] | None = None,
 ) -> PartitionBuild:
-    """Build the batch's partition anew under `<out>/partitions/<key>/` in the streaming format."""
-    key = batch.partition_key
+    """Build the group's partition anew under `<out>/partitions/<key>/` in the streaming format."""
+    key = group.partition_key
     url = partition_url(out_url, key)
     generation = generation_url(out_url, key, new_generation())
-    encode = RecordEncoder(selections, batch.name).encode
-    profile = BatchProfile(batch.name)
+    encode = RecordEncoder(selections, group.name).encode
+    profile = BatchProfile(group.name)
     if records is None:
-        records = read_records(batch, storage_options)
+        records = read_group(group, storage_options)
     canonical = canonical_compression("streaming", compression)
     start = time.perf_counter()
     try:
@@ -69,9 +69,7 @@ def write_streaming_partition(
         raise
     seconds = time.perf_counter() - start
     promoted = publish_by_reference([generation], url, storage_options)
-    stamp = build_stamp(
-        batch.name, batch.fingerprint, [str(s) for s in selections], shard_size_limit, compression, "streaming"
-    )
+    stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression, "streaming")
     Storage(url, storage_options).write_atomic(STAMP_NAME, encode_stamp(stamp))
     remove_unreferenced_generations(out_url, key, storage_options)
     return PartitionBuild(url, summary_manifest(promoted.index, [s.name for s in selections]), seconds, profile)

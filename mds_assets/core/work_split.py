@@ -1,4 +1,4 @@
-"""How `mds-assets build` splits the batches it must build into runs.
+"""How `mds-assets build` splits the partitions (groups of raw files) it must build into runs.
 
 A run can build a range of partitions (first to last, in the order the partitions were
 registered), so the batches to build are cut into contiguous ranges: one per worker when they
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .raw_sources import RawBatch
+from .grouping import RawGroup
 
 
-def contiguous_ranges(to_build: Sequence[RawBatch], order: Sequence[str], workers: int) -> list[list[RawBatch]]:
+def contiguous_ranges(to_build: Sequence[RawGroup], order: Sequence[str], workers: int) -> list[list[RawGroup]]:
     """`to_build` as ranges of keys adjacent in `order`, split further by bytes up to `workers` ranges."""
     wanted = {batch.partition_key: batch for batch in to_build}
-    ranges: list[list[RawBatch]] = []
+    ranges: list[list[RawGroup]] = []
     in_range = False
     for key in order:
         batch = wanted.pop(key, None)
@@ -37,16 +37,16 @@ def contiguous_ranges(to_build: Sequence[RawBatch], order: Sequence[str], worker
     return ranges
 
 
-def at_most(ranges: list[list[RawBatch]], partitions: int) -> list[list[RawBatch]]:
+def at_most(ranges: list[list[RawGroup]], partitions: int) -> list[list[RawGroup]]:
     """The ranges cut into consecutive pieces of at most `partitions` batches each."""
     return [batches[start : start + partitions] for batches in ranges for start in range(0, len(batches), partitions)]
 
 
-def _bytes(batches: list[RawBatch]) -> int:
+def _bytes(batches: list[RawGroup]) -> int:
     return sum(max(batch.size, 1) for batch in batches)
 
 
-def _halve(batches: list[RawBatch]) -> list[list[RawBatch]]:
+def _halve(batches: list[RawGroup]) -> list[list[RawGroup]]:
     """Two non-empty ranges whose bytes are as even as a cut between batches allows."""
     total, running = _bytes(batches), 0
     best_cut, best_gap = 1, None

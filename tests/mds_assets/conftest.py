@@ -38,7 +38,11 @@ def raw_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def settings(raw_dir, tmp_path) -> MDSSettings:
-    return MDSSettings(raw_url=str(raw_dir), out_url=str(tmp_path / "out"), fields=FIELDS, shard_size_limit=1000)
+    # partition_bytes=1: every file a partition of its own, so these tests name a partition by its
+    # file; groups of files are tested in test_partition_groups.py
+    return MDSSettings(
+        raw_url=str(raw_dir), out_url=str(tmp_path / "out"), fields=FIELDS, shard_size_limit=1000, partition_bytes=1
+    )
 
 
 @pytest.fixture
@@ -53,3 +57,13 @@ def instance(tmp_path, monkeypatch):
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file under `directory` with its bytes, by relative path."""
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def without_build_times(files: dict[str, bytes]) -> dict[str, bytes]:
+    """A snapshot with each partition's stamp without its `built_at` (when, not what, it was built)."""
+    for name, data in files.items():
+        if name.endswith("/mds_source.json"):
+            stamp = json.loads(data)
+            assert isinstance(stamp.pop("built_at"), float)
+            files[name] = json.dumps(stamp).encode()
+    return files

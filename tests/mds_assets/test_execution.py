@@ -14,7 +14,7 @@ from mds_assets.execution import ExecutorSettingError, executor_from_environment
 from mds_assets.runs import run_config
 
 from ..commands import build_arguments
-from .conftest import FIELDS, record, snapshot, write_batch
+from .conftest import FIELDS, record, snapshot, without_build_times, write_batch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,13 +58,11 @@ def test_a_distributed_executor_refuses_a_sqlite_instance(monkeypatch, instance)
 
 
 def test_run_config_carries_every_setting_and_the_listing(settings):
-    from mds_assets.core.raw_sources import list_batches
-
-    batches = list_batches(settings.raw_url)
-    config = run_config(settings, batches)
+    config = run_config(settings, settings.raw_groups())
     assert config["resources"] == {"mds_settings": {"config": settings.model_dump()}}
     listed = config["ops"]["batch_pipeline"]["config"]["batches"]
     assert [entry["name"] for entry in listed] == ["batch-0.jsonl", "batch-1.jsonl", "batch-2.jsonl"]
+    assert [entry["partition"] for entry in listed] == ["batch-0", "batch-1", "batch-2"]  # each its group's key
     assert "ops" not in run_config(settings)  # publish_index has no batch_pipeline op
 
 
@@ -94,7 +92,7 @@ def test_mds_assets_build_on_the_multiprocess_executor_gives_the_same_bytes(tmp_
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert (home / "dagster.yaml").read_text().endswith("# kept as it is\n")  # never overwritten
-        outputs[name] = snapshot(out)
+        outputs[name] = without_build_times(snapshot(out))
         with DagsterInstance.from_config(str(home)) as instance:
             (run,) = [r for r in instance.get_runs() if r.job_name == "build_partition"]
             assert run.run_config["resources"]["mds_settings"]["config"]["out_url"] == str(out)

@@ -38,7 +38,8 @@ def test_a_build_under_another_dagster_home_publishes_every_batch(tmp_path, monk
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home-b"))
     assert build_cli(raw, out) == 0
     assert [s["uid"] for s in MDSDataset(str(out), decoders={"uid": bytes.decode})] == ["1", "2"]
-    assert json.loads((out / "mds_partitions.json").read_text())["partitions"] == ["b1", "b2"]
+    (partition,) = json.loads((out / "mds_partitions.json").read_text())["partitions"]  # b1 and b2, one group
+    assert partition.startswith("b1_2_files-")
 
 
 def test_two_builds_on_one_output_at_once_never_corrupt_it_and_say_who_holds_the_lock(tmp_path):
@@ -95,7 +96,6 @@ def test_a_partition_promoted_but_never_recorded_by_dagster_is_published(tmp_pat
     from mds_assets.assets.index import mds_index
     from mds_assets.build import dagster_instance
     from mds_assets.core.partition_writer import write_partition
-    from mds_assets.core.raw_sources import list_batches
     from mds_assets.resources import MDSSettings
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
@@ -105,8 +105,8 @@ def test_a_partition_promoted_but_never_recorded_by_dagster_is_published(tmp_pat
     assert build_cli(raw, out) == 0
     lines(raw / "b3.jsonl", [{"uid": "3", "text": "c"}])
     settings = MDSSettings(raw_url=str(raw), out_url=str(out), fields=["uid", "text"])
-    batch = next(b for b in list_batches(str(raw)) if b.partition_key == "b3")
-    write_partition(batch, settings.selections(), str(out), settings.shard_size_limit, None)  # no Dagster record
+    (group,) = settings.raw_groups()  # b1, b2 and b3: the group that replaces the one of b1 and b2
+    write_partition(group, settings.selections(), str(out), settings.shard_size_limit, None)  # no Dagster record
     assert materialize([mds_index], instance=dagster_instance(), resources={"mds_settings": settings}).success
     assert [s["uid"] for s in MDSDataset(str(out), decoders={"uid": bytes.decode})] == ["1", "2", "3"]
 
@@ -120,11 +120,12 @@ def test_a_batch_deleted_with_its_partition_leaves_the_dataset_and_a_kept_partit
     raw, out = tmp_path / "raw", tmp_path / "out"
     for name in ("b1", "b2", "b3"):
         lines(raw / f"{name}.jsonl", [{"uid": name, "text": "t"}])
-    assert build_cli(raw, out) == 0
+    one_per_file = ("--partition-bytes", "1")  # a partition per batch (a group's files go with it)
+    assert build_cli(raw, out, *one_per_file) == 0
     (raw / "b2.jsonl").unlink()
     shutil.rmtree(out / "partitions" / "b2")  # dropped on purpose
     (raw / "b3.jsonl").unlink()  # raw data archived; its partition stays
     capsys.readouterr()
-    assert build_cli(raw, out) == 0
+    assert build_cli(raw, out, *one_per_file) == 0
     assert [s["uid"] for s in MDSDataset(str(out), decoders={"uid": bytes.decode})] == ["b1", "b3"]
     assert f"note: partition b3 has no raw batch under {raw} any more" in capsys.readouterr().out

@@ -7,6 +7,7 @@ from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter
 from fsspec.implementations.local import LocalFileSystem
 
 from mds_assets.build import build
+from mds_assets.core.grouping import RawGroup
 from mds_assets.core.raw_sources import RawBatch
 from mds_assets.keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
 
@@ -116,7 +117,7 @@ def test_a_listing_of_another_raw_url_in_the_run_config_is_refused_naming_the_ba
 
     instance.add_dynamic_partitions("raw_batches", ["batch-0"])
     elsewhere = RawBatch(name, str(tmp_path / where), "jsonl", "f", 10)
-    config = {"ops": run_config(settings, [elsewhere])["ops"]}
+    config = {"ops": run_config(settings, [RawGroup((elsewhere,))])["ops"]}
     result = job("build_partition", settings).execute_in_process(
         run_config=config, partition_key="batch-0", instance=instance, raise_on_error=False
     )

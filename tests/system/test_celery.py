@@ -58,6 +58,7 @@ class Cluster:
             "MDS_OUT_URL": str(self.root / "out"),
             "MDS_FIELDS": FIELDS,
             "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
+            "MDS_PARTITION_BYTES": "1",  # a partition per batch
             "MDS_SENSOR_INTERVAL_SECONDS": "5",
         }
         self.workers = [
@@ -119,6 +120,8 @@ def build_command(raw: Path, out: Path) -> list[str]:
         *build_arguments(str(raw), str(out), FIELDS),
         "--shard-size-limit",
         str(SHARD_SIZE_LIMIT),
+        "--partition-bytes",
+        "1",  # a partition per batch: the runs spread over the workers
         "--quiet",
     ]
 

@@ -67,6 +67,7 @@ def server(tmp_path_factory):
         "MDS_OUT_URL": str(root / "out"),
         "MDS_FIELDS": FIELDS,
         "MDS_SHARD_SIZE_LIMIT": str(SHARD_SIZE_LIMIT),
+        "MDS_PARTITION_BYTES": "1",  # a partition per batch: the pages show each batch's partition
         "MDS_SENSOR_INTERVAL_SECONDS": "5",
     }
     dagster = DagsterDev(root / "home", env, root / "dagster-dev.log")

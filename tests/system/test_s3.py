@@ -40,6 +40,7 @@ def settings(compression=None, shard_size_limit=1500):
         fields=FIELDS,
         shard_size_limit=shard_size_limit,
         compression=compression,
+        partition_bytes=1,  # a partition per batch: the outage hits batch-2's partition
     )
 
 
