@@ -25,13 +25,13 @@ def prune(raw_url: str, out_url: str, storage_options: dict[str, Any] | None = N
     check_output_is_ours(out_url, storage_options)
     instance = dagster_instance()
     bind_instance(instance, raw_url, out_url)
-    batch_keys = {batch.partition_key for batch in list_batches(raw_url, storage_options)}
     report = PruneReport()
-    for key in partitions_without_batch(out_url, storage_options, batch_keys):
+    for key in partitions_without_batch(out_url, storage_options, list_batches(raw_url, storage_options)):
         remove_partition(out_url, storage_options, key)
         report.removed.append(key)
-    for key in instance.get_dynamic_partitions(RAW_BATCHES):
-        if key not in batch_keys:
+    registered = set(instance.get_dynamic_partitions(RAW_BATCHES))
+    for key in report.removed:
+        if key in registered:
             instance.delete_dynamic_partition(RAW_BATCHES, key)
             report.unregistered.append(key)
     return report

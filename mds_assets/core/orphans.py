@@ -16,14 +16,26 @@ from writer.storage import Storage
 from writer.verify import read_manifest
 
 from .layout import partition_url, stored_partitions
+from .raw_sources import RawBatch
+from .stamps import read_stamp, stamp_members
 
 
 def partitions_without_batch(
-    out_url: str, storage_options: dict[str, Any] | None, batch_keys: Collection[str]
+    out_url: str, storage_options: dict[str, Any] | None, batches: Collection[RawBatch]
 ) -> list[str]:
-    """Keys of the partition folders under `<out>/partitions/` (complete or not) that no raw batch has."""
+    """Keys of the partition folders under `<out>/partitions/` (complete or not) none of whose raw
+    files is listed any more: by the member files its stamp records (a partition is a group of
+    files), or by its key when it has no readable stamp."""
+    names = {batch.name for batch in batches}
+    keys = {batch.partition_key for batch in batches}
     complete, incomplete = stored_partitions(out_url, storage_options)
-    return sorted(key for key in complete + incomplete if key not in batch_keys)
+    gone = []
+    for key in complete + incomplete:
+        stamp = read_stamp(partition_url(out_url, key), storage_options)
+        members = stamp_members(stamp) if stamp is not None else []
+        if not (names.intersection(members) if members else key in keys):
+            gone.append(key)
+    return sorted(gone)
 
 
 def repeated_partitions(
