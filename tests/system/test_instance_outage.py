@@ -17,7 +17,7 @@ from ..commands import MDS_ASSETS, build_arguments
 from ..mds_assets.conftest import record, write_batch
 from .cluster import Postgres, instance_yaml, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.system
 
 FIELDS = "uid,text,n:int64"
 
