@@ -271,7 +271,7 @@ def dismiss_welcome(page):
     """Dagster's UI may open a community dialog on first visit; skip it if it is there."""
     skip = page.get_by_role("button", name="Skip")
     try:
-        skip.wait_for(timeout=5_000)
+        skip.wait_for(timeout=10_000)  # the dialog opens late on a busy machine
         skip.click()
     except Exception:  # no dialog this time
         pass
