@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import resource
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -117,8 +118,20 @@ class MDSDataset:
         """A shard file's bytes, decompressed and checked against the index's byte count."""
         name = self.shard_file(shard_number)
         expected = self.index.bytes_per_shard[shard_number]
+        available = memory_available()
+        if not self.compression.is_none and available is not None and expected > available:
+            raise ValueError(
+                f"{self.storage.describe(name)}: the index gives this shard {expected} bytes, more than the "
+                f"{available} bytes of memory available to inflate it into; not inflated"
+            )
         # inflates at most one byte more than the index gives the shard
-        data = self.compression.decompress(stored, self.storage.describe(name), expected)
+        try:
+            data = self.compression.decompress(stored, self.storage.describe(name), expected)
+        except MemoryError:
+            raise ValueError(
+                f"{self.storage.describe(name)}: the index gives this shard {expected} bytes, more than "
+                "this process can hold in memory; nothing was read"
+            ) from None
         if len(data) != expected:
             if len(data) < expected:
                 held = f"holds {len(data)} bytes, shorter than"
@@ -158,6 +171,7 @@ def _read_index(storage: Storage, compression: Compression) -> mds.Index:
     if not storage.exists(name):
         raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
     data = storage.read(name)
+    _refuse_shards_not_there(storage, compression, data, storage.describe(name))
     if compression.is_none:
         return mds.decode_index(data, storage.describe(name))
     # Inflated as it is parsed: the magic is checked on the first bytes, and no more is inflated
@@ -167,6 +181,47 @@ def _read_index(storage: Storage, compression: Compression) -> mds.Index:
             return mds.decode_index(stream, storage.describe(name))
     except DECOMPRESSION_ERRORS as error:
         raise ValueError(f"{storage.describe(name)}: corrupt {compression.scheme} data ({error})") from None
+
+
+def memory_available() -> int | None:
+    """Bytes this process may still allocate, as far as it can tell (its address-space limit and
+    the system's available memory, on Linux); None when unknown. A shard claimed larger is never
+    inflated: the attempt could only end in MemoryError, after taking the memory of everything else."""
+    limits = []
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(soft)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(limits) if limits else None
+
+
+MISSING_SHARDS_TOLERATED = 1024  # verify names each missing shard up to this many; beyond, the index is refused
+
+
+def _refuse_shards_not_there(storage: Storage, compression: Compression, data: bytes, where: str) -> None:
+    """An index whose header claims far more shards than there are shard files is refused before
+    its per-shard counts are read: they would cost memory by the count claimed, not by what is
+    stored (a small gzip index can claim 60 million empty shards). One listing, only for an
+    index that claims more than MISSING_SHARDS_TOLERATED shards."""
+    try:
+        with compression.open_stream(data) as stream:
+            head = stream.read(mds.HEADER_SIZE)
+    except DECOMPRESSION_ERRORS:
+        return  # decoding the index reports it
+    claimed = mds.claimed_shard_count(head)
+    if claimed is None or claimed <= MISSING_SHARDS_TOLERATED:
+        return
+    present = sum(1 for name in storage.list_names() if mds.is_shard_file(name))
+    if claimed > present + MISSING_SHARDS_TOLERATED:
+        raise mds.FormatError(
+            f"{where}: header claims {claimed} shards, but only {present} shard files are stored beside it"
+        )
 
 
 def _repair_sizes(index: mds.Index, where: str) -> tuple[Sequence[int], bool]:

@@ -112,10 +112,15 @@ def _load_manifest(dataset: MDSDataset, report: Report) -> Manifest | None:
 def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | None, report: Report) -> None:
     name = dataset.shard_file(shard_number)
     where = dataset.storage.describe(name)
+    if _stored_size_is_wrong(dataset, shard_number, manifest, report):
+        return  # never read: a shard of the wrong size may be anything (a sparse file of gigabytes)
     try:
         stored = dataset.storage.read(name)
     except FileNotFoundError:
         return  # already reported as missing
+    except OSError as error:  # e.g. not a regular file
+        report.problems.append(str(error))
+        return
     if manifest is not None:
         _check_against_manifest(dataset, shard_number, stored, manifest, report)
     try:
@@ -127,6 +132,28 @@ def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | No
         report.problems.append(
             f"{where}: {len(bad)} record(s) whose size header disagrees with the index, first: sample {bad[0]}"
         )
+
+
+def _stored_size_is_wrong(dataset: MDSDataset, shard_number: int, manifest: Manifest | None, report: Report) -> bool:
+    """The shard file's size (one stat) against the manifest's stored size, or, uncompressed,
+    the index's byte count: what verify then reads is at most what they say."""
+    name = dataset.shard_file(shard_number)
+    try:
+        dataset.storage.refuse_unless_regular(name)
+        size = dataset.storage.size(name)
+    except FileNotFoundError:
+        return True  # already reported as missing
+    except OSError as error:
+        report.problems.append(str(error))
+        return True
+    if manifest is not None and shard_number < len(manifest.shards):
+        expected: int | None = manifest.shards[shard_number].stored_bytes
+    else:
+        expected = dataset.index.bytes_per_shard[shard_number] if dataset.compression.is_none else None
+    if expected is None or size == expected:
+        return False
+    report.problems.append(f"{dataset.storage.describe(name)}: {size} bytes stored, expected {expected}; not read")
+    return True
 
 
 def _bad_records(fields: tuple[str, ...], records: Iterable[tuple[memoryview, int]]) -> list[int]:
