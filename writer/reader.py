@@ -42,9 +42,11 @@ class MDSDataset:
         self.index = _read_index(self.storage, self.compression)
         self.fields = self.index.fields
         self.sample_sizes, self.repaired_sizes = _repair_sizes(self.index, self.storage.describe(self.index_name))
+        self.decoded_as: dict[str, str] = {}  # field -> the recorded encoding it is decoded as ("auto")
         if decoders == "auto":
             manifest = self.manifest()
-            decoders = decoders_for(manifest.column_encodings) if manifest else {}
+            self.decoded_as = dict(manifest.column_encodings) if manifest else {}
+            decoders = decoders_for(self.decoded_as)
         self.decoders = _checked_decoders(decoders or {}, self.fields)
         self._shard_starts = [0, *itertools.accumulate(self.index.samples_per_shard)]
         self._shard_offsets = lru_cache(maxsize=4)(self._compute_shard_offsets)
@@ -86,13 +88,15 @@ class MDSDataset:
                     f"{self.storage.describe(self.shard_file(shard_number))}: shard is shorter "
                     f"than the index says (sample {sample_number} ends at byte {end})"
                 )
-        return self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
+        where = self._where(shard_number, sample_number)
+        return self._decoded(mds.decode_record(record, self.fields, where), where)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Stream shard by shard: one read per shard, one shard in memory."""
         for shard_number in range(self.index.num_shards):
             for record, sample_number in self.records_of_shard(shard_number):
-                yield self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
+                where = self._where(shard_number, sample_number)
+                yield self._decoded(mds.decode_record(record, self.fields, where), where)
 
     def records_of_shard(self, shard_number: int, stored: bytes | None = None) -> Iterator[tuple[memoryview, int]]:
         """The raw records of one shard with their sample numbers, from a single read of it.
@@ -149,9 +153,19 @@ class MDSDataset:
             return range(0, size * (last - first) + 1, size) if size else range(1)
         return array("q", itertools.accumulate(self.sample_sizes[first:last], initial=0))
 
-    def _decoded(self, sample: dict[str, bytes]) -> dict[str, Any]:
+    def _decoded(self, sample: dict[str, bytes], where: str) -> dict[str, Any]:
+        """The sample with its decoders applied; a value that does not decode is a ValueError
+        naming the shard, sample and field (whatever the decoder raised: struct.error,
+        UnicodeDecodeError, RecursionError on JSON nested too deeply, ...)."""
         for field, decode in self.decoders.items():
-            sample[field] = decode(sample[field])
+            try:
+                sample[field] = decode(sample[field])
+            except Exception as error:  # noqa: BLE001 - any decoder's failure, named
+                encoding = self.decoded_as.get(field)
+                raise ValueError(
+                    f"{where}, field {field!r}: not decodable{f' as {encoding}' if encoding else ''} "
+                    f"({' '.join(str(error).split()) or type(error).__name__})"
+                ) from None
         return sample
 
     def _where(self, shard_number: int, sample_number: int) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import format as mds
+from .column_encodings import decoders_for
 from .manifest import Manifest, checksum
 from .reader import MDSDataset
 from .secrets import redact
@@ -62,9 +63,13 @@ def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bo
     for shard_number in shards:
         _check_shard(dataset, shard_number, manifest, report)
     if manifest is None:
-        report.notes.append("no manifest (written by another writer?): checksums not checked")
+        report.notes.append("no manifest (written by another writer?): checksums not checked, values not decoded")
     else:
         report.checked.append(f"manifest: {len(manifest.shards)} shards with {manifest.checksum_algorithm} checksums")
+        if manifest.column_encodings:
+            report.checked.append(f"every value of {', '.join(manifest.column_encodings)} decoded as recorded")
+        else:
+            report.notes.append("no column encodings recorded: values not decoded")
     return report
 
 
@@ -124,7 +129,7 @@ def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | No
     if manifest is not None:
         _check_against_manifest(dataset, shard_number, stored, manifest, report)
     try:
-        bad = _bad_records(dataset.fields, dataset.records_of_shard(shard_number, stored))
+        bad, undecodable = _bad_records(dataset, shard_number, stored, manifest)
     except (OSError, ValueError) as error:
         report.problems.append(str(error))
         return
@@ -132,6 +137,9 @@ def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | No
         report.problems.append(
             f"{where}: {len(bad)} record(s) whose size header disagrees with the index, first: sample {bad[0]}"
         )
+    if undecodable:
+        more = f" ({len(undecodable) - 1} more in this shard)" if len(undecodable) > 1 else ""
+        report.problems.append(undecodable[0] + more)
 
 
 def _stored_size_is_wrong(dataset: MDSDataset, shard_number: int, manifest: Manifest | None, report: Report) -> bool:
@@ -156,14 +164,31 @@ def _stored_size_is_wrong(dataset: MDSDataset, shard_number: int, manifest: Mani
     return True
 
 
-def _bad_records(fields: tuple[str, ...], records: Iterable[tuple[memoryview, int]]) -> list[int]:
-    bad = []
+def _bad_records(
+    dataset: MDSDataset, shard_number: int, stored: bytes, manifest: Manifest | None
+) -> tuple[list[int], list[str]]:
+    """(samples whose size header is wrong, a message per sample a value of which does not decode
+    as the encoding its manifest records)."""
+    encodings = dict(manifest.column_encodings) if manifest is not None else {}
+    decoders = decoders_for(encodings)
+    bad: list[int] = []
+    undecodable: list[str] = []
+    records: Iterable[tuple[memoryview, int]] = dataset.records_of_shard(shard_number, stored)
     for record, sample_number in records:
+        where = f"{dataset.storage.describe(dataset.shard_file(shard_number))}, sample {sample_number}"
         try:
-            mds.decode_record(record, fields, "")
+            sample = mds.decode_record(record, dataset.fields, where)
         except ValueError:
             bad.append(sample_number)
-    return bad
+            continue
+        for name, decode in decoders.items():
+            try:
+                decode(sample[name])
+            except Exception as error:  # noqa: BLE001 - any decoder's failure, named
+                detail = " ".join(str(error).split()) or type(error).__name__
+                undecodable.append(f"{where}, field {name!r}: not decodable as {encodings[name]} ({detail})")
+                break
+    return bad, undecodable
 
 
 def _check_against_manifest(
