@@ -14,7 +14,7 @@ from writer import StreamingDatasetWriter
 from .test_crafted_indexes import run_mds
 
 ENCODINGS = {"n": "int64", "j": "json", "s": "str"}
-GOOD = {"n": (7).to_bytes(8, "little"), "j": b'{"a": 1}', "s": "fine".encode()}
+GOOD = {"n": (7).to_bytes(8, "little"), "j": b'{"a": 1}', "s": b"fine"}
 
 
 def _dataset(directory: Path, bad: dict[str, bytes]) -> Path:
