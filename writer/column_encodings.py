@@ -288,14 +288,22 @@ FIELDS: dict[str, FieldEncoding] = {
 
 def checked_encodings(encodings: Mapping[str, str] | None, fields: tuple[str, ...]) -> dict[str, str]:
     """`{field: encoding}` for fields of the dataset and known encodings; anything else is refused."""
+    if encodings is not None and not isinstance(encodings, Mapping):
+        raise ValueError(f"column_encodings is a JSON {type(encodings).__name__}, not an object")
     encodings = dict(encodings or {})
     unknown_fields = sorted(set(encodings) - set(fields))
     if unknown_fields:
         raise ValueError(f"column_encodings name fields the dataset does not have: {', '.join(unknown_fields)}")
     for field, encoding in encodings.items():
+        if not isinstance(encoding, str):
+            raise ValueError(f"column_encodings[{field!r}] is a JSON {_json_kind(encoding)}, not an encoding name")
         if encoding not in COLUMNS:
             raise ValueError(f"column_encodings[{field!r}] = {encoding!r}; known: {', '.join(COLUMNS)}")
     return encodings
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "list", dict: "object", int: "number", float: "number", bool: "boolean"}.get(type(value), "null")
 
 
 def decoders_for(encodings: Mapping[str, str], allow_unsafe: bool = False) -> dict[str, Callable[[bytes], Any]]:

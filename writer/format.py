@@ -29,6 +29,16 @@ CONSTANT_SIZE_FORMAT = 0
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 _HEAD = struct.Struct("<IIIqq")
+HEADER_SIZE = _HEAD.size
+
+
+def claimed_shard_count(head: bytes) -> int | None:
+    """The shard count an index's header claims (its first HEADER_SIZE bytes), before anything
+    else of it is read; None when `head` is not an .mds header."""
+    if len(head) < _HEAD.size:
+        return None
+    magic, version, num_shards, _, _ = _HEAD.unpack_from(head)
+    return num_shards if (magic, version) == (MAGIC, VERSION) else None
 
 
 def shard_name(shard_number: int, suffix: str = "") -> str:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
+from .column_encodings import checked_encodings
 from .compression import crc32
 
 MANIFEST_NAME = "mds_manifest.json"
@@ -92,7 +93,7 @@ class Manifest:
                 checksum_algorithm=document["checksum_algorithm"],
                 writer=document["writer"]["name"],
                 writer_version=document["writer"]["version"],
-                column_encodings=dict(settings.get("column_encodings") or {}),
+                column_encodings=checked_encodings(settings.get("column_encodings"), tuple(settings["fields"])),
             )
         except RecursionError:
             raise ValueError(f"{where}: not a valid manifest (nested too deeply)") from None

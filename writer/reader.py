@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import resource
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -62,9 +63,11 @@ class MDSDataset:
         self.index = _read_index(self.storage, self.compression)
         self.fields = self.index.fields
         self.sample_sizes, self.repaired_sizes = _repair_sizes(self.index, self.storage.describe(self.index_name))
+        self.decoded_as: dict[str, str] = {}  # field -> the recorded encoding it is decoded as ("auto")
         if decoders == "auto":
             manifest = self.manifest()
-            decoders = decoders_for(manifest.column_encodings, allow_unsafe_types) if manifest else {}
+            self.decoded_as = dict(manifest.column_encodings) if manifest else {}
+            decoders = decoders_for(self.decoded_as, allow_unsafe_types)
         self.decoders = _checked_decoders(decoders or {}, self.fields)
         self._shard_starts = [0, *itertools.accumulate(self.index.samples_per_shard)]
         self._shard_offsets = lru_cache(maxsize=4)(self._compute_shard_offsets)
@@ -107,13 +110,15 @@ class MDSDataset:
                     f"{self.storage.describe(self.shard_file(shard_number))}: shard is shorter "
                     f"than the index says (sample {sample_number} ends at byte {end})"
                 )
-        return self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
+        where = self._where(shard_number, sample_number)
+        return self._decoded(mds.decode_record(record, self.fields, where), where)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Stream shard by shard: one read per shard, one shard in memory."""
         for shard_number in range(self.index.num_shards):
             for record, sample_number in self.records_of_shard(shard_number):
-                yield self._decoded(mds.decode_record(record, self.fields, self._where(shard_number, sample_number)))
+                where = self._where(shard_number, sample_number)
+                yield self._decoded(mds.decode_record(record, self.fields, where), where)
 
     def records_of_shard(self, shard_number: int, stored: bytes | None = None) -> Iterator[tuple[memoryview, int]]:
         """The raw records of one shard with their sample numbers, from a single read of it.
@@ -172,8 +177,20 @@ class MDSDataset:
         """A shard file's bytes, decompressed and checked against the index's byte count."""
         name = self.shard_file(shard_number)
         expected = self.index.bytes_per_shard[shard_number]
+        available = memory_available()
+        if not self.compression.is_none and available is not None and expected > available:
+            raise ValueError(
+                f"{self.storage.describe(name)}: the index gives this shard {expected} bytes, more than the "
+                f"{available} bytes of memory available to inflate it into; not inflated"
+            )
         # inflates at most one byte more than the index gives the shard
-        data = self.compression.decompress(stored, self.storage.describe(name), expected)
+        try:
+            data = self.compression.decompress(stored, self.storage.describe(name), expected)
+        except MemoryError:
+            raise ValueError(
+                f"{self.storage.describe(name)}: the index gives this shard {expected} bytes, more than "
+                "this process can hold in memory; nothing was read"
+            ) from None
         if len(data) != expected:
             if len(data) < expected:
                 held = f"holds {len(data)} bytes, shorter than"
@@ -191,9 +208,19 @@ class MDSDataset:
             return range(0, size * (last - first) + 1, size) if size else range(1)
         return array("q", itertools.accumulate(self.sample_sizes[first:last], initial=0))
 
-    def _decoded(self, sample: dict[str, bytes]) -> dict[str, Any]:
+    def _decoded(self, sample: dict[str, bytes], where: str) -> dict[str, Any]:
+        """The sample with its decoders applied; a value that does not decode is a ValueError
+        naming the shard, sample and field (whatever the decoder raised: struct.error,
+        UnicodeDecodeError, RecursionError on JSON nested too deeply, ...)."""
         for field, decode in self.decoders.items():
-            sample[field] = decode(sample[field])
+            try:
+                sample[field] = decode(sample[field])
+            except Exception as error:
+                encoding = self.decoded_as.get(field)
+                raise ValueError(
+                    f"{where}, field {field!r}: not decodable{f' as {encoding}' if encoding else ''} "
+                    f"({' '.join(str(error).split()) or type(error).__name__})"
+                ) from None
         return sample
 
     def _where(self, shard_number: int, sample_number: int) -> str:
@@ -213,6 +240,7 @@ def _read_index(storage: Storage, compression: Compression) -> mds.Index:
     if not storage.exists(name):
         raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
     data = storage.read(name)
+    _refuse_shards_not_there(storage, compression, data, storage.describe(name))
     if compression.is_none:
         return mds.decode_index(data, storage.describe(name))
     # Inflated as it is parsed: the magic is checked on the first bytes, and no more is inflated
@@ -222,6 +250,47 @@ def _read_index(storage: Storage, compression: Compression) -> mds.Index:
             return mds.decode_index(stream, storage.describe(name))
     except DECOMPRESSION_ERRORS as error:
         raise ValueError(f"{storage.describe(name)}: corrupt {compression.scheme} data ({error})") from None
+
+
+def memory_available() -> int | None:
+    """Bytes this process may still allocate, as far as it can tell (its address-space limit and
+    the system's available memory, on Linux); None when unknown. A shard claimed larger is never
+    inflated: the attempt could only end in MemoryError, after taking the memory of everything else."""
+    limits = []
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(soft)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(limits) if limits else None
+
+
+MISSING_SHARDS_TOLERATED = 1024  # verify names each missing shard up to this many; beyond, the index is refused
+
+
+def _refuse_shards_not_there(storage: Storage, compression: Compression, data: bytes, where: str) -> None:
+    """An index whose header claims far more shards than there are shard files is refused before
+    its per-shard counts are read: they would cost memory by the count claimed, not by what is
+    stored (a small gzip index can claim 60 million empty shards). One listing, only for an
+    index that claims more than MISSING_SHARDS_TOLERATED shards."""
+    try:
+        with compression.open_stream(data) as stream:
+            head = stream.read(mds.HEADER_SIZE)
+    except DECOMPRESSION_ERRORS:
+        return  # decoding the index reports it
+    claimed = mds.claimed_shard_count(head)
+    if claimed is None or claimed <= MISSING_SHARDS_TOLERATED:
+        return
+    present = sum(1 for name in storage.list_names() if mds.is_shard_file(name))
+    if claimed > present + MISSING_SHARDS_TOLERATED:
+        raise mds.FormatError(
+            f"{where}: header claims {claimed} shards, but only {present} shard files are stored beside it"
+        )
 
 
 def _repair_sizes(index: mds.Index, where: str) -> tuple[Sequence[int], bool]:

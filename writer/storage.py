@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import stat
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,13 +113,29 @@ class Storage:
     def exists(self, name: str) -> bool:
         return bool(self.fs.exists(self.path(name)))
 
+    def refuse_unless_regular(self, name: str) -> None:
+        """On a local disk, only a regular file is opened: a FIFO blocks its reader forever, a
+        device like /dev/zero is read without end (links are followed to what they point to)."""
+        if not self.is_local:
+            return
+        try:
+            mode = os.stat(self.path(name)).st_mode
+        except OSError:
+            return  # opening it reports it, named
+        if not stat.S_ISREG(mode):
+            kind = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFDIR: "a directory"}
+            what = kind.get(stat.S_IFMT(mode), "a special file")
+            raise OSError(errno.EINVAL, f"{self.describe(name)}: not a regular file ({what}), not opened")
+
     def read(self, name: str) -> bytes:
+        self.refuse_unless_regular(name)
         try:
             return bytes(self.fs.cat_file(self.path(name)))
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.describe(name)}: no such file") from None
 
     def read_range(self, name: str, start: int, end: int) -> bytes:
+        self.refuse_unless_regular(name)
         try:
             return bytes(self.fs.cat_file(self.path(name), start=start, end=end))
         except FileNotFoundError:

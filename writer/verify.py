@@ -12,6 +12,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import format as mds
+from .column_encodings import decoders_for
 from .manifest import MANIFEST_NAME, Manifest, checksum
 from .reader import MDSDataset
 from .secrets import redact
@@ -69,9 +70,13 @@ def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bo
     for shard_number in shards:
         _check_shard(dataset, shard_number, manifest, report)
     if manifest is None:
-        report.notes.append("no manifest (written by another writer?): checksums not checked")
+        report.notes.append("no manifest (written by another writer?): checksums not checked, values not decoded")
     else:
         report.checked.append(f"manifest: {len(manifest.shards)} shards with {manifest.checksum_algorithm} checksums")
+        if manifest.column_encodings:
+            report.checked.append(f"every value of {', '.join(manifest.column_encodings)} decoded as recorded")
+        else:
+            report.notes.append("no column encodings recorded: values not decoded")
     return report
 
 
@@ -119,14 +124,19 @@ def _load_manifest(dataset: MDSDataset, report: Report) -> Manifest | None:
 def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | None, report: Report) -> None:
     name = dataset.shard_file(shard_number)
     where = dataset.storage.describe(name)
+    if _stored_size_is_wrong(dataset, shard_number, manifest, report):
+        return  # never read: a shard of the wrong size may be anything (a sparse file of gigabytes)
     try:
         stored = dataset.storage.read(name)
     except FileNotFoundError:
         return  # already reported as missing
+    except OSError as error:  # e.g. not a regular file
+        report.problems.append(str(error))
+        return
     if manifest is not None:
         _check_against_manifest(dataset, shard_number, stored, manifest, report)
     try:
-        bad = _bad_records(dataset.fields, dataset.records_of_shard(shard_number, stored))
+        bad, undecodable = _bad_records(dataset, shard_number, stored, manifest)
     except (OSError, ValueError) as error:
         report.problems.append(str(error))
         return
@@ -134,16 +144,58 @@ def _check_shard(dataset: MDSDataset, shard_number: int, manifest: Manifest | No
         report.problems.append(
             f"{where}: {len(bad)} record(s) whose size header disagrees with the index, first: sample {bad[0]}"
         )
+    if undecodable:
+        more = f" ({len(undecodable) - 1} more in this shard)" if len(undecodable) > 1 else ""
+        report.problems.append(undecodable[0] + more)
 
 
-def _bad_records(fields: tuple[str, ...], records: Iterable[tuple[memoryview, int]]) -> list[int]:
-    bad = []
+def _stored_size_is_wrong(dataset: MDSDataset, shard_number: int, manifest: Manifest | None, report: Report) -> bool:
+    """The shard file's size (one stat) against the manifest's stored size, or, uncompressed,
+    the index's byte count: what verify then reads is at most what they say."""
+    name = dataset.shard_file(shard_number)
+    try:
+        dataset.storage.refuse_unless_regular(name)
+        size = dataset.storage.size(name)
+    except FileNotFoundError:
+        return True  # already reported as missing
+    except OSError as error:
+        report.problems.append(str(error))
+        return True
+    if manifest is not None and shard_number < len(manifest.shards):
+        expected: int | None = manifest.shards[shard_number].stored_bytes
+    else:
+        expected = dataset.index.bytes_per_shard[shard_number] if dataset.compression.is_none else None
+    if expected is None or size == expected:
+        return False
+    report.problems.append(f"{dataset.storage.describe(name)}: {size} bytes stored, expected {expected}; not read")
+    return True
+
+
+def _bad_records(
+    dataset: MDSDataset, shard_number: int, stored: bytes, manifest: Manifest | None
+) -> tuple[list[int], list[str]]:
+    """(samples whose size header is wrong, a message per sample a value of which does not decode
+    as the encoding its manifest records)."""
+    encodings = dict(manifest.column_encodings) if manifest is not None else {}
+    decoders = decoders_for(encodings)
+    bad: list[int] = []
+    undecodable: list[str] = []
+    records: Iterable[tuple[memoryview, int]] = dataset.records_of_shard(shard_number, stored)
     for record, sample_number in records:
+        where = f"{dataset.storage.describe(dataset.shard_file(shard_number))}, sample {sample_number}"
         try:
-            mds.decode_record(record, fields, "")
+            sample = mds.decode_record(record, dataset.fields, where)
         except ValueError:
             bad.append(sample_number)
-    return bad
+            continue
+        for name, decode in decoders.items():
+            try:
+                decode(sample[name])
+            except Exception as error:
+                detail = " ".join(str(error).split()) or type(error).__name__
+                undecodable.append(f"{where}, field {name!r}: not decodable as {encodings[name]} ({detail})")
+                break
+    return bad, undecodable
 
 
 def _check_against_manifest(
