@@ -10,7 +10,6 @@ never a path outside the dataset's folder.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import warnings
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from typing import Any, Literal
 from . import mdsv2_format as v2
 from .column_encodings import decoders_for, undecoded_reasons
 from .mdsv2_compression import decompressor
-from .reader import MDSDataset
+from .reader import MDSDataset, locate_sample
 from .storage import Storage
 
 Decoders = dict[str, Callable[[bytes], Any]]
@@ -71,14 +70,7 @@ class StreamingFormatDataset(MDSDataset):
         return self.streaming_index.total_samples
 
     def __getitem__(self, sample_number: int) -> dict[str, Any]:
-        if not isinstance(sample_number, int):
-            raise TypeError(f"sample numbers are ints, not {type(sample_number).__name__}")
-        total = len(self)
-        if not -total <= sample_number < total:
-            raise IndexError(f"sample {sample_number} out of range for a dataset of {total} samples")
-        sample_number %= total
-        shard_number = bisect.bisect_right(self._shard_starts, sample_number) - 1
-        position = sample_number - self._shard_starts[shard_number]
+        sample_number, shard_number, position = locate_sample(sample_number, len(self), self._shard_starts)
         entry = self.streaming_index.shards[shard_number]
         data: bytes | memoryview
         if entry.zip_data is None:  # only the two offsets and the sample's bytes

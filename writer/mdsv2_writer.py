@@ -35,7 +35,7 @@ from .lock import DatasetLock
 from .mdsv2_compression import ShardCompression, parse_shard_compression
 from .mdsv2_hashes import checked_hashes, hasher
 from .published import published_index_names
-from .shard_pipeline import BackgroundShards
+from .shard_pipeline import BackgroundShards, raise_if_unusable
 from .storage import Storage, WriterStorageError, is_temporary
 
 DEFAULT_SIZE_LIMIT = 1 << 26  # S's default
@@ -240,12 +240,7 @@ class MDSWriter:
         self._stopped = True
 
     def _raise_if_unusable(self) -> None:
-        if isinstance(self._problem, WriterStorageError):
-            raise WriterStorageError(f"writing {self.url} failed: {self._problem}") from self._problem
-        if self._problem is not None:
-            raise RuntimeError(f"writing {self.url} failed in the background: {self._problem}") from self._problem
-        if self._finished:
-            raise RuntimeError(f"the MDSWriter for {self.url} is finished; open a new one to write more")
+        raise_if_unusable(self._problem, self._finished, self.url, "MDSWriter")
 
     def __enter__(self) -> MDSWriter:
         return self

@@ -91,14 +91,7 @@ class MDSDataset:
         return self.index.total_samples
 
     def __getitem__(self, sample_number: int) -> dict[str, Any]:
-        if not isinstance(sample_number, int):
-            raise TypeError(f"sample numbers are ints, not {type(sample_number).__name__}")
-        total = len(self)
-        if not -total <= sample_number < total:
-            raise IndexError(f"sample {sample_number} out of range for a dataset of {total} samples")
-        sample_number %= total
-        shard_number = bisect.bisect_right(self._shard_starts, sample_number) - 1
-        position = sample_number - self._shard_starts[shard_number]
+        sample_number, shard_number, position = locate_sample(sample_number, len(self), self._shard_starts)
         start = self._shard_offsets(shard_number)[position]
         end = start + self.sample_sizes[sample_number]
         if not self.compression.is_none:  # a compressed shard is read whole (and the last one cached)
@@ -321,3 +314,15 @@ def _checked_decoders(decoders: Decoders, fields: tuple[str, ...]) -> Decoders:
             f"decoders for fields the dataset does not have: {', '.join(unknown)} (it has: {', '.join(fields)})"
         )
     return dict(decoders)
+
+
+def locate_sample(sample_number: int, total: int, shard_starts: Sequence[int]) -> tuple[int, int, int]:
+    """(sample number from 0, its shard, its position in that shard) of `ds[sample_number]`,
+    negative numbers counting from the end as for a list; TypeError / IndexError otherwise."""
+    if not isinstance(sample_number, int):
+        raise TypeError(f"sample numbers are ints, not {type(sample_number).__name__}")
+    if not -total <= sample_number < total:
+        raise IndexError(f"sample {sample_number} out of range for a dataset of {total} samples")
+    sample_number %= total
+    shard_number = bisect.bisect_right(shard_starts, sample_number) - 1
+    return sample_number, shard_number, sample_number - shard_starts[shard_number]

@@ -24,7 +24,7 @@ from .compression import parse_compression
 from .lock import DatasetLock
 from .manifest import Manifest, ShardRecord
 from .published import DatasetFiles, published_index_names, unpublish
-from .shard_pipeline import ShardPipeline
+from .shard_pipeline import ShardPipeline, raise_if_unusable
 from .storage import Storage, WriterStorageError, is_temporary
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
@@ -218,12 +218,7 @@ class StreamingDatasetWriter:
             self._problem = error
 
     def _raise_if_unusable(self) -> None:
-        if isinstance(self._problem, WriterStorageError):
-            raise WriterStorageError(f"writing {self.dirname} failed: {self._problem}") from self._problem
-        if self._problem is not None:
-            raise RuntimeError(f"writing {self.dirname} failed in the background: {self._problem}") from self._problem
-        if self._finished:
-            raise RuntimeError(f"the writer for {self.dirname} is finished; open a new one to write more")
+        raise_if_unusable(self._problem, self._finished, self.dirname, "writer")
 
     def __enter__(self) -> StreamingDatasetWriter:
         return self
