@@ -214,6 +214,14 @@ PARTITION_BYTES = Variable(
     "file is a partition of its own (see docs/partitions.md)",
     _optional_size,
 )
+VERIFY_BYTES_PER_CHECK = Variable(
+    "MDS_VERIFY_BYTES_PER_CHECK",
+    "1GiB",
+    ALLOWED_SIZE + "; 0: only the shards written or changed since they were last verified",
+    "how many bytes of shards `index_consistency` reads back beyond those new or changed since they were "
+    "last verified, longest unverified first (see docs/maintenance.md)",
+    lambda text: parse_size(text) if text.strip() not in ("0", "") else 0,
+)
 FORMAT = Variable(
     "MDS_FORMAT",
     DEFAULT_FORMAT,

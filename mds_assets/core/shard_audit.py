@@ -17,7 +17,6 @@ is left out of it, so it is read again next time.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +25,6 @@ from writer.manifest import Manifest, ShardRecord
 from writer.storage import Storage
 from writer.verify import damaged_shards
 
-BYTES_PER_CHECK_VARIABLE = "MDS_VERIFY_BYTES_PER_CHECK"
-DEFAULT_BYTES_PER_CHECK = 1 << 30
 Record = dict[str, dict[str, Any]]  # shard file -> {"stamp": ..., "verified_at": seconds since the epoch}
 
 
@@ -41,14 +38,10 @@ class Audit:
 
 
 def bytes_per_check() -> int:
-    value = os.environ.get(BYTES_PER_CHECK_VARIABLE, str(DEFAULT_BYTES_PER_CHECK))
-    try:
-        budget = int(value)
-    except ValueError:
-        raise ValueError(f"{BYTES_PER_CHECK_VARIABLE}={value!r}: expected a number of bytes") from None
-    if budget < 0:
-        raise ValueError(f"{BYTES_PER_CHECK_VARIABLE}={budget}: expected 0 or more")
-    return budget
+    """MDS_VERIFY_BYTES_PER_CHECK (read, like every MDS_* variable, by the settings module)."""
+    from ..settings import VERIFY_BYTES_PER_CHECK  # the settings module imports core/: imported when asked
+
+    return VERIFY_BYTES_PER_CHECK.read()
 
 
 def audit_shards(
