@@ -45,6 +45,6 @@ class _Log:
 def test_a_webhook_url_spoilt_after_loading_is_logged_without_its_value(monkeypatch):
     monkeypatch.setenv("MDS_ALERT_WEBHOOK_URL", f"hooks.slack.com/services/T000/B000/{TOKEN}")
     context = SimpleNamespace(log=_Log())
-    sensors._post_webhook("check x failed", context)  # no exception: the sensor goes on to its cursor
+    sensors._post_webhook({"text": "check x failed"}, context)  # no exception: the sensor goes on to its cursor
     assert any("MDS_ALERT_WEBHOOK_URL" in line for line in context.log.lines)
     assert TOKEN not in "".join(context.log.lines)

@@ -31,7 +31,8 @@ def flip_a_byte(path: Path, keep_mtime: bool = False) -> None:
 
 
 def build_command(settings: MDSSettings, *options: str) -> list[str]:
-    return [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", *options]
+    grouping = ["--partition-bytes", str(settings.partition_bytes)] if settings.partition_bytes else []
+    return [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", *grouping, *options]
 
 
 def check_published(settings: MDSSettings, instance):

@@ -59,7 +59,7 @@ def test_misspelt_fields_fail_the_run_once_naming_each_before_any_partition_is_w
             records_read.append(batch.name)
             yield line, raw
 
-    monkeypatch.setattr("mds_assets.core.profile.read_records", counted)
+    monkeypatch.setattr("mds_assets.core.grouping.read_records", counted)  # where a group reads its files
     misspelt = MDSSettings(**{**settings.model_dump(), "fields": MISSPELT})
     description = _range_run(misspelt, instance, ["batch-0", "batch-1", "batch-2"])
     assert "'txet', 'nn'" in description, description  # both, in one message
