@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mds_assets.core.generations import generation_url, new_generation, remove_unreferenced_generations
+from mds_assets.core.grouping import RawGroup
 from mds_assets.core.raw_sources import list_batches
 from mds_assets.core.selection import parse_fields
 from mds_assets.core.streaming_partition import write_streaming_partition
@@ -23,7 +24,7 @@ from .conftest import write_batch
 def build_partition(tmp_path: Path, values: list[str]) -> Path:
     write_batch(tmp_path / "raw", "b.jsonl", [{"a": value} for value in values])
     (batch,) = list_batches(str(tmp_path / "raw"))
-    write_streaming_partition(batch, parse_fields(["a"]), str(tmp_path / "out"), 200, None)
+    write_streaming_partition(RawGroup((batch,)), parse_fields(["a"]), str(tmp_path / "out"), 200, None)
     return tmp_path / "out" / "partitions" / "b"
 
 

@@ -118,7 +118,7 @@ def test_the_preview_of_a_group_lists_its_files(instance, tmp_path):
     assert "1-0" in metadata["preview"].value  # the preview's rows come from the first files
 
 
-def test_image_folder_and_parquet_batches_are_grouped_too(instance, tmp_path):
+def test_image_folder_and_parquet_batches_are_grouped_too(instance, tmp_path, monkeypatch):
     parquet = pytest.importorskip("pyarrow.parquet")
     import pyarrow
 
@@ -136,6 +136,7 @@ def test_image_folder_and_parquet_batches_are_grouped_too(instance, tmp_path):
     tables.mkdir()
     for number in range(3):
         parquet.write_table(pyarrow.table({"uid": [f"{number}-{n}" for n in range(4)]}), tables / f"t{number}.parquet")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home-tables"))  # another dataset, its own instance
     settings = MDSSettings(raw_url=str(tables), out_url=str(tmp_path / "out-tables"), fields=["uid"])
     report = build(settings, workers=1, progress=False)
     assert report.ok and len(report.built) == 1 and len(MDSDataset(settings.out_url)) == 12

@@ -12,6 +12,7 @@ import pytest
 from dagster import DagsterInstance
 
 from mds_assets.build import materialise_range
+from mds_assets.core.grouping import RawGroup
 from mds_assets.core.layout import partition_url
 from mds_assets.core.raw_sources import RawBatch, RawDataError, list_batches, read_records
 from mds_assets.partitions import RAW_BATCHES
@@ -38,8 +39,9 @@ def settings_for(raw: Path, tmp_path: Path) -> MDSSettings:
 
 def build_listed(batches: list[RawBatch], settings: MDSSettings, instance: DagsterInstance) -> dict[str, str | None]:
     """One partition run given this listing (as the sensor and `mds-assets build` hand it over)."""
-    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
-    return materialise_range(batches, settings.model_dump(), instance)
+    groups = [RawGroup((batch,)) for batch in batches]  # one file each, as a file of its own is grouped
+    instance.add_dynamic_partitions(RAW_BATCHES, [group.partition_key for group in groups])
+    return materialise_range(groups, settings.model_dump(), instance)
 
 
 def published_text(tmp_path: Path) -> bytes:

@@ -18,7 +18,8 @@ from .conftest import FIELDS, record, snapshot, write_batch
 
 
 def build_command(settings: MDSSettings) -> list[str]:
-    return [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet"]
+    # one partition per file (`--partition-bytes 1`): pruning is about the files each partition holds
+    return [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", "--partition-bytes", "1"]
 
 
 def prune_command(settings: MDSSettings) -> list[str]:
