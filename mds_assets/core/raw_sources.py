@@ -160,6 +160,8 @@ def _read_as_it_is_now(
 ) -> Generator[tuple[int, dict], None, None]:
     if batch.layout == "refused":
         raise RawDataError(batch.problem)
+    if batch.layout in ("jsonl", "parquet"):
+        _refuse_unless_regular(batch)  # a FIFO or a device now: refused as such, never opened
     _check_layout_now(batch, storage_options)
     readers = {"jsonl": _read_jsonl, "parquet": _read_parquet, "filetree": _read_file_tree}
     yield from readers[batch.layout](batch, storage_options)
@@ -265,7 +267,6 @@ def _refuse_unless_regular(batch: RawBatch) -> None:
 
 
 def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Generator[tuple[int, dict], None, None]:
-    _refuse_unless_regular(batch)
     with _open_batch_file(batch, storage_options, gzipped=batch.name.endswith(".gz")) as lines:
         line_number = 0
         try:
@@ -318,7 +319,6 @@ def _read_parquet(batch: RawBatch, storage_options: dict[str, Any] | None) -> Ge
         raise RawDataError(
             f"batch {batch.name}: Parquet batches need the parquet extra (pip install 'mds-assets[parquet]')"
         ) from None
-    _refuse_unless_regular(batch)
     with _open_batch_file(batch, storage_options, gzipped=False) as file:
         try:
             table = parquet.ParquetFile(file)

@@ -38,7 +38,7 @@ class Audit:
 
 
 def bytes_per_check() -> int:
-    """MDS_VERIFY_BYTES_PER_CHECK (read, like every MDS_* variable, by the settings module)."""
+    """The byte budget of one check beyond the shards that changed (`settings.VERIFY_BYTES_PER_CHECK`)."""
     from ..settings import VERIFY_BYTES_PER_CHECK  # the settings module imports core/: imported when asked
 
     return VERIFY_BYTES_PER_CHECK.read()

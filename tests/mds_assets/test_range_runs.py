@@ -7,6 +7,7 @@ from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter
 from fsspec.implementations.local import LocalFileSystem
 
 from mds_assets.build import build
+from mds_assets.core import raw_sources
 from mds_assets.core.grouping import RawGroup
 from mds_assets.core.raw_sources import RawBatch
 from mds_assets.keys import MDS_SHARDS, RAW_SAMPLES, SELECTED_SAMPLES
@@ -33,7 +34,15 @@ def raw_reads(monkeypatch, raw_dir):
             listings.append(path)
         return real_ls(self, path, *args, **kwargs)
 
+    real_open_batch = raw_sources._open_batch_file  # a local batch file is opened by path, not through fsspec
+
+    def counting_open_batch(batch, *args, **kwargs):
+        if batch.url.startswith(str(raw_dir)):
+            opened.append(batch.url)
+        return real_open_batch(batch, *args, **kwargs)
+
     monkeypatch.setattr(fsspec, "open", counting_open)
+    monkeypatch.setattr(raw_sources, "_open_batch_file", counting_open_batch)
     monkeypatch.setattr(LocalFileSystem, "ls", counting_ls)
     return opened, listings
 

@@ -12,7 +12,6 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from mds_assets.assets import batch_pipeline as pipeline_module
 from mds_assets.build import materialise_range
-from mds_assets.core.raw_sources import list_batches
 from mds_assets.keys import MDS_SHARDS
 from mds_assets.partitions import RAW_BATCHES
 from mds_assets.resources import MDSSettings
@@ -21,8 +20,8 @@ from mds_assets.resources import MDSSettings
 def test_a_step_stops_materialising_once_its_run_has_failed(
     instance: DagsterInstance, settings: MDSSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    batches = list_batches(settings.raw_url)
-    instance.add_dynamic_partitions(RAW_BATCHES, [batch.partition_key for batch in batches])
+    groups = settings.raw_groups()  # one file each: the settings fixture's partition_bytes is 1
+    instance.add_dynamic_partitions(RAW_BATCHES, [group.partition_key for group in groups])
     real_write_partition = pipeline_module.write_partition
 
     def run_fails_meanwhile(*args: Any, **kwargs: Any) -> Any:
@@ -32,7 +31,7 @@ def test_a_step_stops_materialising_once_its_run_has_failed(
         return real_write_partition(*args, **kwargs)
 
     monkeypatch.setattr(pipeline_module, "write_partition", run_fails_meanwhile)
-    errors = materialise_range(batches, settings.model_dump(), instance)
+    errors = materialise_range(groups, settings.model_dump(), instance)
     (run,) = instance.get_runs()
     shards = [
         entry
