@@ -19,6 +19,7 @@ from mds_assets.assets.index import how_to_load_streaming, load_cache_folder, md
 from mds_assets.build import build
 from mds_assets.checks import index_consistency, samples_decode
 from mds_assets.core.generations import is_generation
+from mds_assets.core.grouping import RawGroup
 from mds_assets.core.output_format import OutputFormatError
 from mds_assets.core.raw_sources import list_batches
 from mds_assets.core.streaming_partition import write_streaming_partition
@@ -106,7 +107,8 @@ def test_a_rebuild_keeps_every_file_the_published_index_refers_to_until_it_is_pu
     write_batch(Path(settings.raw_url), "batch-1.jsonl", [record(1, n + 100) for n in range(40)])
 
     batch = next(b for b in list_batches(settings.raw_url) if b.partition_key == "batch-1")
-    write_streaming_partition(batch, settings.selections(), settings.out_url, settings.shard_size_limit, None)
+    group = RawGroup((batch,))  # one file: the settings fixture's partition_bytes is 1
+    write_streaming_partition(group, settings.selections(), settings.out_url, settings.shard_size_limit, None)
     assert (out / "index.json").read_bytes() == index  # the partition is rebuilt, the dataset not yet published
     assert {name: (out / name).read_bytes() for name in published_basenames(out)} == published
     as_records(MDSDataset(settings.out_url, decoders="auto")[40], 1, 0)  # still the published dataset
