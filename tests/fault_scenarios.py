@@ -193,9 +193,9 @@ def streaming_rebuild_and_publish(root: Scenario, compression: str | None = "zst
     published_before: dict[str, tuple[bytes, dict[str, bytes]]] = {}
 
     def rebuild_and_publish(run: str) -> None:
-        (batch,) = list_batches(f"{run}/raw")
-        write_streaming_partition(batch, parse_fields(["a"]), f"{run}/out", 400, compression)
-        publish_streaming(f"{run}/out", [batch.partition_key], None)
+        group = RawGroup(tuple(list_batches(f"{run}/raw")))  # the one raw file, one partition
+        write_streaming_partition(group, parse_fields(["a"]), f"{run}/out", 400, compression)
+        publish_streaming(f"{run}/out", [group.partition_key], None)
 
     def prepare(run: str) -> None:
         _raw_batch(run, OLD_RECORDS)
