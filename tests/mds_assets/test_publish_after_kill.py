@@ -58,7 +58,9 @@ KILLED_BUILD = textwrap.dedent("""
 """)
 
 
-def run_build(raw: Path, out: Path, home: Path, kill_at: int, counted: Path) -> subprocess.CompletedProcess[str]:
+def run_build(raw: Path, out: Path, kill_at: int, counted: Path) -> subprocess.CompletedProcess[str]:
+    """The build of `out` in the instance of its own (one instance, one dataset), killed or not."""
+    home = out.parent / f"{out.name}-dagster-home"
     command = [
         sys.executable,
         "-c",
@@ -90,15 +92,16 @@ def uids(out: Path) -> list[str]:
     return [sample["uid"] for sample in MDSDataset(str(out), decoders={"uid": bytes.decode})]
 
 
+@pytest.mark.timeout(900)  # 14 builds
 def test_a_build_killed_at_any_step_of_its_publish_is_completed_by_the_next(tmp_path: Path) -> None:
-    raw, home, built = tmp_path / "raw", tmp_path / "home", tmp_path / "built"
+    raw, built = tmp_path / "raw", tmp_path / "built"
     for batch in range(2):
         write_batch(raw, f"b{batch}.jsonl", [record(batch, n) for n in range(30)])
-    assert run_build(raw, built, home, 0, tmp_path / "first.txt").returncode == 0
+    assert run_build(raw, built, 0, tmp_path / "first.txt").returncode == 0
     write_batch(raw, "b2.jsonl", [record(2, n) for n in range(30)])  # so that the next publish changes the dataset
     dry_out = tmp_path / "dry"
     clone_with_links(built, dry_out)
-    dry = run_build(raw, dry_out, home, 0, tmp_path / "dry.txt")
+    dry = run_build(raw, dry_out, 0, tmp_path / "dry.txt")
     assert dry.returncode == 0, dry.stderr
     steps = [step.replace(str(dry_out), "<out>") for step in (tmp_path / "dry.txt").read_text().splitlines()]
     assert "remove <out>/index.mds" in steps and "write <out>/index.mds" in steps, steps
@@ -111,10 +114,10 @@ def test_a_build_killed_at_any_step_of_its_publish_is_completed_by_the_next(tmp_
         step = steps[kill_at - 1]
         out = tmp_path / f"out{kill_at}"
         clone_with_links(built, out)
-        killed = run_build(raw, out, home, kill_at, tmp_path / "killed.txt")
+        killed = run_build(raw, out, kill_at, tmp_path / "killed.txt")
         assert killed.returncode == -signal.SIGKILL, f"not killed before {step}: {killed.stderr}"
         try:
-            rerun = run_build(raw, out, home, 0, tmp_path / "rerun.txt")
+            rerun = run_build(raw, out, 0, tmp_path / "rerun.txt")
         except subprocess.TimeoutExpired:
             raise AssertionError(f"killed before {step}: the next build did not end in {RERUN_TIMEOUT} s") from None
         assert rerun.returncode == 0, f"killed before {step}: {rerun.stderr}"
