@@ -26,7 +26,8 @@ pytestmark = pytest.mark.system
 
 FIELDS = "uid,text,blob:base64,n:int64,meta:json"
 SHARD_SIZE_LIMIT = 1000
-VISIBILITY_TIMEOUT = 15  # seconds: the bound on a lost worker's step, short for the test
+VISIBILITY_TIMEOUT = 60  # seconds: the bound on a lost worker's step; longer than any step here (Redis delivers a
+# task again once it is unacknowledged for this long, even to a worker still running it)
 STEP_KILL_BOUND = 20  # seconds from a step process's SIGKILL to the run's FAILURE
 BATCHES = 6
 BUILD_TAG = {"mds/launched_by": "mds-assets build"}
