@@ -20,6 +20,14 @@ def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataV
     return {key: MetadataValue.json(problems)} if problems else {}
 
 
+def required_index(storage: Storage) -> V2Index:
+    """The folder's `index.json`, parsed; FileNotFoundError naming it when there is none."""
+    index = read_index(storage)
+    if index is None:
+        raise FileNotFoundError(f"{storage.describe('index.json')}: no such file")
+    return index
+
+
 def streaming_shard_size_result(
     url: str, shard_size_limit: int, storage_options: dict[str, Any] | None
 ) -> AssetCheckResult:
@@ -27,9 +35,7 @@ def streaming_shard_size_result(
     sample alone in its shard is a WARN naming it) and stored with the size its index gives it."""
     storage = Storage(url, storage_options)
     try:
-        index = read_index(storage)
-        if index is None:
-            raise FileNotFoundError(f"{storage.describe('index.json')}: no such file")
+        index = required_index(storage)
     except (OSError, IndexReferenceError) as error:
         return AssetCheckResult(
             check_name=SHARD_SIZE, passed=False, asset_key=MDS_SHARDS, metadata={"problem": str(error)}
@@ -70,9 +76,7 @@ def streaming_index_consistency(out_url: str, storage_options: dict[str, Any] | 
     each partition's shards in it are that partition's current ones (sizes, hashes), in order."""
     storage = Storage(out_url, storage_options)
     try:
-        published = read_index(storage)
-        if published is None:
-            raise FileNotFoundError(f"{storage.describe('index.json')}: no such file")
+        published = required_index(storage)
     except (OSError, IndexReferenceError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
     problems: list[str] = []
