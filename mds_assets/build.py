@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance, JobExecutionResult
-from dagster._core.instance.ref import InstanceRef  # not exported by dagster 1.13.27 (pinned)
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
@@ -37,7 +36,7 @@ from .core.ownership import check_output_may_be_written
 from .core.partition_writer import remove_staging_root
 from .core.stamps import current_partitions
 from .core.work_split import contiguous_ranges
-from .dagster_internals import failure_metadata
+from .dagster_internals import failure_metadata, instance_with_overrides
 from .instance_binding import bind_instance
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
@@ -99,7 +98,7 @@ def open_instance(dagster_home: str) -> DagsterInstance:
     if overrides is None:
         return instance
     instance.dispose()
-    return DagsterInstance.from_ref(InstanceRef.from_dir(dagster_home, overrides=overrides))
+    return instance_with_overrides(dagster_home, overrides)
 
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify: bool = False) -> BuildReport:

@@ -3,6 +3,8 @@
 Written against dagster 1.13.27, the version pyproject.toml pins. Each function says what it
 relies on, and tests/mds_assets/test_dagster_internals.py has a test per function, so an
 upgrade that changes any of them fails there, in one place, not somewhere in a sensor.
+The one other module on private API is `compute_logs.py`: a compute log manager is a class
+Dagster loads by name from the instance's configuration, so it must subclass Dagster's own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dagster import AssetCheckEvaluation, AssetCheckKey, AssetRecordsFilter, Dag
 
 # Not exported by `dagster`: the type of AssetCheckEvaluation's public `target_materialization_data`.
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+
+# Not exported by `dagster`: how an instance is opened with its configuration overridden.
+from dagster._core.instance.ref import InstanceRef
 
 PINNED_DAGSTER_VERSION = "1.13.27"
 
@@ -32,6 +37,14 @@ def check_execution_history(
     offers only the latest record) and on its records' `id`, `status.value` (`CHECK_FAILED`,
     `CHECK_PLANNED`, ...), `run_id` and `partition`."""
     return instance.event_log_storage.get_asset_check_execution_history(check_key, limit=limit, cursor=before)
+
+
+def instance_with_overrides(dagster_home: str, overrides: dict[str, Any]) -> DagsterInstance:
+    """The instance at `dagster_home`, with parts of its `dagster.yaml` replaced by `overrides`.
+
+    Relies on `InstanceRef.from_dir(dagster_home, overrides=...)`, which merges `overrides`
+    over the file's configuration, and on `DagsterInstance.from_ref`."""
+    return DagsterInstance.from_ref(InstanceRef.from_dir(dagster_home, overrides=overrides))
 
 
 def uses_sqlite_storage(instance: DagsterInstance) -> bool:

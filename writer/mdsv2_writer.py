@@ -25,17 +25,18 @@ import struct
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
-from types import MethodType, TracebackType
+from types import MethodType
 from typing import Any, cast
 
 from . import format as v1_format
 from . import mdsv2_format as v2
 from .column_encodings import COLUMNS, ColumnEncoding
+from .lifecycle import FinishOnExit, raise_if_unusable
 from .lock import DatasetLock
 from .mdsv2_compression import ShardCompression, parse_shard_compression
 from .mdsv2_hashes import checked_hashes, hasher
 from .published import published_index_names
-from .shard_pipeline import BackgroundShards, raise_if_unusable
+from .shard_pipeline import BackgroundShards
 from .storage import Storage, WriterStorageError, is_temporary
 
 DEFAULT_SIZE_LIMIT = 1 << 26  # S's default
@@ -43,7 +44,7 @@ _S_OPTIONS = frozenset({"progress_bar", "max_workers", "retry", "exist_ok"})  # 
 SMALL_RECORD = 512  # records under this are joined into one object as they are written
 
 
-class MDSWriter:
+class MDSWriter(FinishOnExit):
     """Write samples (`{column: value}`) as an MDS v2 dataset at `out` (any fsspec URL).
 
     Args:
@@ -241,17 +242,6 @@ class MDSWriter:
 
     def _raise_if_unusable(self) -> None:
         raise_if_unusable(self._problem, self._finished, self.url, "MDSWriter")
-
-    def __enter__(self) -> MDSWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif not self._finished:
-            self.finish()
 
 
 class _ShardFiles(BackgroundShards[dict[str, Any]]):

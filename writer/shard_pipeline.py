@@ -21,18 +21,6 @@ from .storage import Storage, WriterStorageError
 Record = TypeVar("Record")
 
 
-def raise_if_unusable(problem: BaseException | None, finished: bool, url: str, writer: str) -> None:
-    """How every writer says it cannot go on: a storage failure as `WriterStorageError` whenever
-    it was seen, any other background failure as RuntimeError with its cause, a write after
-    `finish()` as RuntimeError."""
-    if isinstance(problem, WriterStorageError):
-        raise WriterStorageError(f"writing {url} failed: {problem}") from problem
-    if problem is not None:
-        raise RuntimeError(f"writing {url} failed in the background: {problem}") from problem
-    if finished:
-        raise RuntimeError(f"the {writer} for {url} is finished; open a new one to write more")
-
-
 class BackgroundShards(Generic[Record]):
     """The queue of shards being stored: back-pressure, order, failures. What storing one shard
     means (`_publish_shard`) and what it records are the subclass's."""

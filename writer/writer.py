@@ -13,7 +13,6 @@ import os
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
-from types import TracebackType
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -21,10 +20,11 @@ from tqdm.auto import tqdm
 from . import format as mds
 from .column_encodings import checked_encodings
 from .compression import parse_compression
+from .lifecycle import FinishOnExit, raise_if_unusable
 from .lock import DatasetLock
 from .manifest import Manifest, ShardRecord
 from .published import DatasetFiles, published_index_names, unpublish
-from .shard_pipeline import ShardPipeline, raise_if_unusable
+from .shard_pipeline import ShardPipeline
 from .storage import Storage, WriterStorageError, is_temporary
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
@@ -35,7 +35,7 @@ MAX_DEFAULT_WORKERS = 4
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
-class StreamingDatasetWriter:
+class StreamingDatasetWriter(FinishOnExit):
     """Write samples (`{field: bytes}`) into a Composer-compatible `.mds` dataset at any fsspec URL.
 
     Arguments:
@@ -219,17 +219,6 @@ class StreamingDatasetWriter:
 
     def _raise_if_unusable(self) -> None:
         raise_if_unusable(self._problem, self._finished, self.dirname, "writer")
-
-    def __enter__(self) -> StreamingDatasetWriter:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is not None:
-            self.abort()
-        elif not self._finished:
-            self.finish()
 
 
 SMALL_RECORD = 512  # records under this are joined into one object as they are written

@@ -23,6 +23,7 @@ from mds_assets.dagster_internals import (
     PINNED_DAGSTER_VERSION,
     check_execution_history,
     failure_metadata,
+    instance_with_overrides,
     on_latest_materialization,
     user_error_message,
     uses_sqlite_storage,
@@ -82,6 +83,15 @@ def failure_job() -> None:
 
 def _step_failure(result):
     return next(event for event in result.all_events if event.is_step_failure)
+
+
+def test_instance_with_overrides_replaces_only_what_it_is_given(tmp_path):
+    (tmp_path / "dagster.yaml").write_text("run_retries:\n  enabled: true\n")
+    overrides = {"telemetry": {"enabled": False}}
+    with instance_with_overrides(str(tmp_path), overrides) as instance:
+        assert instance.root_directory == str(tmp_path)
+        assert not instance.telemetry_enabled
+        assert instance.run_retries_enabled
 
 
 def test_user_error_message_unwraps_dagsters_wrappers_to_the_users_message():
