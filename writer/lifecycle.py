@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from .storage import WriterStorageError
+from .lock import DatasetLock
+from .shard_pipeline import BackgroundShards
+from .storage import Storage, WriterStorageError, is_temporary
 
 
 def raise_if_unusable(problem: BaseException | None, finished: bool, url: str, writer: str) -> None:
@@ -48,3 +50,25 @@ class FinishOnExit(ABC):
             self.abort()
         elif not self._finished:
             self.finish()
+
+
+def discard_written(shards: BackgroundShards[Any], storage: Storage, lock: DatasetLock) -> None:
+    """Undo a writer that will not publish: stop its shard queue, remove every shard it started
+    and any temporary file, release its lock. Best effort, since the storage may be what failed:
+    what stays is cleaned by the next writer of the folder."""
+    shards.abandon()
+    try:
+        for name in shards.names_started:
+            storage.remove(name)
+        remove_temporaries(storage)
+    except Exception:  # e.g. botocore's connection errors, which are not OSError
+        pass  # the original error is the one to raise; no index was written either way
+    lock.release()
+
+
+def remove_temporaries(storage: Storage, names: list[str] | None = None) -> None:
+    """Remove the temporary files of atomic writes that never completed (`names`: a listing
+    already made, to spare another)."""
+    for name in storage.list_names() if names is None else names:
+        if is_temporary(name):
+            storage.remove(name)

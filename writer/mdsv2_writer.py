@@ -31,13 +31,13 @@ from typing import Any, cast
 from . import format as v1_format
 from . import mdsv2_format as v2
 from .column_encodings import COLUMNS, ColumnEncoding
-from .lifecycle import FinishOnExit, raise_if_unusable
+from .lifecycle import FinishOnExit, discard_written, raise_if_unusable, remove_temporaries
 from .lock import DatasetLock
 from .mdsv2_compression import ShardCompression, parse_shard_compression
 from .mdsv2_hashes import checked_hashes, hasher
 from .published import published_index_names
 from .shard_pipeline import BackgroundShards
-from .storage import Storage, WriterStorageError, is_temporary
+from .storage import Storage, WriterStorageError
 
 DEFAULT_SIZE_LIMIT = 1 << 26  # S's default
 _S_OPTIONS = frozenset({"progress_bar", "max_workers", "retry", "exist_ok"})  # S's other keywords
@@ -225,15 +225,7 @@ class MDSWriter(FinishOnExit):
         self._discard_written()
 
     def _discard_written(self) -> None:
-        """Best effort: the storage may be what failed. What stays is cleaned by the next writer."""
-        self._pipeline.abandon()
-        try:
-            for name in self._pipeline.names_started:
-                self._storage.remove(name)
-            _remove_temporaries(self._storage)
-        except Exception:
-            pass  # the original error is the one to raise; no index was written either way
-        self._lock.release()
+        discard_written(self._pipeline, self._storage, self._lock)
 
     def _record_failure(self, error: BaseException) -> None:
         if self._problem is None:
@@ -480,11 +472,5 @@ def _prepare_directory(storage: Storage, exist_ok: bool) -> set[str]:
     storage.make_root()
     for name in indexes:  # the index first: from here on no reader takes the folder for a dataset
         storage.remove(name)
-    _remove_temporaries(storage, names)
+    remove_temporaries(storage, names)
     return {name for name in names if v2.is_shard_file(name) or v1_format.is_shard_file(name)}
-
-
-def _remove_temporaries(storage: Storage, names: list[str] | None = None) -> None:
-    for name in storage.list_names() if names is None else names:
-        if is_temporary(name):
-            storage.remove(name)

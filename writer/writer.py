@@ -20,12 +20,12 @@ from tqdm.auto import tqdm
 from . import format as mds
 from .column_encodings import checked_encodings
 from .compression import parse_compression
-from .lifecycle import FinishOnExit, raise_if_unusable
+from .lifecycle import FinishOnExit, discard_written, raise_if_unusable, remove_temporaries
 from .lock import DatasetLock
 from .manifest import Manifest, ShardRecord
 from .published import DatasetFiles, published_index_names, unpublish
 from .shard_pipeline import ShardPipeline
-from .storage import Storage, WriterStorageError, is_temporary
+from .storage import Storage, WriterStorageError
 
 DEFAULT_SHARD_SIZE_LIMIT = 1 << 24
 # Default background threads: 2 keep compression and storage off the encoding thread; past 4 a
@@ -201,15 +201,7 @@ class StreamingDatasetWriter(FinishOnExit):
         self._discard_written()
 
     def _discard_written(self) -> None:
-        """Best effort: the storage may be what failed. What stays is cleaned by the next writer."""
-        self._pipeline.abandon()
-        try:
-            for name in self._pipeline.names_started:
-                self._storage.remove(name)
-            _remove_temporaries(self._storage)
-        except Exception:  # e.g. botocore's connection errors, which are not OSError
-            pass  # the original error is the one to raise; no index was written either way
-        self._lock.release()
+        discard_written(self._pipeline, self._storage, self._lock)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -343,14 +335,8 @@ def _prepare_directory(storage: Storage, overwrite: bool) -> set[str]:
         )
     storage.make_root()
     unpublish(storage, names)
-    _remove_temporaries(storage, names)
+    remove_temporaries(storage, names)
     return {name for name in names if mds.is_shard_file(name)}
-
-
-def _remove_temporaries(storage: Storage, names: list[str] | None = None) -> None:
-    for name in storage.list_names() if names is None else names:
-        if is_temporary(name):
-            storage.remove(name)
 
 
 def _explain_bad_sample(sample: Any, fields: tuple[str, ...], sample_number: int, error: Exception) -> Exception:
