@@ -45,7 +45,7 @@ class Build:
     def __init__(self, postgres: Postgres, tmp_path: Path, return_seconds: int, workers: int) -> None:
         raw, self.out, self.home = tmp_path / "raw", tmp_path / "out", tmp_path / "home"
         for batch in range(4):
-            write_batch(raw, f"b{batch}.jsonl", [dict(record(batch, n), text="x" * 300) for n in range(40_000)])
+            write_batch(raw, f"b{batch}.jsonl", [dict(record(batch, n), text="x" * 300) for n in range(10_000)])
         self.home.mkdir()
         (self.home / "dagster.yaml").write_text(instance_yaml(postgres.create_database("dagster")))
         env = {
@@ -98,7 +98,7 @@ def test_a_database_back_while_the_build_waits_has_the_build_fail_its_runs(
     try:
         wait_until(lambda: (build.out / "partitions" / ".staging").exists(), 60, "the build writing a partition")
         postgres.stop_server()
-        wait_until(lambda: "waiting up to 90 s" in build.stderr(), 60, "the build waiting for the database")
+        wait_until(lambda: "waiting up to 90 s" in build.stderr(), 110, "the build waiting for the database")
         postgres.start_server()
         assert build.wait(timeout=60) == 1
     finally:
