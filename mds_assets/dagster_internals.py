@@ -120,10 +120,10 @@ def execute_job_naming_its_run(
     (`_job_with_repository_load_data`, `_check_execute_job_args`, `instance.create_run_for_job`,
     then `execute_run`), as `_logged_execute_job` takes them."""
     job_arg, repository_load_data = _job_with_repository_load_data(job)
-    job_arg, run_config, all_tags, resolved_op_selection, _ = _check_execute_job_args(job_arg, run_config, tags)
+    job_arg, checked_config, all_tags, resolved_op_selection, _ = _check_execute_job_args(job_arg, run_config, tags)
     run = instance.create_run_for_job(
         job_def=job_arg.get_definition(),
-        run_config=run_config,
+        run_config=checked_config,
         resolved_op_selection=resolved_op_selection,
         tags=all_tags,
         job_code_origin=job_arg.get_python_origin() if isinstance(job_arg, ReconstructableJob) else None,

@@ -35,7 +35,8 @@ def settle_after_instance_failure(
     seconds = settings.INSTANCE_RETURN_SECONDS.read() if wait_seconds is None else wait_seconds
     run_ids = list(error.run_ids) if isinstance(error, InstanceLost) else []
     named = ", ".join(run_ids) or "none recorded before the failure"
-    failed = f"the Dagster instance at {instance.root_directory} failed ({last_line(error)}); nothing more was published"
+    failed = f"the Dagster instance at {instance.root_directory} failed ({last_line(error)})"
+    failed += "; nothing more was published"
     if seconds > 0:
         say(
             f"mds-assets: {failed}; waiting up to {seconds} s ({settings.INSTANCE_RETURN_SECONDS.name}) for it to "

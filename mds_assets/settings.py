@@ -270,7 +270,7 @@ SENSOR_INTERVAL_SECONDS = Variable(
     "MDS_SENSOR_INTERVAL_SECONDS",
     "30",
     "seconds, 1 or more",
-    "how often the sensors (new raw batches, failed checks) are evaluated at most",
+    "how often the sensors (new raw batches, failed checks, runs of ended builds) are evaluated at most",
     _positive_integer,
 )
 SENSOR_PARTITIONS_PER_RUN = Variable(

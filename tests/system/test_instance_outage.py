@@ -91,9 +91,7 @@ def _unfinished(instance: DagsterInstance) -> list[tuple[str, DagsterRunStatus]]
     return [(run.run_id, run.status) for run in instance.get_runs(RunsFilter(statuses=UNFINISHED))]
 
 
-def test_a_database_back_while_the_build_waits_has_the_build_fail_its_runs(
-    postgres: Postgres, tmp_path: Path
-) -> None:
+def test_a_database_back_while_the_build_waits_has_the_build_fail_its_runs(postgres: Postgres, tmp_path: Path) -> None:
     build = Build(postgres, tmp_path, return_seconds=90, workers=2)
     try:
         wait_until(lambda: (build.out / "partitions" / ".staging").exists(), 60, "the build writing a partition")
