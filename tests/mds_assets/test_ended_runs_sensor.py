@@ -77,3 +77,11 @@ def test_a_build_that_does_not_wait_names_the_runs_it_leaves_and_what_fails_them
     assert _status(instance, left) == DagsterRunStatus.STARTED
     assert f"stay STARTED there (runs: {left})" in account and SENSOR_NAME in account, account
     assert "MDS_INSTANCE_RETURN_SECONDS=0" in account
+
+
+def test_a_build_that_left_no_run_unfinished_does_not_wait(instance):
+    said: list[str] = []
+
+    account = settle_after_instance_failure(instance, InstanceLost("too many retries"), said.append, 30)
+
+    assert not said and account.endswith("no run of this build was left unfinished"), account

@@ -103,6 +103,7 @@ def test_a_database_back_while_the_build_waits_has_the_build_fail_its_runs(postg
         build.kill()
     stderr = build.stderr()
     assert stderr.count("waiting up to 90 s (MDS_INSTANCE_RETURN_SECONDS)") == 1, stderr
+    assert "Retrying failed database connection" not in stderr.split("waiting up to 90 s")[1], stderr
     _assert_ends_with_the_summary(build)
     said = re.search(r"the runs this build left unfinished were marked failed: (.*)$", stderr, re.MULTILINE)
     assert said, stderr
