@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from dagster import DagsterInstance, JobExecutionResult
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
+from writer.secrets import redact
 from writer.storage import Storage
 
 from .compute_logs import without_tail
@@ -38,10 +39,18 @@ from .core.stamps import current_partitions
 from .core.work_split import contiguous_ranges
 from .dagster_internals import failure_metadata, instance_with_overrides
 from .instance_binding import bind_instance
+from .instance_return import settle_after_instance_failure
 from .keys import MDS_INDEX
 from .partitions import RAW_BATCHES
 from .resources import MDSSettings
-from .runs import fail_runs_of_ended_processes, first_error, is_instance_failure, run_job
+from .runs import (
+    InstanceLost,
+    fail_runs_of_ended_processes,
+    first_error,
+    is_instance_failure,
+    last_line,
+    run_job,
+)
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_CONFIG = """\
@@ -123,11 +132,9 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
     except Exception as error:
         if not is_instance_failure(error):
             raise
-        # The instance's database failed past Dagster's retries: say so, then what --out holds.
-        report.failed[INSTANCE_FAILED] = (
-            f"the Dagster instance at {instance.root_directory} failed ({_last_line(error)}); nothing more was "
-            "published, and the next build marks the runs this one left started as failed"
-        )
+        # The instance's database failed past Dagster's retries: wait a bounded time for it to mark
+        # the runs left unfinished failed; say so, then what --out holds.
+        report.failed[INSTANCE_FAILED] = settle_after_instance_failure(instance, error, say=_say)
     if report.failed:
         after = read_state(Storage(settings.out_url, options))
         report.dataset_state = describe_change(settings.out_url, before, after, None)
@@ -137,8 +144,8 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
 INSTANCE_FAILED = "dagster instance"  # the key of BuildReport.failed for a failure of the instance itself
 
 
-def _last_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[-1]
+def _say(line: str) -> None:
+    print(redact(line), file=sys.stderr, flush=True)
 
 
 def _build_groups(
@@ -215,11 +222,29 @@ def _materialise_ranges(
         ) as pool:
             home, config = instance.root_directory, settings.model_dump()
             futures = {pool.submit(materialise_range, batches, config, home): batches for batches in ranges}
+            lost: list[Exception] = []
             for future in as_completed(futures):
-                yield from _range_result(future, futures[future]).items()
+                try:
+                    results = _range_result(future, futures[future])
+                except CancelledError:
+                    continue
+                except Exception as error:
+                    if not is_instance_failure(error):
+                        raise
+                    lost.append(error)
+                    for waiting in futures:  # a range not started yet would only meet the failed database
+                        waiting.cancel()
+                    continue
+                yield from results.items()
                 bar.update(len(futures[future]))
+            if lost:  # every running range has ended: all the runs left unfinished are known
+                raise InstanceLost(last_line(lost[0]), tuple(i for error in lost for i in _run_ids(error)))
     finally:
         bar.close()
+
+
+def _run_ids(error: Exception) -> tuple[str, ...]:
+    return error.run_ids if isinstance(error, InstanceLost) else ()
 
 
 WORKER_DIED = (

@@ -10,13 +10,22 @@ Dagster loads by name from the instance's configuration, so it must subclass Dag
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from dagster import AssetCheckEvaluation, AssetCheckKey, AssetRecordsFilter, DagsterEvent, DagsterInstance
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckKey,
+    AssetRecordsFilter,
+    DagsterEvent,
+    DagsterInstance,
+    JobExecutionResult,
+)
 
 # Not exported by `dagster`: the type of AssetCheckEvaluation's public `target_materialization_data`.
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.execution.api import _check_execute_job_args, _job_with_repository_load_data, execute_run
 
 # Not exported by `dagster`: how an instance is opened with its configuration overridden.
 from dagster._core.instance.ref import InstanceRef
@@ -107,3 +116,31 @@ def on_latest_materialization(evaluation: AssetCheckEvaluation, instance: Dagste
         blocking=evaluation.blocking,
         partition=evaluation.partition,
     )
+
+
+def execute_job_naming_its_run(
+    job: ReconstructableJob,
+    instance: DagsterInstance,
+    run_config: Mapping[str, Any],
+    tags: Mapping[str, str],
+    on_run_created: Callable[[str], None],
+) -> JobExecutionResult:
+    """`dagster.execute_job(job, instance, run_config, tags)`, calling `on_run_created(run_id)` once
+    its run is in the instance, before it executes: a caller whose instance's database fails during
+    the run still knows which run it left unfinished there (`execute_job` raises without saying).
+
+    Relies on `dagster._core.execution.api`: `execute_job`'s own steps for a new run
+    (`_job_with_repository_load_data`, `_check_execute_job_args`, `instance.create_run_for_job`,
+    then `execute_run`), as `_logged_execute_job` takes them."""
+    job_arg, repository_load_data = _job_with_repository_load_data(job)
+    job_arg, checked_config, all_tags, resolved_op_selection, _ = _check_execute_job_args(job_arg, run_config, tags)
+    run = instance.create_run_for_job(
+        job_def=job_arg.get_definition(),
+        run_config=checked_config,
+        resolved_op_selection=resolved_op_selection,
+        tags=all_tags,
+        job_code_origin=job_arg.get_python_origin() if isinstance(job_arg, ReconstructableJob) else None,
+        repository_load_data=repository_load_data,
+    )
+    on_run_created(run.run_id)
+    return execute_run(job_arg, run, instance, raise_on_error=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dagster import (
@@ -19,19 +19,19 @@ from dagster import (
     JobDefinition,
     JobExecutionResult,
     RunsFilter,
-    execute_job,
     reconstructable,
 )
 
 from .assets.batch_pipeline import listing_config
 from .core.grouping import RawGroup
-from .dagster_internals import user_error_message
+from .dagster_internals import execute_job_naming_its_run, user_error_message
 from .execution import check_instance, executor_name
 from .partitions import partition_range_tags
 from .resources import MDSSettings
 
 ORCHESTRATOR_TAG = "mds/orchestrator"  # "host:pid" of the process that orchestrates a run started here
 INSTANCE_FAILURE_MODULES = ("dagster_postgres", "dagster_mysql", "sqlalchemy", "psycopg2", "pymysql", "sqlite3")
+UNFINISHED = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 QUIET_LOGS = {"console": {"config": {"log_level": "CRITICAL"}}}  # failures are summarised; the UI has the logs
 
 
@@ -70,20 +70,43 @@ def run_job(
     all_tags = dict(tags or {}) | (partition_range_tags(*partitions) if partitions else {})
     all_tags[ORCHESTRATOR_TAG] = f"{socket.gethostname()}:{os.getpid()}"
     config = run_config(settings, batches)
-    with execute_job(
-        reconstructable(target), instance=instance, run_config=config, tags=all_tags, raise_on_error=False
-    ) as result:
-        return result
+    created: list[str] = []
+    try:
+        with execute_job_naming_its_run(
+            reconstructable(target), instance, run_config=config, tags=all_tags, on_run_created=created.append
+        ) as result:
+            return result
+    except Exception as error:
+        if created and is_instance_failure(error):
+            raise InstanceLost(last_line(error), tuple(created)) from error
+        raise
+
+
+class InstanceLost(Exception):
+    """The Dagster instance's database failed past Dagster's retries while runs were going on:
+    `run_ids` are the runs left unfinished in it (their ends could not be recorded). It crosses
+    process boundaries (a build worker's run), so it holds text and ids only."""
+
+    def __init__(self, message: str, run_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message, run_ids)
+        self.message = message
+        self.run_ids = run_ids
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def last_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[-1]
 
 
 def fail_runs_of_ended_processes(instance: DagsterInstance) -> list[str]:
-    """Mark failed the runs started here (`run_job`) that are still STARTED although the process
+    """Mark failed the runs started here (`run_job`) that are still unfinished although the process
     orchestrating them, on this host, is gone: a database outage longer than Dagster's retries
     (or a kill -9) ended that process before it could record the run's end. Runs of other hosts,
     and runs the daemon launched (its run monitoring watches those), are left alone."""
-    statuses = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
     ended = []
-    for run in instance.get_runs(RunsFilter(statuses=statuses)):
+    for run in instance.get_runs(RunsFilter(statuses=UNFINISHED)):
         owner = run.tags.get(ORCHESTRATOR_TAG)
         if owner is None or not _ended_here(owner):
             continue
@@ -92,6 +115,17 @@ def fail_runs_of_ended_processes(instance: DagsterInstance) -> list[str]:
         )
         ended.append(run.run_id)
     return ended
+
+
+def fail_unfinished_runs(instance: DagsterInstance, run_ids: Iterable[str], message: str) -> list[str]:
+    """Mark failed, saying `message`, those of `run_ids` that the instance holds as unfinished."""
+    failed = []
+    for run_id in run_ids:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status in UNFINISHED:
+            instance.report_run_failed(run, message=message)
+            failed.append(run_id)
+    return failed
 
 
 def _ended_here(owner: str) -> bool:
@@ -114,7 +148,7 @@ def is_instance_failure(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__module__.split(".")[0] in INSTANCE_FAILURE_MODULES:
+        if isinstance(current, InstanceLost) or type(current).__module__.split(".")[0] in INSTANCE_FAILURE_MODULES:
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -1,4 +1,5 @@
-"""Sensors: new or changed raw batches become partition runs; failed checks raise an alert."""
+"""Sensors: new or changed raw batches become partition runs; failed checks raise an alert; runs
+whose `mds-assets build` process is gone are marked failed."""
 
 import hashlib
 import json
@@ -30,6 +31,7 @@ from .jobs import build_partition_job
 from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
 from .resources import MDSSettings
+from .runs import fail_runs_of_ended_processes
 
 SENSOR_INTERVAL_SECONDS = settings.SENSOR_INTERVAL_SECONDS.read()
 # A run builds at most this many partitions: the run queue still spreads a large import over
@@ -138,6 +140,25 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
         context.log.error(alert["text"])
         _post_webhook(alert, context)
     return SensorResult(cursor=cursor)
+
+
+@sensor(
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Marks failed the runs `mds-assets build` started on this host that the instance still holds as "
+    "started although the build's process is gone (stopped by a database outage, or killed).",
+)
+def ended_runs_sensor(context: SensorEvaluationContext) -> SkipReason:
+    """A run `mds-assets build` orchestrates in its own process (`execute_job`), not through the
+    daemon's run launcher: Dagster's run monitoring cannot look at its worker (the default run
+    launcher has no health check), so nothing else ends it once that process is gone without
+    recording the run's end. This tick does, on the first tick after the database answers again."""
+    failed = fail_runs_of_ended_processes(context.instance)
+    for run_id in failed:
+        context.log.warning(f"run {run_id} marked failed: the mds-assets build process that ran it is gone")
+    if failed:
+        return SkipReason(f"marked failed (their mds-assets build process is gone): {', '.join(failed)}")
+    return SkipReason("no run of an ended mds-assets build process is unfinished")
 
 
 def failed_check_alert(check_key: AssetCheckKey, record: Any) -> dict[str, str | None]:

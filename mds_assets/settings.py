@@ -154,6 +154,12 @@ def _positive_integer(text: str) -> int:
     return int(text)
 
 
+def _whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("not a whole number of 0 or more")
+    return int(text)
+
+
 def _celery_url(text: str) -> str | None:
     """A Celery broker or backend URL (`scheme://…`), or nothing; the message never repeats it."""
     if text and "://" not in text:
@@ -264,7 +270,7 @@ SENSOR_INTERVAL_SECONDS = Variable(
     "MDS_SENSOR_INTERVAL_SECONDS",
     "30",
     "seconds, 1 or more",
-    "how often the sensors (new raw batches, failed checks) are evaluated at most",
+    "how often the sensors (new raw batches, failed checks, runs of ended builds) are evaluated at most",
     _positive_integer,
 )
 SENSOR_PARTITIONS_PER_RUN = Variable(
@@ -273,6 +279,14 @@ SENSOR_PARTITIONS_PER_RUN = Variable(
     "a whole number, 1 or more",
     "the most partitions one run requested by the raw-batch sensor builds",
     _positive_integer,
+)
+INSTANCE_RETURN_SECONDS = Variable(
+    "MDS_INSTANCE_RETURN_SECONDS",
+    "60",
+    "seconds, 0 or more; 0: do not wait",
+    "how long `mds-assets build`, once the Dagster instance's database failed, waits for it to answer again "
+    "to mark failed the runs the build left unfinished (see docs/failures.md)",
+    _whole_number,
 )
 ALERT_WEBHOOK_URL = Variable(
     "MDS_ALERT_WEBHOOK_URL",

@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     DagsterInstance,
+    DagsterRunStatus,
     Failure,
     MetadataValue,
     asset,
@@ -16,12 +17,14 @@ from dagster import (
     job,
     materialize,
     op,
+    reconstructable,
 )
 
 from mds_assets.dagster_internals import (
     CHECK_FAILED,
     PINNED_DAGSTER_VERSION,
     check_execution_history,
+    execute_job_naming_its_run,
     failure_metadata,
     instance_with_overrides,
     on_latest_materialization,
@@ -118,3 +121,27 @@ def test_on_latest_materialization_targets_the_latest_materialization_of_the_che
     record = instance.fetch_materializations(checked.key, limit=1).records[0]
     assert targeted.target_materialization_data.storage_id == record.storage_id
     assert (targeted.passed, targeted.check_name, targeted.asset_key) == (True, "always_fails", checked.key)
+
+
+@op
+def one_step() -> None:
+    return None
+
+
+@job
+def one_step_job() -> None:
+    one_step()
+
+
+def test_execute_job_naming_its_run_names_the_run_before_it_executes(instance):
+    named: list[str] = []
+
+    def on_run_created(run_id: str) -> None:
+        run = instance.get_run_by_id(run_id)
+        named.append(run_id)
+        assert run is not None and run.status == DagsterRunStatus.NOT_STARTED and run.tags["who"] == "test"
+
+    with execute_job_naming_its_run(
+        reconstructable(one_step_job), instance, run_config={}, tags={"who": "test"}, on_run_created=on_run_created
+    ) as result:
+        assert result.success and named == [result.run_id]
