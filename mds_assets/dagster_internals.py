@@ -8,7 +8,7 @@ upgrade that changes any of them fails there, in one place, not somewhere in a s
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetCheckKey, AssetRecordsFilter, DagsterEvent, DagsterInstance
@@ -94,3 +94,22 @@ def on_latest_materialization(evaluation: AssetCheckEvaluation, instance: Dagste
         blocking=evaluation.blocking,
         partition=evaluation.partition,
     )
+
+
+def celery_execution_loop(
+    plan_context: Any, execution_plan: Any, submitted: Callable[[Any], Any]
+) -> Iterator[DagsterEvent]:
+    """dagster-celery's execution loop, every task it submits passed through `submitted` (which
+    returns what the loop keeps in place of the task's `AsyncResult`).
+
+    Relies on dagster-celery 0.29.27's `core_celery_execution_loop(plan_context, execution_plan,
+    step_execution_fn)` and its private `_submit_task(app, plan_context, step, queue, priority,
+    known_state)`, which returns the task's `AsyncResult`; and on the loop calling nothing but
+    `ready()`, `get()` and `revoke()` on what `step_execution_fn` returns."""
+    from dagster_celery.core_execution_loop import core_celery_execution_loop
+    from dagster_celery.executor import _submit_task
+
+    def submit(*args: Any) -> Any:
+        return submitted(_submit_task(*args))  # type: ignore[no-untyped-call]
+
+    return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)  # type: ignore[no-untyped-call]

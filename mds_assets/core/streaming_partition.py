@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from writer import MDSWriter
+from writer.lock import LockWait
 from writer.reference_index import publish_by_reference, summary_manifest
 from writer.storage import Storage
 
@@ -42,8 +43,10 @@ def write_streaming_partition(
     compression: str | None,
     storage_options: dict[str, Any] | None = None,
     records: Iterable[tuple[int, dict[str, Any]]] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> PartitionBuild:
-    """Build the group's partition anew under `<out>/partitions/<key>/` in the streaming format."""
+    """Build the group's partition anew under `<out>/partitions/<key>/` in the streaming format
+    (in a generation of its own: no other build writes it; `lock_wait` is for the promotion)."""
     key = group.partition_key
     url = partition_url(out_url, key)
     generation = generation_url(out_url, key, new_generation())
@@ -68,7 +71,7 @@ def write_streaming_partition(
         _discard(generation, storage_options)
         raise
     seconds = time.perf_counter() - start
-    promoted = publish_by_reference([generation], url, storage_options)
+    promoted = publish_by_reference([generation], url, storage_options, lock_wait)
     stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression, "streaming")
     Storage(url, storage_options).write_atomic(STAMP_NAME, encode_stamp(stamp))
     remove_unreferenced_generations(out_url, key, storage_options)
