@@ -68,26 +68,38 @@ def celery_app(cluster) -> Celery:
     return Celery(broker=cluster.redis.url, backend=cluster.redis.url)
 
 
-def active_tasks(app: Celery) -> dict[str, str]:
-    """task id -> the hostname of the worker running it, as the workers answer `inspect active`."""
-    replies = app.control.inspect(timeout=2).active() or {}
+def active_tasks(app: Celery, cluster: Cluster) -> dict[str, str] | None:
+    """task id -> the hostname of the worker running it, as the workers answer `inspect active`;
+    None unless every worker answered (a loaded machine may answer late)."""
+    replies = app.control.inspect(timeout=3).active() or {}
+    if set(replies) != {worker.hostname for worker in cluster.workers}:
+        return None
     return {task["id"]: host for host, tasks in replies.items() for task in tasks}
 
 
-def task_of(app: Celery, host: str) -> str:
+def answered(app: Celery, cluster: Cluster) -> dict[str, str]:
+    return wait_until(lambda: active_tasks(app, cluster), 30, "every worker answering `inspect active`")
+
+
+def task_of(app: Celery, cluster: Cluster, host: str) -> str:
     """The one task `host` runs (each worker runs one at a time)."""
 
     def running():
-        tasks = [task for task, worker in active_tasks(app).items() if worker == host]
+        tasks = [task for task, worker in (active_tasks(app, cluster) or {}).items() if worker == host]
         return tasks[0] if len(tasks) == 1 else None
 
     return wait_until(running, 30, f"the task {host} runs", interval=0.2)
 
 
-def wait_task_gone(app: Celery, task: str, what: str) -> float:
+def wait_task_gone(app: Celery, cluster: Cluster, task: str, what: str) -> float:
     """Seconds until `task` is no longer active on any worker (at most STOP_BOUND)."""
     started = time.monotonic()
-    wait_until(lambda: task not in active_tasks(app), STOP_BOUND, what, interval=0.2)
+
+    def gone():
+        active = active_tasks(app, cluster)
+        return active is not None and task not in active
+
+    wait_until(gone, STOP_BOUND, what, interval=0.2)
     return time.monotonic() - started
 
 
@@ -111,9 +123,9 @@ def test_a_run_terminated_from_the_instance_stops_its_celery_step(cluster, raw, 
     build = start_build(cluster, raw, cluster.root / "out")
     try:
         run_id, host = step_started.wait()
-        task = task_of(celery_app, host)
+        task = task_of(celery_app, cluster, host)
         instance.run_coordinator.cancel_run(run_id)  # what the UI's Terminate calls
-        seconds = wait_task_gone(celery_app, task, f"the task of run {run_id} stopping after its termination")
+        seconds = wait_task_gone(celery_app, cluster, task, f"the task of run {run_id} stopping after its termination")
         status, _ = run_end(instance, run_id, timeout=60)
         stdout, stderr = build.communicate(timeout=120)
     finally:
@@ -131,9 +143,9 @@ def test_an_interrupted_orchestrator_terminates_its_celery_task(cluster, raw, ce
     build = start_build(cluster, raw, cluster.root / "out")
     try:
         run_id, host = step_started.wait()
-        task = task_of(celery_app, host)
+        task = task_of(celery_app, cluster, host)
         os.killpg(build.pid, signal.SIGINT)  # Ctrl-C; Dagster terminates a run it launched by interrupting it
-        seconds = wait_task_gone(celery_app, task, f"the task of the interrupted run {run_id} stopping")
+        seconds = wait_task_gone(celery_app, cluster, task, f"the task of the interrupted run {run_id} stopping")
         status, _ = run_end(instance, run_id, timeout=60)
         build.communicate(timeout=60)
     finally:
@@ -151,13 +163,13 @@ def test_a_killed_orchestrator_s_step_stops_once_its_run_failed_and_a_rerun_comp
     build = start_build(cluster, raw, out)
     try:
         run_id, host = step_started.wait()
-        task = task_of(celery_app, host)
+        task = task_of(celery_app, cluster, host)
         os.killpg(build.pid, signal.SIGKILL)  # the orchestrator, with nothing in it running any more
         build.wait(timeout=10)
     finally:
         stop(build)
     time.sleep(2)
-    assert task in active_tasks(celery_app), "the step ran on after its orchestrator was killed"
+    assert task in answered(celery_app, cluster), "the step ran on after its orchestrator was killed"
     assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
 
     # A rerun, started while the orphaned step still writes: it marks the killed orchestrator's run
@@ -170,7 +182,7 @@ def test_a_killed_orchestrator_s_step_stops_once_its_run_failed_and_a_rerun_comp
             f"the rerun marking run {run_id} failed",
             interval=0.1,
         )
-        seconds = wait_task_gone(celery_app, task, f"the step of the failed run {run_id} stopping")
+        seconds = wait_task_gone(celery_app, cluster, task, f"the step of the failed run {run_id} stopping")
         stdout, stderr = rerun.communicate(timeout=300)
     finally:
         stop(rerun)
