@@ -71,8 +71,9 @@ def celery_app(cluster) -> Celery:
 def active_tasks(app: Celery, cluster: Cluster) -> dict[str, str] | None:
     """task id -> the hostname of the worker running it, as the workers answer `inspect active`;
     None unless every worker answered (a loaded machine may answer late)."""
-    replies = app.control.inspect(timeout=3).active() or {}
-    if set(replies) != {worker.hostname for worker in cluster.workers}:
+    hosts = {worker.hostname for worker in cluster.workers}
+    replies = app.control.inspect(timeout=3, limit=len(hosts)).active() or {}
+    if set(replies) != hosts:
         return None
     return {task["id"]: host for host, tasks in replies.items() for task in tasks}
 
@@ -188,7 +189,10 @@ def test_a_killed_orchestrator_s_step_stops_once_its_run_failed_and_a_rerun_comp
         stop(rerun)
     print(f"orchestrator killed -> its step stopped {seconds:.1f} s after its run was marked failed")
     assert shards_materialised_by(instance, run_id) == []
+    (stopped,) = instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
+    assert "failed while this step still ran" in stopped.dagster_event.step_failure_data.error.to_string()
     assert rerun.returncode == 0, stdout + stderr
+    assert "partitions built: 1, unchanged: 1" in stdout, stdout  # big, rebuilt by the rerun
     assert json.loads((out / "mds_partitions.json").read_text())["partitions"] == ["batch-0", "big"]
     assert list(MDSDataset(str(out), decoders="auto")) == expected_samples(raw)
     # the big batch has served (its ~25,000 one-kilobyte shards would make every later publish slow)
