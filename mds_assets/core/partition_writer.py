@@ -65,13 +65,15 @@ def write_partition(
             group, selections, out_url, shard_size_limit, compression, storage_options, records, lock_wait
         )
     except DatasetLockedError as error:
-        raise PartitionLockedError(
-            f"partition {group.partition_key} is being written by another process: {error}"
-        ) from None
+        raise PartitionLockedError(group.partition_key, error) from None
 
 
 class PartitionLockedError(DatasetLockedError):
-    """Another process writes the partition; the message names the partition and that process."""
+    """Another process holds the partition's lock (writes or publishes it) past the wait; the
+    message names the partition and that process."""
+
+    def __init__(self, key: str, error: DatasetLockedError) -> None:
+        super().__init__(f"partition {key} is locked by another process: {error}")
 
 
 def _write_partition(

@@ -71,6 +71,6 @@ def test_a_partition_written_elsewhere_for_longer_than_the_wait_fails_naming_it_
         holder.kill()
         holder.wait(timeout=30)
     message = str(refused.value)
-    assert f"partition {key} is being written by another process" in message
+    assert f"partition {key} is locked by another process" in message
     assert f"pid {holder.pid}" in message and "StreamingDatasetWriter" in message
     assert not Path(settings.out_url, "partitions", key, "index.mds").exists()
