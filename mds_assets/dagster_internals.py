@@ -10,7 +10,7 @@ Dagster loads by name from the instance's configuration, so it must subclass Dag
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dagster import (
@@ -144,3 +144,22 @@ def execute_job_naming_its_run(
     )
     on_run_created(run.run_id)
     return execute_run(job_arg, run, instance, raise_on_error=False)
+
+
+def celery_execution_loop(
+    plan_context: Any, execution_plan: Any, submitted: Callable[[Any], Any]
+) -> Iterator[DagsterEvent]:
+    """dagster-celery's execution loop, every task it submits passed through `submitted` (which
+    returns what the loop keeps in place of the task's `AsyncResult`).
+
+    Relies on dagster-celery 0.29.27's `core_celery_execution_loop(plan_context, execution_plan,
+    step_execution_fn)` and its private `_submit_task(app, plan_context, step, queue, priority,
+    known_state)`, which returns the task's `AsyncResult`; and on the loop calling nothing but
+    `ready()`, `get()` and `revoke()` on what `step_execution_fn` returns."""
+    from dagster_celery.core_execution_loop import core_celery_execution_loop
+    from dagster_celery.executor import _submit_task
+
+    def submit(*args: Any) -> Any:
+        return submitted(_submit_task(*args))  # type: ignore[no-untyped-call]
+
+    return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)  # type: ignore[no-untyped-call]

@@ -7,7 +7,8 @@
   --workers`: one range of partitions per worker; or the run queue).
 * `multiprocess`: Dagster's default, a child process per step on the run's machine.
 * `celery`: each step is a Celery task on whichever worker takes it (`dagster-celery worker
-  start -A dagster_celery.app -y deploy/celery-worker.yaml`). Needs `MDS_CELERY_BROKER`
+  start -A dagster_celery.app -y deploy/celery-worker.yaml`); a run that ends while a task runs
+  terminates it (celery_executor.py). Needs `MDS_CELERY_BROKER`
   (e.g. `redis://127.0.0.1:6379/0`); `MDS_CELERY_BACKEND` defaults to the broker. Both are
   read on the machine that runs the run, through Dagster's `EnvVar` (`{"env": ...}`), so URLs
   (which may hold a password) never enter run config. The instance must be one every worker
@@ -72,7 +73,7 @@ def celery_config_source() -> dict:
 
 def celery_executor_definition() -> ExecutorDefinition:
     try:
-        from dagster_celery import celery_executor  # the `celery` extra
+        from .celery_executor import terminating_celery_executor  # the `celery` extra
     except ImportError:
         raise ExecutorSettingError(
             f"{EXECUTOR_VARIABLE}=celery needs the celery extra: pip install 'mds-assets[celery]'"
@@ -83,7 +84,7 @@ def celery_executor_definition() -> ExecutorDefinition:
             f"{EXECUTOR_VARIABLE}=celery needs {BROKER_VARIABLE} (e.g. redis://127.0.0.1:6379/0)"
         )
     backend_variable = BACKEND_VARIABLE if settings.CELERY_BACKEND.read() else BROKER_VARIABLE
-    return celery_executor.configured(
+    return terminating_celery_executor.configured(
         {
             "broker": {"env": BROKER_VARIABLE},
             "backend": {"env": backend_variable},

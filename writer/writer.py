@@ -21,7 +21,7 @@ from . import format as mds
 from .column_encodings import checked_encodings
 from .compression import parse_compression
 from .lifecycle import FinishOnExit, discard_written, raise_if_unusable, remove_temporaries
-from .lock import DatasetLock
+from .lock import DatasetLock, LockWait
 from .manifest import Manifest, ShardRecord
 from .published import DatasetFiles, published_index_names, unpublish
 from .shard_pipeline import ShardPipeline
@@ -52,6 +52,8 @@ class StreamingDatasetWriter(FinishOnExit):
             `min(4, max(2, cpu_count))`); memory holds one shard being filled plus `workers + 1`.
         column_encodings: what each field's bytes are (`{"uid": "str", "n": "int64"}`, MDS v2's
             names), recorded in the manifest so `MDSDataset(url, decoders="auto")` decodes them.
+        lock_wait: how long to wait for the folder's lock while a live process holds it, saying
+            what it waits for (`writer.lock.LockWait`); by default such a lock is refused at once.
 
     The constructor checks every argument before creating anything, then takes the folder's
     lock (`DatasetLockedError` while another writer or publish holds it). After `finish()`:
@@ -71,6 +73,7 @@ class StreamingDatasetWriter(FinishOnExit):
         overwrite: bool = False,
         workers: int | None = None,
         column_encodings: Mapping[str, str] | None = None,
+        lock_wait: LockWait | None = None,
     ) -> None:
         self.fields = _checked_fields(fields)
         self.column_encodings = checked_encodings(column_encodings, self.fields)
@@ -79,7 +82,10 @@ class StreamingDatasetWriter(FinishOnExit):
         self.workers = _checked_workers(workers)
         self._storage = Storage(dirname, storage_options)
         self._lock = DatasetLock(self._storage, "a StreamingDatasetWriter")
-        self._lock.acquire()
+        if lock_wait is None:
+            self._lock.acquire()
+        else:
+            self._lock.acquire_waiting(lock_wait)
         try:
             self._stale_shards = _prepare_directory(self._storage, overwrite)
         except BaseException:

@@ -17,8 +17,9 @@ materialised, its error is logged, and the run fails naming every failed partiti
 
 import dataclasses
 import posixpath
-from collections.abc import Iterator
-from typing import Any, Literal
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal, TypeVar
 
 from dagster import (
     AssetCheckEvaluation,
@@ -36,6 +37,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from writer.lock import LockWait
 from writer.secrets import redact
 
 from ..checks import check_every_partition, record_shard_size, shard_size_spec
@@ -55,6 +57,10 @@ from .selected import SELECTED_SAMPLES_SPEC, checked_plan_metadata
 from .shards import MDS_SHARDS_SPEC, shards_metadata
 
 PIPELINE_OP = "batch_pipeline"
+RUN_STATUS_POLL_SECONDS = 2.0  # how often a step writing a partition looks whether its run has ended
+# How long a build waits for a partition another process writes (an orphaned step of a failed run
+# stops within RUN_STATUS_POLL_SECONDS of the run's failure) before it fails naming the holder.
+PARTITION_LOCK_WAIT_SECONDS = 60.0
 
 
 class ListedBatch(Config):
@@ -202,7 +208,8 @@ def _build_partition(
                     settings.shard_size_limit,
                     settings.compression,
                     settings.fsspec_options(),
-                    records=batch_reading.records(),
+                    records=_while_run_lasts(context, key, batch_reading.records()),
+                    lock_wait=LockWait(PARTITION_LOCK_WAIT_SECONDS, context.log.warning),
                 )
                 _materialised(context, MDS_SHARDS, key, shards_metadata(build, group))
     if context.selected_asset_check_keys:
@@ -221,16 +228,38 @@ class RunEndedError(RuntimeError):
 
 
 def _stop_if_run_ended(context: AssetExecutionContext, key: str) -> None:
-    """A step can outlive its run: a Celery task runs on after its orchestrator was lost or the run
-    was terminated (a revoke does not stop a task already running). Once the run has failed or is
-    being cancelled, the step records no partition as a success of that run; what it wrote stays in
-    storage under the partition's lock, and the next run of the partition rebuilds or keeps it."""
+    """A step can outlive its run: a Celery task runs on after its orchestrator was lost (killed,
+    its machine gone: nothing revokes the task). Once the run has failed or is being cancelled, the
+    step records no partition as a success of that run and stops; what it promoted stays in
+    storage, and the next run of the partition rebuilds or keeps it."""
     run = context.instance.get_run_by_id(context.run.run_id)
     if run is not None and run.status in RUN_ENDED:
         raise RunEndedError(
             f"the run {context.run.run_id} {RUN_ENDED[run.status]} while this step still ran: partition {key} "
             "and those after it are not recorded as materialised by it"
         )
+
+
+T = TypeVar("T")
+
+
+def _while_run_lasts(context: AssetExecutionContext, key: str, records: Iterable[T]) -> Iterator[T]:
+    """The records, until the step's run ends: every RUN_STATUS_POLL_SECONDS the step looks at its
+    run's status, and stops writing (RunEndedError: the writer publishes nothing and frees the
+    partition's lock) once the run has failed or is being cancelled. This bounds how long a step
+    whose orchestrator was lost writes for a run that has ended, and how long a rerun waits for it.
+    A look that fails (the instance unreachable for a moment) is skipped."""
+    next_look = time.monotonic() + RUN_STATUS_POLL_SECONDS
+    for record in records:
+        if time.monotonic() >= next_look:
+            try:
+                _stop_if_run_ended(context, key)
+            except RunEndedError:
+                raise
+            except Exception as error:
+                context.log.warning(f"could not read the status of run {context.run.run_id}: {error}")
+            next_look = time.monotonic() + RUN_STATUS_POLL_SECONDS
+        yield record
 
 
 def _materialised(context: AssetExecutionContext, asset_key: AssetKey, key: str, metadata: dict) -> None:

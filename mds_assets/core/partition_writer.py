@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from writer import StreamingDatasetWriter
-from writer.lock import DatasetLock, DatasetLockedError
+from writer.lock import DatasetLock, DatasetLockedError, LockWait
 from writer.manifest import Manifest
 from writer.merge import merge_datasets
 from writer.storage import Storage
@@ -51,10 +51,41 @@ def write_partition(
     compression: str | None,
     storage_options: dict[str, Any] | None = None,
     records: Iterable[tuple[int, dict]] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> PartitionBuild:
     """Replace the group's partition dataset under `<out>/partitions/<key>/` with a fresh build
     from its records (read here, or given: those of a `profile.reading` already begun), profiled
-    and encoded as they stream."""
+    and encoded as they stream.
+
+    `lock_wait`: how long to wait while another process writes this partition (an orphaned step of
+    a failed run, which stops once it sees its run's failure; or another build of it); then
+    PartitionLockedError naming the partition and the lock's holder."""
+    try:
+        return _write_partition(
+            group, selections, out_url, shard_size_limit, compression, storage_options, records, lock_wait
+        )
+    except DatasetLockedError as error:
+        raise PartitionLockedError(group.partition_key, error) from None
+
+
+class PartitionLockedError(DatasetLockedError):
+    """Another process holds the partition's lock (writes or publishes it) past the wait; the
+    message names the partition and that process."""
+
+    def __init__(self, key: str, error: DatasetLockedError) -> None:
+        super().__init__(f"partition {key} is locked by another process: {error}")
+
+
+def _write_partition(
+    group: RawGroup,
+    selections: list[FieldSelection],
+    out_url: str,
+    shard_size_limit: int,
+    compression: str | None,
+    storage_options: dict[str, Any] | None,
+    records: Iterable[tuple[int, dict]] | None,
+    lock_wait: LockWait | None,
+) -> PartitionBuild:
     url = partition_url(out_url, group.partition_key)
     staging = staging_url(out_url, group.partition_key)
     encode = RecordEncoder(selections, group.name).encode
@@ -71,11 +102,14 @@ def write_partition(
         storage_options=storage_options,
         overwrite=True,
         column_encodings=column_encodings(selections),
+        lock_wait=lock_wait,
     ) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
     stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression) | {BUILT_AT: time.time()}
-    result = merge_datasets([staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)})
+    result = merge_datasets(
+        [staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)}, lock_wait=lock_wait
+    )
     _remove_staging(staging, storage_options)
     return PartitionBuild(url, result.manifest, seconds, profile)
 

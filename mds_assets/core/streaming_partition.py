@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from writer import MDSWriter
+from writer.lock import DatasetLockedError, LockWait
 from writer.reference_index import publish_by_reference, summary_manifest
 from writer.storage import Storage
 
@@ -24,7 +25,7 @@ from .generations import generation_url, new_generation, remove_unreferenced_gen
 from .grouping import RawGroup, read_group
 from .layout import partition_url
 from .output_format import canonical_compression
-from .partition_writer import PartitionBuild
+from .partition_writer import PartitionBuild, PartitionLockedError
 from .profile import BatchProfile, profiled
 from .selection import FieldSelection, RecordEncoder, column_encodings
 from .stamps import STAMP_NAME, build_stamp, encode_stamp
@@ -42,8 +43,10 @@ def write_streaming_partition(
     compression: str | None,
     storage_options: dict[str, Any] | None = None,
     records: Iterable[tuple[int, dict[str, Any]]] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> PartitionBuild:
-    """Build the group's partition anew under `<out>/partitions/<key>/` in the streaming format."""
+    """Build the group's partition anew under `<out>/partitions/<key>/` in the streaming format
+    (in a generation of its own: no other build writes it; `lock_wait` is for the promotion)."""
     key = group.partition_key
     url = partition_url(out_url, key)
     generation = generation_url(out_url, key, new_generation())
@@ -68,7 +71,10 @@ def write_streaming_partition(
         _discard(generation, storage_options)
         raise
     seconds = time.perf_counter() - start
-    promoted = publish_by_reference([generation], url, storage_options)
+    try:
+        promoted = publish_by_reference([generation], url, storage_options, lock_wait)
+    except DatasetLockedError as error:
+        raise PartitionLockedError(key, error) from None
     stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression, "streaming")
     Storage(url, storage_options).write_atomic(STAMP_NAME, encode_stamp(stamp))
     remove_unreferenced_generations(out_url, key, storage_options)

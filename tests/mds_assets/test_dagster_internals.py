@@ -1,6 +1,8 @@
 """One test per call of `mds_assets.dagster_internals`: an upgrade of Dagster that changes any
 of them fails here, naming the call, before it fails somewhere in a sensor or a build."""
 
+import inspect
+import re
 from importlib import metadata
 
 from dagster import (
@@ -23,6 +25,7 @@ from dagster import (
 from mds_assets.dagster_internals import (
     CHECK_FAILED,
     PINNED_DAGSTER_VERSION,
+    celery_execution_loop,
     check_execution_history,
     execute_job_naming_its_run,
     failure_metadata,
@@ -145,3 +148,28 @@ def test_execute_job_naming_its_run_names_the_run_before_it_executes(instance):
         reconstructable(one_step_job), instance, run_config={}, tags={"who": "test"}, on_run_created=on_run_created
     ) as result:
         assert result.success and named == [result.run_id]
+
+
+def test_celery_execution_loop_hands_what_submitted_returns_to_a_loop_that_only_waits_gets_and_revokes():
+    """No broker here: what celery_execution_loop relies on, read from dagster-celery itself (the
+    system tests in tests/system/test_celery_run_end.py run it on real workers)."""
+    from dagster_celery import core_execution_loop, executor
+
+    assert metadata.version("dagster-celery") == "0.29.27"
+    assert list(inspect.signature(core_execution_loop.core_celery_execution_loop).parameters) == [
+        "job_context",
+        "execution_plan",
+        "step_execution_fn",
+    ]
+    assert list(inspect.signature(executor._submit_task).parameters) == [
+        "app",
+        "plan_context",
+        "step",
+        "queue",
+        "priority",
+        "known_state",
+    ]
+    loop = inspect.getsource(core_execution_loop.core_celery_execution_loop)
+    assert "step_results[step.key] = step_execution_fn(" in loop
+    assert set(re.findall(r"\bresult\.(\w+)\(", loop)) == {"ready", "get", "revoke"}
+    assert inspect.isgenerator(celery_execution_loop(None, None, lambda result: result))

@@ -40,3 +40,33 @@ def test_a_step_stops_materialising_once_its_run_has_failed(
     ]
     assert shards == [], [entry.get_dagster_event().partition for entry in shards]
     assert all(error is not None and "failed" in error for error in errors.values()), errors
+
+
+def test_a_step_stops_writing_once_its_run_has_failed(
+    instance: DagsterInstance, settings: MDSSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step looks at its run's status while it writes (every RUN_STATUS_POLL_SECONDS; at every
+    record here): a run marked failed meanwhile, as when its orchestrator was killed, stops the
+    write; nothing is promoted and the partition's lock is free for a rerun."""
+    groups = settings.raw_groups()
+    instance.add_dynamic_partitions(RAW_BATCHES, [group.partition_key for group in groups])
+    monkeypatch.setattr(pipeline_module, "RUN_STATUS_POLL_SECONDS", 0.0, raising=False)
+    real_write_partition = pipeline_module.write_partition
+
+    def run_fails_midway(*args: Any, records: Any, **kwargs: Any) -> Any:
+        def records_then_failure() -> Any:
+            for number, item in enumerate(records):
+                if number == 10:  # the orchestrator is found dead while this step writes
+                    (run,) = instance.get_runs()
+                    instance.report_run_failed(run, message="the orchestrator was lost")
+                yield item
+
+        return real_write_partition(*args, records=records_then_failure(), **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "write_partition", run_fails_midway)
+    errors = materialise_range(groups[:1], settings.model_dump(), instance)
+    (key,) = errors
+    assert "failed while this step still ran" in str(errors[key]), errors
+    out = Path(settings.out_url)
+    assert not (out / "partitions" / key / "index.mds").exists(), "the write went on to promote the partition"
+    assert not list(out.rglob(".mds-lock")), "a lock was left behind"
