@@ -8,6 +8,7 @@ upgrade that changes any of them fails there, in one place, not somewhere in a s
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,3 +95,42 @@ def on_latest_materialization(evaluation: AssetCheckEvaluation, instance: Dagste
         blocking=evaluation.blocking,
         partition=evaluation.partition,
     )
+
+
+DAGSTER_MIGRATION_SCRIPTS = "dagster:_core/storage/alembic"  # the script_location of Dagster's alembic config
+
+
+def read_dagster_migration_scripts_once() -> None:
+    """Make every process read Dagster's migration scripts once, not at each SQLite database it opens.
+
+    Dagster checks the schema of each SQLite database of an instance when it opens it (the runs,
+    schedules and index databases at instance start, and the new database of each run), and
+    stamps each new one: every check and stamp asks alembic for a fresh `ScriptDirectory`, which
+    loads all ~90 migration scripts of Dagster again to find the head revision (~35 ms of CPU
+    each, about 35 times in `mds-assets build` of two partition runs and a publish). The scripts
+    are those of the installed Dagster, so one `ScriptDirectory` per process serves every check;
+    it is built at the first one, and workers forked after it inherit it.
+
+    Relies on Dagster's storage calling `alembic.script.ScriptDirectory.from_config` with a
+    config whose `script_location` is `DAGSTER_MIGRATION_SCRIPTS` (`dagster._core.storage.sql.
+    get_alembic_config`), directly and through alembic's `command.stamp`. Other script
+    locations are left to alembic."""
+    from alembic.script import ScriptDirectory
+
+    if getattr(ScriptDirectory.from_config, "reads_dagster_scripts_once", False):
+        return
+    build = ScriptDirectory.from_config.__func__  # type: ignore[attr-defined]
+    built: dict[str, ScriptDirectory] = {}
+    lock = threading.Lock()
+
+    def from_config(cls: type[ScriptDirectory], config: Any) -> ScriptDirectory:
+        location = config.get_main_option("script_location")
+        if cls is not ScriptDirectory or location != DAGSTER_MIGRATION_SCRIPTS:
+            return build(cls, config)
+        with lock:
+            if location not in built:
+                built[location] = build(cls, config)
+            return built[location]
+
+    from_config.reads_dagster_scripts_once = True  # type: ignore[attr-defined]
+    ScriptDirectory.from_config = classmethod(from_config)  # type: ignore[method-assign, assignment]
