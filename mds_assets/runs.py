@@ -50,7 +50,7 @@ def preload_code_location() -> None:
     it loaded). A bad setting is left to the runs, which import it again and report it as theirs."""
     try:
         _target("build_partition")
-    except Exception:  # noqa: BLE001 - reported by each run that needs the code location
+    except Exception:  # reported by each run that needs the code location
         pass
 
 
