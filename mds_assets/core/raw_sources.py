@@ -25,7 +25,7 @@ import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
 
-from writer.exact_json import holds_a_float, loads_exact, may_not_fit_a_double
+from writer.exact_json import a_double_may_change, holds_a_float, loads_exact
 from writer.failures import failure_sentence, is_unreachable
 from writer.secrets import with_password
 
@@ -282,7 +282,7 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     # that may hold a number orjson would change (exact_json) is parsed exactly instead
     try:
         record = orjson.loads(line)
-        if isinstance(record, dict) and holds_a_float(record) and may_not_fit_a_double(line):
+        if isinstance(record, dict) and holds_a_float(record) and a_double_may_change(line, record):
             record = loads_exact(line)
     except (ValueError, RecursionError) as error:  # orjson.JSONDecodeError is a ValueError
         raise RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})") from None
