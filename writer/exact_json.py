@@ -8,8 +8,8 @@ orjson may have changed: one with a run of 16 digits or dots that is neither a 6
 nor a double written as Python writes it (`repr`, as most writers do). Such a line is parsed
 again here, by Python's `json`: integers as Python ints (exact at any size), and a decimal
 number that no double holds exactly as an `ExactNumber` carrying its value, which the `json`
-encoding writes back as written. The scan for long numbers skips the line's long strings (a
-base64 payload, say), found whole: it costs a fraction of the parse.
+encoding writes back as written. The scan for long numbers reads the line around its long strings
+(a base64 payload, say): it costs a fraction of the parse.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -32,15 +33,14 @@ _NUMBER_TEXT = re.compile(rb"[0-9.eE+-]*")
 _INT64_MIN, _UINT64_END = -(2**63), 2**64  # orjson reads an integer in this range as an int, exactly
 
 
-def a_double_may_change(line: bytes, record: dict[str, Any]) -> bool:
-    """Whether orjson's `record` of `line` may hold a number other than the line writes: the line
-    writes a number with a run of 16 digits or dots (a number with 16 or more significant digits,
-    written as few as the digits need, shows one) that is neither an integer of 64 bits nor a
-    decimal number a double reads back as written. Text that merely looks
-    like such a number (digits in a string) answers True too: the line is then parsed exactly, which
-    is never wrong, only slower."""
-    for start, end in _outside_long_strings(line, record):
-        piece = line[start:end]
+def a_double_may_change(text: Sequence[bytes]) -> bool:
+    """Whether orjson may have read a number of a line other than the line writes it. `text` is the
+    line, or the pieces of it `outside_long_strings` leaves. True when it writes a number with a run
+    of 16 digits or dots (a number with 16 or more significant digits, written as few as the digits
+    need, shows one) that is neither an integer of 64 bits nor a decimal number a double reads back
+    as written. Text that merely looks like such a number (digits in a string) answers True too: the
+    line is then parsed exactly, which is never wrong, only slower."""
+    for piece in text:
         translated = piece.translate(_DIGITS_AS_NUL)
         found = translated.find(_SIXTEEN)
         while found != -1:
@@ -70,12 +70,15 @@ def _read_otherwise(token: bytes) -> bool:
         return True
 
 
-def _outside_long_strings(line: bytes, record: dict[str, Any]) -> list[tuple[int, int]]:
-    """The spans of `line` outside its long top-level string values, each found whole as orjson
-    writes it (else it is not skipped). A skipped span is a string token or lies inside one, never
-    hides a number: it starts and ends with a quote and holds no other unescaped quote, so it is a
-    string, a part of one ending at its closing quote, or the text between two strings; and that
-    text always holds a `:` or `,`, which a skipped string's text must not."""
+def outside_long_strings(line: bytes, record: dict[str, Any]) -> list[bytes]:
+    """The pieces of `line` (orjson's `record` of it) around its long top-level string values (a
+    base64 payload, say): what scans of the line for numbers and brackets need to read. A string
+    is left out only when found whole, as orjson writes it, and what is left out never hides a
+    number or a bracket: it starts and ends with a quote and holds no other unescaped quote, so it
+    is a string, the end of one, or the text between two strings; and that text always holds a `:`
+    or `,`, which a left-out string's text must not."""
+    if len(line) < LONG_STRING:
+        return [line]
     spans = []
     for value in record.values():
         if type(value) is str and len(value) >= LONG_STRING:
@@ -85,11 +88,11 @@ def _outside_long_strings(line: bytes, record: dict[str, Any]) -> list[tuple[int
                 spans.append((at, at + len(written)))
     pieces, start = [], 0
     for begin, end in sorted(spans):
-        if begin < start:  # the same text found twice: scan everything
-            return [(0, len(line))]
-        pieces.append((start, begin))
+        if begin < start:  # the same text found twice: read everything
+            return [line]
+        pieces.append(line[start:begin])
         start = end
-    pieces.append((start, len(line)))
+    pieces.append(line[start:] if start else line)
     return pieces
 
 

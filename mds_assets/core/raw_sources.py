@@ -25,7 +25,7 @@ import fsspec
 import orjson
 from fsspec.implementations.local import LocalFileSystem
 
-from writer.exact_json import a_double_may_change, holds_a_float, loads_exact
+from writer.exact_json import a_double_may_change, holds_a_float, loads_exact, outside_long_strings
 from writer.failures import failure_sentence, is_unreachable
 from writer.secrets import with_password
 
@@ -282,19 +282,27 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     # that may hold a number orjson would change (exact_json) is parsed exactly instead
     try:
         record = orjson.loads(line)
-        if isinstance(record, dict) and holds_a_float(record) and a_double_may_change(line, record):
-            record = loads_exact(line)
     except (ValueError, RecursionError) as error:  # orjson.JSONDecodeError is a ValueError
-        raise RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})") from None
+        raise _not_json(batch, line_number, error) from None
     if not isinstance(record, dict):
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, not an object")
-    if line.count(b"[") + line.count(b"{") > MAX_NESTING:  # cheap (C) bound on the depth: most lines stop here
+    text = outside_long_strings(line, record)  # the line but its long strings: where numbers and brackets are
+    if holds_a_float(record) and a_double_may_change(text):
+        try:
+            record = loads_exact(line)
+        except (ValueError, RecursionError) as error:
+            raise _not_json(batch, line_number, error) from None
+    if sum(piece.count(b"[") + piece.count(b"{") for piece in text) > MAX_NESTING:  # a cheap (C) bound on the depth
         for name, value in record.items():
             if _nesting(value) > MAX_NESTING:
                 raise RawDataError(
                     f"batch {batch.name}, line {line_number}, field {name!r}: nested deeper than {MAX_NESTING} levels"
                 )
     return record
+
+
+def _not_json(batch: RawBatch, line_number: int, error: Exception) -> RawDataError:
+    return RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})")
 
 
 def _nesting(value: Any) -> int:
