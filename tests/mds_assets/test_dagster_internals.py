@@ -20,10 +20,12 @@ from dagster import (
 
 from mds_assets.dagster_internals import (
     CHECK_FAILED,
+    DAGSTER_MIGRATION_SCRIPTS,
     PINNED_DAGSTER_VERSION,
     check_execution_history,
     failure_metadata,
     on_latest_materialization,
+    read_dagster_migration_scripts_once,
     user_error_message,
     uses_sqlite_storage,
 )
@@ -108,3 +110,24 @@ def test_on_latest_materialization_targets_the_latest_materialization_of_the_che
     record = instance.fetch_materializations(checked.key, limit=1).records[0]
     assert targeted.target_materialization_data.storage_id == record.storage_id
     assert (targeted.passed, targeted.check_name, targeted.asset_key) == (True, "always_fails", checked.key)
+
+
+def test_dagsters_migration_scripts_are_read_once_and_every_new_database_still_checks_out(tmp_path):
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage import sql
+
+    read_dagster_migration_scripts_once()
+    read_dagster_migration_scripts_once()  # a second call changes nothing
+    config = sql.get_alembic_config(sql.__file__)
+    assert config.get_main_option("script_location") == DAGSTER_MIGRATION_SCRIPTS
+    scripts = ScriptDirectory.from_config(config)
+    assert ScriptDirectory.from_config(sql.get_alembic_config(sql.__file__)) is scripts
+    with DagsterInstance.local_temp(str(tmp_path)) as local:  # its databases created, checked and stamped
+        run_id = materialize([checked], instance=local).run_id  # and a run's own database
+        assert local.get_run_by_id(run_id).is_success
+    other = tmp_path / "other-scripts"
+    other.mkdir()
+    (other / "env.py").write_text("")
+    (other / "versions").mkdir()
+    config.set_main_option("script_location", str(other))
+    assert ScriptDirectory.from_config(config) is not ScriptDirectory.from_config(config)  # others left to alembic
