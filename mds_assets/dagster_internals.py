@@ -107,7 +107,7 @@ def read_dagster_migration_scripts_once() -> None:
     schedules and index databases at instance start, and the new database of each run), and
     stamps each new one: every check and stamp asks alembic for a fresh `ScriptDirectory`, which
     loads all ~90 migration scripts of Dagster again to find the head revision (~35 ms of CPU
-    each, about 35 times in `mds-assets build` of two partition runs and a publish). The scripts
+    each, 21 times in `mds-assets build` of two partition runs and a publish). The scripts
     are those of the installed Dagster, so one `ScriptDirectory` per process serves every check;
     it is built at the first one, and workers forked after it inherit it.
 
