@@ -275,7 +275,7 @@ def _read_jsonl(batch: RawBatch, storage_options: dict[str, Any] | None) -> Gene
         line_number = 0
         try:
             for line_number, line in enumerate(lines, start=1):
-                if line.strip():
+                if not line.isspace():  # a blank line is skipped (`strip` would copy every line)
                     yield line_number, _parse_line(batch, line_number, line)
         except (EOFError, OSError, zlib.error) as error:  # zlib.error: a damaged deflate block in a .gz
             raise RawDataError(f"batch {batch.name}, line {line_number + 1}: unreadable ({error})") from None
