@@ -273,8 +273,9 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-# The build's own instance, by DAGSTER_HOME, while its workers are forked: a SQLite instance holds no
-# open connection or thread between calls, so a forked worker uses the copy it starts with.
+# The build's own instance, by DAGSTER_HOME, while its workers are forked: a forked worker uses the
+# copy it starts with. Sound for a SQLite instance whose storages use no connection across a fork
+# (Dagster's open one per call) and hold no thread.
 _INHERITED_INSTANCES: dict[str, DagsterInstance] = {}
 
 
