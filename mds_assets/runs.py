@@ -45,7 +45,7 @@ def _target(name: str) -> Callable[[], JobDefinition]:
 
 
 def preload_code_location() -> None:
-    """Import the code location now, in a process about to fork build workers, so that each worker
+    """Import the code location in a process about to fork build workers, so that each worker
     starts with it loaded instead of importing it on its own (and this process's publish run finds
     it loaded). A bad setting is left to the runs, which import it again and report it as theirs."""
     try:
