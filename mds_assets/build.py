@@ -37,7 +37,13 @@ from .core.ownership import check_output_may_be_written
 from .core.partition_writer import remove_staging_root
 from .core.stamps import current_partitions
 from .core.work_split import contiguous_ranges
-from .dagster_internals import failure_metadata, instance_with_overrides
+from .dagster_internals import (
+    configured_compute_logs,
+    failure_metadata,
+    instance_with_overrides,
+    read_dagster_migration_scripts_once,
+    uses_sqlite_storage,
+)
 from .instance_binding import bind_instance
 from .instance_return import settle_after_instance_failure
 from .keys import MDS_INDEX
@@ -49,6 +55,7 @@ from .runs import (
     first_error,
     is_instance_failure,
     last_line,
+    preload_code_location,
     run_job,
 )
 
@@ -101,13 +108,11 @@ def dagster_instance() -> DagsterInstance:
 
 def open_instance(dagster_home: str) -> DagsterInstance:
     """The instance at `dagster_home` as configured, its step output captured without `tail -F`
-    processes that could outlive a killed build (compute_logs.FileComputeLogManager)."""
-    instance = DagsterInstance.from_config(dagster_home)
-    overrides = without_tail(instance.compute_log_manager)
-    if overrides is None:
-        return instance
-    instance.dispose()
-    return instance_with_overrides(dagster_home, overrides)
+    processes that could outlive a killed build (compute_logs.FileComputeLogManager). Decided from
+    the configuration, so that one instance is opened, not two: opening one checks the schema of
+    each of its databases."""
+    read_dagster_migration_scripts_once()
+    return instance_with_overrides(dagster_home, without_tail(configured_compute_logs(dagster_home)) or {})
 
 
 def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify: bool = False) -> BuildReport:
@@ -217,10 +222,16 @@ def _materialise_ranges(
                 yield from materialise_range(batches, settings.model_dump(), instance).items()
                 bar.update(len(batches))
             return
+        preload_code_location()  # before the fork: every worker starts with the jobs loaded
+        home, config = instance.root_directory, settings.model_dump()
+        if uses_sqlite_storage(instance):
+            _INHERITED_INSTANCES[home] = instance
         with ProcessPoolExecutor(
-            max_workers=workers, mp_context=_worker_context(), initializer=_die_with_parent, initargs=(os.getpid(),)
+            max_workers=min(workers, len(ranges)),
+            mp_context=_worker_context(),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
         ) as pool:
-            home, config = instance.root_directory, settings.model_dump()
             futures = {pool.submit(materialise_range, batches, config, home): batches for batches in ranges}
             lost: list[Exception] = []
             for future in as_completed(futures):
@@ -240,6 +251,7 @@ def _materialise_ranges(
             if lost:  # every running range has ended: all the runs left unfinished are known
                 raise InstanceLost(last_line(lost[0]), tuple(i for error in lost for i in _run_ids(error)))
     finally:
+        _INHERITED_INSTANCES.pop(instance.root_directory, None)
         bar.close()
 
 
@@ -264,8 +276,9 @@ def _range_result(future: Future[dict[str, str | None]], batches: list[RawGroup]
 
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Fork: workers start with Dagster already imported (spawn/forkserver measured 1.2-1.5x
-    slower end to end). Safe here: Dagster's SQLite storage keeps no open connection or thread
-    that a worker could inherit, and each worker opens its own instance."""
+    slower end to end), the code location loaded and, for SQLite, the build's instance (see
+    _worker_instance). Safe here: Dagster's SQLite storage keeps no open connection or thread
+    that a worker could inherit, and an instance of any other storage is opened afresh."""
     return multiprocessing.get_context("fork")
 
 
@@ -287,10 +300,20 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+# The build's own instance, by DAGSTER_HOME, while its workers are forked: a forked worker uses the
+# copy it starts with. Sound for a SQLite instance whose storages use no connection across a fork
+# (Dagster's open one per call) and hold no thread.
+_INHERITED_INSTANCES: dict[str, DagsterInstance] = {}
+
+
 @functools.cache
 def _worker_instance(dagster_home: str) -> DagsterInstance:
-    """One instance per worker process and home: opening one costs more than a small partition's run."""
-    return open_instance(dagster_home)
+    """One instance per worker process and home: opening one (~0.3 s: each of its databases'
+    schema checked) costs more than a small partition's run. A worker forked from the build
+    uses the build's SQLite instance as it inherited it; any other instance (PostgreSQL: pooled
+    connections, which two processes must not share) is opened afresh."""
+    inherited = _INHERITED_INSTANCES.get(dagster_home)
+    return inherited if inherited is not None else open_instance(dagster_home)
 
 
 def materialise_range(

@@ -14,6 +14,7 @@ is then in the UI's step logs, not on the terminal (the build prints its own sum
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,9 +46,12 @@ class FileComputeLogManager(LocalComputeLogManager):
         touch_file(self.complete_artifact_path(log_key))  # type: ignore[no-untyped-call]  # as the default does
 
 
-def without_tail(compute_logs: Any) -> dict[str, Any] | None:
+def without_tail(compute_logs: ConfigurableClassData) -> dict[str, Any] | None:
     """Instance overrides that swap Dagster's default compute log manager for FileComputeLogManager
-    over the same folder; None when another manager is configured (S3, say: it is kept)."""
-    if type(compute_logs) is not LocalComputeLogManager or compute_logs.inst_data is None:
+    over the same folder; None when another manager is configured (S3, say: it is kept).
+    `compute_logs` is the manager as an instance's configuration names it (`InstanceRef.
+    compute_logs_data`): deciding costs no instance."""
+    configured = getattr(importlib.import_module(compute_logs.module_name), compute_logs.class_name, None)
+    if configured is not LocalComputeLogManager:
         return None
-    return {"compute_logs": {"module": MODULE, "class": CLASS, "config": dict(compute_logs.inst_data.config_dict)}}
+    return {"compute_logs": {"module": MODULE, "class": CLASS, "config": dict(compute_logs.config_dict)}}

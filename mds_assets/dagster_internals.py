@@ -10,6 +10,7 @@ Dagster loads by name from the instance's configuration, so it must subclass Dag
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from dagster._core.execution.api import _check_execute_job_args, _job_with_repos
 
 # Not exported by `dagster`: how an instance is opened with its configuration overridden.
 from dagster._core.instance.ref import InstanceRef
+from dagster._serdes import ConfigurableClassData
 
 PINNED_DAGSTER_VERSION = "1.13.27"
 
@@ -54,6 +56,12 @@ def instance_with_overrides(dagster_home: str, overrides: dict[str, Any]) -> Dag
     Relies on `InstanceRef.from_dir(dagster_home, overrides=...)`, which merges `overrides`
     over the file's configuration, and on `DagsterInstance.from_ref`."""
     return DagsterInstance.from_ref(InstanceRef.from_dir(dagster_home, overrides=overrides))
+
+
+def configured_compute_logs(dagster_home: str) -> ConfigurableClassData:
+    """The compute log manager the `dagster.yaml` at `dagster_home` configures, without opening
+    the instance. Relies on `InstanceRef.from_dir(...).compute_logs_data`."""
+    return InstanceRef.from_dir(dagster_home).compute_logs_data
 
 
 def uses_sqlite_storage(instance: DagsterInstance) -> bool:
@@ -163,3 +171,42 @@ def celery_execution_loop(
         return submitted(_submit_task(*args))  # type: ignore[no-untyped-call]
 
     return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)  # type: ignore[no-untyped-call]
+
+
+DAGSTER_MIGRATION_SCRIPTS = "dagster:_core/storage/alembic"  # the script_location of Dagster's alembic config
+
+
+def read_dagster_migration_scripts_once() -> None:
+    """Make every process read Dagster's migration scripts once, not at each SQLite database it opens.
+
+    Dagster checks the schema of each SQLite database of an instance when it opens it (the runs,
+    schedules and index databases at instance start, and the new database of each run), and
+    stamps each new one: every check and stamp asks alembic for a fresh `ScriptDirectory`, which
+    loads all ~90 migration scripts of Dagster again to find the head revision (~35 ms of CPU
+    each, 21 times in `mds-assets build` of two partition runs and a publish). The scripts
+    are those of the installed Dagster, so one `ScriptDirectory` per process serves every check;
+    it is built at the first one, and workers forked after it inherit it.
+
+    Relies on Dagster's storage calling `alembic.script.ScriptDirectory.from_config` with a
+    config whose `script_location` is `DAGSTER_MIGRATION_SCRIPTS` (`dagster._core.storage.sql.
+    get_alembic_config`), directly and through alembic's `command.stamp`. Other script
+    locations are left to alembic."""
+    from alembic.script import ScriptDirectory
+
+    if getattr(ScriptDirectory.from_config, "reads_dagster_scripts_once", False):
+        return
+    build = ScriptDirectory.from_config.__func__  # type: ignore[attr-defined]
+    built: dict[str, ScriptDirectory] = {}
+    lock = threading.Lock()
+
+    def from_config(cls: type[ScriptDirectory], config: Any) -> ScriptDirectory:
+        location = config.get_main_option("script_location")
+        if cls is not ScriptDirectory or location != DAGSTER_MIGRATION_SCRIPTS:
+            return build(cls, config)
+        with lock:
+            if location not in built:
+                built[location] = build(cls, config)
+            return built[location]
+
+    from_config.reads_dagster_scripts_once = True  # type: ignore[attr-defined]
+    ScriptDirectory.from_config = classmethod(from_config)  # type: ignore[method-assign, assignment]

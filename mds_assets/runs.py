@@ -44,6 +44,16 @@ def _target(name: str) -> Callable[[], JobDefinition]:
     return {"build_partition": definitions.build_partition, "publish_index": definitions.publish_index}[name]
 
 
+def preload_code_location() -> None:
+    """Import the code location in a process about to fork build workers, so that each worker
+    starts with it loaded instead of importing it on its own (and this process's publish run finds
+    it loaded). A bad setting is left to the runs, which import it again and report it as theirs."""
+    try:
+        _target("build_partition")
+    except Exception:  # reported by each run that needs the code location
+        pass
+
+
 def run_config(settings: MDSSettings, batches: list[RawGroup] | None = None) -> dict[str, Any]:
     """The settings as run config (no step hands data to another: every step reads and writes
     the dataset's own storage), and the batches as listed already (so the run does not list

@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from mds_assets.build import build, dagster_instance
+from mds_assets.build import build, dagster_instance, open_instance
 from mds_assets.cli import main
+from mds_assets.compute_logs import FileComputeLogManager
 from mds_assets.resources import MDSSettings
 from writer import MDSDataset
 
@@ -200,3 +201,17 @@ def test_the_instance_it_creates_dequeues_every_second(tmp_path, monkeypatch):
         assert instance.get_settings("telemetry") == {"enabled": False}
     finally:
         instance.dispose()
+
+
+def test_the_build_instance_captures_step_output_in_files_unless_another_manager_is_configured(tmp_path):
+    default, noop = tmp_path / "default", tmp_path / "noop"
+    default.mkdir()
+    noop.mkdir()
+    (default / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (noop / "dagster.yaml").write_text(
+        "compute_logs:\n  module: dagster._core.storage.noop_compute_log_manager\n  class: NoOpComputeLogManager\n"
+    )
+    instance = open_instance(str(default))
+    assert type(instance.compute_log_manager) is FileComputeLogManager
+    assert instance.compute_log_manager.inst_data.config_dict == {"base_dir": str(default / "storage")}
+    assert type(open_instance(str(noop)).compute_log_manager).__name__ == "NoOpComputeLogManager"

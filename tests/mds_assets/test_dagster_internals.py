@@ -24,13 +24,16 @@ from dagster import (
 
 from mds_assets.dagster_internals import (
     CHECK_FAILED,
+    DAGSTER_MIGRATION_SCRIPTS,
     PINNED_DAGSTER_VERSION,
     celery_execution_loop,
+    configured_compute_logs,
     check_execution_history,
     execute_job_naming_its_run,
     failure_metadata,
     instance_with_overrides,
     on_latest_materialization,
+    read_dagster_migration_scripts_once,
     user_error_message,
     uses_sqlite_storage,
 )
@@ -98,6 +101,14 @@ def test_instance_with_overrides_replaces_only_what_it_is_given(tmp_path):
         assert instance.root_directory == str(tmp_path)
         assert not instance.telemetry_enabled
         assert instance.run_retries_enabled
+
+
+def test_configured_compute_logs_names_the_manager_the_yaml_configures(tmp_path):
+    assert configured_compute_logs(str(tmp_path)).class_name == "LocalComputeLogManager"
+    (tmp_path / "dagster.yaml").write_text(
+        "compute_logs:\n  module: dagster.core.storage.noop_compute_log_manager\n  class: NoOpComputeLogManager\n"
+    )
+    assert configured_compute_logs(str(tmp_path)).class_name == "NoOpComputeLogManager"
 
 
 def test_user_error_message_unwraps_dagsters_wrappers_to_the_users_message():
@@ -173,3 +184,24 @@ def test_celery_execution_loop_hands_what_submitted_returns_to_a_loop_that_only_
     assert "step_results[step.key] = step_execution_fn(" in loop
     assert set(re.findall(r"\bresult\.(\w+)\(", loop)) == {"ready", "get", "revoke"}
     assert inspect.isgenerator(celery_execution_loop(None, None, lambda result: result))
+
+
+def test_dagsters_migration_scripts_are_read_once_and_every_new_database_still_checks_out(tmp_path):
+    from alembic.script import ScriptDirectory
+    from dagster._core.storage import sql
+
+    read_dagster_migration_scripts_once()
+    read_dagster_migration_scripts_once()  # a second call changes nothing
+    config = sql.get_alembic_config(sql.__file__)
+    assert config.get_main_option("script_location") == DAGSTER_MIGRATION_SCRIPTS
+    scripts = ScriptDirectory.from_config(config)
+    assert ScriptDirectory.from_config(sql.get_alembic_config(sql.__file__)) is scripts
+    with DagsterInstance.local_temp(str(tmp_path)) as local:  # its databases created, checked and stamped
+        run_id = materialize([checked], instance=local).run_id  # and a run's own database
+        assert local.get_run_by_id(run_id).is_success
+    other = tmp_path / "other-scripts"
+    other.mkdir()
+    (other / "env.py").write_text("")
+    (other / "versions").mkdir()
+    config.set_main_option("script_location", str(other))
+    assert ScriptDirectory.from_config(config) is not ScriptDirectory.from_config(config)  # others left to alembic

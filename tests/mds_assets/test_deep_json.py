@@ -17,6 +17,13 @@ def test_deeply_nested_json_names_batch_line_and_field(tmp_path, depth):
         list(read_records(list_batches(str(tmp_path))[0]))
 
 
+def test_deep_json_beside_a_long_string_is_refused_too(tmp_path):
+    line = '{"payload": "%s", "meta": %s}\n' % ("QUJD" * 1000, "[" * 300 + "]" * 300)
+    (tmp_path / "deep.jsonl").write_text(line)
+    with pytest.raises(RawDataError, match=r"batch deep.jsonl, line 1, field 'meta': nested deeper than"):
+        list(read_records(list_batches(str(tmp_path))[0]))
+
+
 def test_many_shallow_arrays_are_not_deep(tmp_path):
     (tmp_path / "wide.jsonl").write_text('{"a": %s}\n' % ",".join(["[[1]]"] * 500).join("[]"))
     assert list(read_records(list_batches(str(tmp_path))[0])) == [(1, {"a": [[[1]]] * 500})]
