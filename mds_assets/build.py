@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import multiprocessing
 import os
 import signal
@@ -56,7 +57,26 @@ run_queue:
 # print in the middle of the progress bar). Set `enabled: true` to send them to Dagster Labs.
 telemetry:
   enabled: false
+# Dagster's SQLite storages, in the folders of its defaults, keeping their connections open:
+# Dagster's own open and close a connection for every event and query, which costs a small
+# partition more than building it (mds_assets/dagster_internals.py, docs/benchmarks.md).
+run_storage:
+  module: mds_assets.dagster_internals
+  class: KeptConnectionSqliteRunStorage
+  config:
+    base_dir: {runs}
+event_log_storage:
+  module: mds_assets.dagster_internals
+  class: KeptConnectionSqliteEventLogStorage
+  config:
+    base_dir: {event_logs}
 """
+
+
+def instance_config(home: Path) -> str:
+    """The dagster.yaml mds-assets writes into a new instance folder `home` (storages need its absolute path)."""
+    history = home.resolve() / "history"
+    return INSTANCE_CONFIG.format(runs=json.dumps(str(history)), event_logs=json.dumps(str(history / "runs")))
 
 
 @dataclass
@@ -87,7 +107,7 @@ def dagster_instance() -> DagsterInstance:
     home_path.mkdir(parents=True, exist_ok=True)
     config = home_path / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+        config.write_text(instance_config(home_path))
     return open_instance(str(home_path))
 
 
