@@ -1,6 +1,12 @@
 """One test per call of `mds_assets.dagster_internals`: an upgrade of Dagster that changes any
 of them fails here, naming the call, before it fails somewhere in a sensor or a build."""
 
+import logging
+import multiprocessing
+import queue
+import sqlite3
+import time
+import uuid
 from importlib import metadata
 
 from dagster import (
@@ -9,6 +15,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     DagsterInstance,
+    EventLogEntry,
     Failure,
     MetadataValue,
     asset,
@@ -21,6 +28,7 @@ from dagster import (
 from mds_assets.dagster_internals import (
     CHECK_FAILED,
     PINNED_DAGSTER_VERSION,
+    KeptConnectionSqliteEventLogStorage,
     check_execution_history,
     failure_metadata,
     on_latest_materialization,
@@ -108,3 +116,70 @@ def test_on_latest_materialization_targets_the_latest_materialization_of_the_che
     record = instance.fetch_materializations(checked.key, limit=1).records[0]
     assert targeted.target_materialization_data.storage_id == record.storage_id
     assert (targeted.passed, targeted.check_name, targeted.asset_key) == (True, "always_fails", checked.key)
+
+
+def _log_line(run_id: str, message: str) -> EventLogEntry:
+    return EventLogEntry(
+        user_message=message,
+        level=logging.INFO,
+        job_name="a_job",
+        run_id=run_id,
+        error_info=None,
+        timestamp=time.time(),
+    )
+
+
+def _messages(storage: KeptConnectionSqliteEventLogStorage, run_id: str) -> list[str]:
+    return [record.event_log_entry.user_message for record in storage.get_records_for_run(run_id).records]
+
+
+def test_the_kept_connection_event_log_wakes_the_uis_watcher_of_a_running_run(tmp_path):
+    """The UI follows a running run's log by watching its `<run_id>.db` file (Dagster's watchdog)."""
+    storage = KeptConnectionSqliteEventLogStorage(str(tmp_path))
+    run_id = str(uuid.uuid4())
+    storage.store_event(_log_line(run_id, "before watching"))  # the run's database open, kept
+    seen: queue.Queue[str] = queue.Queue()
+
+    def watcher(entry, _cursor):
+        seen.put(entry.user_message)
+
+    storage.watch(run_id, None, watcher)
+    try:
+        storage.store_event(_log_line(run_id, "while watched"))
+        messages = [seen.get(timeout=30)]
+        while messages[-1] != "while watched":
+            messages.append(seen.get(timeout=30))
+    finally:
+        storage.end_watch(run_id, watcher)
+        storage.dispose()
+    assert messages[-1] == "while watched", messages
+
+
+def _store_in_child(storage: KeptConnectionSqliteEventLogStorage, run_id: str, opened) -> None:
+    real_connect = sqlite3.dbapi2.connect
+
+    def counting_connect(*args, **kwargs):
+        opened.value += 1
+        return real_connect(*args, **kwargs)
+
+    sqlite3.dbapi2.connect = counting_connect
+    storage.store_event(_log_line(run_id, "child"))
+
+
+def test_a_forked_child_writes_through_connections_of_its_own(tmp_path):
+    """SQLite forbids using a connection across fork(): `mds-assets build` forks its workers."""
+    storage = KeptConnectionSqliteEventLogStorage(str(tmp_path))
+    run_id = str(uuid.uuid4())
+    storage.store_event(_log_line(run_id, "parent, before"))  # the run's database open, kept
+    context = multiprocessing.get_context("fork")
+    opened = context.Value("i", 0)
+    child = context.Process(target=_store_in_child, args=(storage, run_id, opened))
+    child.start()
+    child.join(timeout=60)
+    storage.store_event(_log_line(run_id, "parent, after"))
+    try:
+        assert child.exitcode == 0
+        assert opened.value == 1  # the run's database, opened again by the child
+        assert _messages(storage, run_id) == ["parent, before", "child", "parent, after"]
+    finally:
+        storage.dispose()
