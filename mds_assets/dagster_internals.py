@@ -122,8 +122,9 @@ def on_latest_materialization(evaluation: AssetCheckEvaluation, instance: Dagste
 # Dagster's SQLite storages open a connection for every query and every event (a new engine,
 # connect, schema read, commit, close) and, the connection being the last one, SQLite checkpoints
 # the WAL into the database and deletes it on every close: two to three fsyncs per connection,
-# ~10-25 ms an event on a quiet machine, 50-190 ms under load, and a partition writes 7 events and
-# makes ~25 queries (docs/benchmarks.md). Kept open, a connection costs its statements and commit.
+# ~10-25 ms an event on a quiet machine, 35-190 ms under load; with its 7 events and ~15 queries a
+# partition opens ~26 connections on them (docs/benchmarks.md). Kept open, a connection costs its
+# statements and commit.
 
 KEPT_RUN_DATABASES = 4  # run databases (one per run) kept open at once: a run writes one, the UI reads a few
 RUN_ENDED_EVENTS = frozenset(
