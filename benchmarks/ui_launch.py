@@ -18,7 +18,7 @@ Writes one JSONL batch (`--records` records like the tests'), then times, best o
     the daemon's dequeue interval: launched back to back, runs would lock onto its phase.
 
 The DAGSTER_HOME of `dagster dev` gets the dagster.yaml that `mds-assets` writes
-(mds_assets.build.INSTANCE_CONFIG), or `--instance-config FILE`. For each UI run it prints the
+(mds_assets.build.instance_config), or `--instance-config FILE`. For each UI run it prints the
 breakdown from the run's event log: launch -> queued (the mutation), queued -> starting (the
 daemon's run queue), starting -> run start (the run worker `dagster api execute_run` started,
 Dagster and the code location imported), the steps, the run's end, and end -> seen.
@@ -37,7 +37,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from mds_assets.build import INSTANCE_CONFIG
 from tests.commands import MDS_ASSETS, build_arguments
 from tests.mds_assets.conftest import record, write_batch
 from tests.system.dagster_server import REPO, DagsterDev
@@ -133,7 +132,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=5.0, help="random wait before each launch, 0 to this (s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (dagster dev's log)")
     args = parser.parse_args()
-    instance_config = args.instance_config.read_text() if args.instance_config else INSTANCE_CONFIG
+    instance_config = args.instance_config.read_text() if args.instance_config else None  # None: mds-assets'
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     root = Path(tempfile.mkdtemp(prefix="mds-ui-bench-"))
     records = [record(0, number) for number in range(args.records)]

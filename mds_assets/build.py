@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import json
 import multiprocessing
 import os
 import signal
@@ -71,7 +72,26 @@ run_queue:
 # print in the middle of the progress bar). Set `enabled: true` to send them to Dagster Labs.
 telemetry:
   enabled: false
+# Dagster's SQLite storages, in the folders of its defaults, keeping their connections open:
+# Dagster's own open and close a connection for every event and query, which costs a small
+# partition more than building it (mds_assets/dagster_internals.py, docs/benchmarks.md).
+run_storage:
+  module: mds_assets.dagster_internals
+  class: KeptConnectionSqliteRunStorage
+  config:
+    base_dir: {runs}
+event_log_storage:
+  module: mds_assets.dagster_internals
+  class: KeptConnectionSqliteEventLogStorage
+  config:
+    base_dir: {event_logs}
 """
+
+
+def instance_config(home: Path) -> str:
+    """The dagster.yaml mds-assets writes into a new instance folder `home` (storages need its absolute path)."""
+    history = home.resolve() / "history"
+    return INSTANCE_CONFIG.format(runs=json.dumps(str(history)), event_logs=json.dumps(str(history / "runs")))
 
 
 @dataclass
@@ -102,7 +122,7 @@ def dagster_instance() -> DagsterInstance:
     home_path.mkdir(parents=True, exist_ok=True)
     config = home_path / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+        config.write_text(instance_config(home_path))
     return open_instance(str(home_path))
 
 
@@ -277,8 +297,10 @@ def _range_result(future: Future[dict[str, str | None]], batches: list[RawGroup]
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Fork: workers start with Dagster already imported (spawn/forkserver measured 1.2-1.5x
     slower end to end), the code location loaded and, for SQLite, the build's instance (see
-    _worker_instance). Safe here: Dagster's SQLite storage keeps no open connection or thread
-    that a worker could inherit, and an instance of any other storage is opened afresh."""
+    _worker_instance). Safe here: Dagster's own SQLite storages keep no open connection, the
+    kept-connection storages of the instance mds-assets writes never use a parent's connection
+    in a forked child (it opens its own: dagster_internals), and an instance of any other
+    storage is opened afresh."""
     return multiprocessing.get_context("fork")
 
 

@@ -33,6 +33,7 @@ from dagster import (
     Failure,
     MetadataValue,
     Output,
+    RunsFilter,
     multi_asset,
 )
 from pydantic import Field
@@ -231,13 +232,20 @@ def _stop_if_run_ended(context: AssetExecutionContext, key: str) -> None:
     """A step can outlive its run: a Celery task runs on after its orchestrator was lost (killed,
     its machine gone: nothing revokes the task). Once the run has failed or is being cancelled, the
     step records no partition as a success of that run and stops; what it promoted stays in
-    storage, and the next run of the partition rebuilds or keeps it."""
-    run = context.instance.get_run_by_id(context.run.run_id)
-    if run is not None and run.status in RUN_ENDED:
-        raise RunEndedError(
-            f"the run {context.run.run_id} {RUN_ENDED[run.status]} while this step still ran: partition {key} "
-            "and those after it are not recorded as materialised by it"
-        )
+    storage, and the next run of the partition rebuilds or keeps it.
+
+    Asked before every materialisation, so it asks for the run's id among the ended runs, not for
+    the run: a range run's config lists every file of its range, and loading it each time would
+    make the cost of a partition grow with the range."""
+    run_id = context.run.run_id
+    if not context.instance.get_run_ids(RunsFilter(run_ids=[run_id], statuses=list(RUN_ENDED)), limit=1):
+        return
+    run = context.instance.get_run_by_id(run_id)
+    ended = RUN_ENDED.get(run.status, "ended") if run is not None else "ended"
+    raise RunEndedError(
+        f"the run {run_id} {ended} while this step still ran: partition {key} "
+        "and those after it are not recorded as materialised by it"
+    )
 
 
 T = TypeVar("T")

@@ -1,10 +1,13 @@
 """`mds-assets build`: incremental, parallel = sequential, and all-or-nothing publishing."""
 
+import collections
 import os
+import sqlite3
 import subprocess
 import sys
 
 import pytest
+from dagster import AssetCheckResult, asset, asset_check, materialize
 
 from mds_assets.build import build, dagster_instance, open_instance
 from mds_assets.cli import main
@@ -215,3 +218,40 @@ def test_the_build_instance_captures_step_output_in_files_unless_another_manager
     assert type(instance.compute_log_manager) is FileComputeLogManager
     assert instance.compute_log_manager.inst_data.config_dict == {"base_dir": str(default / "storage")}
     assert type(open_instance(str(noop)).compute_log_manager).__name__ == "NoOpComputeLogManager"
+
+
+@asset
+def counted() -> None:
+    return None
+
+
+@asset_check(asset=counted)
+def counted_passes() -> AssetCheckResult:
+    return AssetCheckResult(passed=True)
+
+
+def test_the_instance_it_creates_opens_a_connection_per_database_not_per_event(tmp_path, monkeypatch):
+    """Dagster's own SQLite storages open (and close, checkpointing the WAL) a connection for every
+    event and query: more than a small partition's build costs."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    instance = dagster_instance()
+    opened: collections.Counter[str] = collections.Counter()
+    real_connect = sqlite3.dbapi2.connect
+
+    def counting_connect(database, *args, **kwargs):
+        opened[os.path.basename(database)] += 1
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", counting_connect)
+    try:
+        first = materialize([counted, counted_passes], instance=instance)
+        after_first = opened.copy()
+        later = [materialize([counted, counted_passes], instance=instance) for _ in range(3)]
+        events = [len(instance.get_records_for_run(run.run_id).records) for run in later]
+    finally:
+        instance.dispose()
+    assert all(result.success for result in [first, *later]) and min(events) >= 10
+    assert opened["index.db"] == after_first["index.db"] and opened["runs.db"] == after_first["runs.db"], opened
+    # a run's own database: two connections creating it (Dagster's _initdb inspects it through a
+    # second one), one reading it back above, whatever the number of events its run wrote
+    assert all(opened[f"{run.run_id}.db"] <= 3 for run in later), opened

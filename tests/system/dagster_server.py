@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mds_assets.build import INSTANCE_CONFIG  # the dagster.yaml users get
+from mds_assets.build import instance_config as users_instance_config  # the dagster.yaml users get
 
 from .s3_server import free_port
 
@@ -22,12 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 class DagsterDev:
     def __init__(
-        self, dagster_home: Path, env: dict[str, str], log_path: Path, instance_config: str = INSTANCE_CONFIG
+        self, dagster_home: Path, env: dict[str, str], log_path: Path, instance_config: str | None = None
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         dagster_home.mkdir(parents=True, exist_ok=True)
-        (dagster_home / "dagster.yaml").write_text(instance_config)
+        (dagster_home / "dagster.yaml").write_text(instance_config or users_instance_config(dagster_home))
         self._env = {**os.environ, **env, "DAGSTER_HOME": str(dagster_home), "DAGSTER_DISABLE_TELEMETRY": "1"}
         self._log = log_path.open("wb")
         self.process: subprocess.Popen | None = None
