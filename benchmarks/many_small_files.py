@@ -2,7 +2,8 @@
 
     python benchmarks/many_small_files.py [--files 300] [--records 10] [--large 1000,10000]
 
-Times, each `mds-assets build --workers 2` in a fresh process (start to exit), one DAGSTER_HOME:
+Times, each `mds-assets build --workers 2` in a fresh process (start to exit), a DAGSTER_HOME per
+dataset (one instance holds one dataset), each created by the dataset's first build:
   * one file: the records of all the small files in a single JSONL file (the baseline);
   * small files: `--files` files of `--records` records each (~1.6 KB a file);
   * no-op rebuild of the small files, and a rebuild after one more small file lands.
@@ -94,14 +95,14 @@ def sensor_ticks(raw: Path, out: Path, home: Path) -> tuple[float, float]:
 
 
 def compare(root: Path, files: int, records: int) -> None:
-    home = root / "home"
-    write_one_file(root / "one" / "raw", files, records)
-    baseline = build(root / "one" / "raw", root / "one" / "out", home)
-    write_files(root / "small" / "raw", range(files), records)
-    small = build(root / "small" / "raw", root / "small" / "out", home)
-    noop = build(root / "small" / "raw", root / "small" / "out", home)
-    write_files(root / "small" / "raw", range(files, files + 1), records)
-    more = build(root / "small" / "raw", root / "small" / "out", home)
+    one, many = root / "one", root / "small"
+    write_one_file(one / "raw", files, records)
+    baseline = build(one / "raw", one / "out", one / "home")
+    write_files(many / "raw", range(files), records)
+    small = build(many / "raw", many / "out", many / "home")
+    noop = build(many / "raw", many / "out", many / "home")
+    write_files(many / "raw", range(files, files + 1), records)
+    more = build(many / "raw", many / "out", many / "home")
     print(f"one file of {files * records} records: {baseline:.1f} s ({shards(root / 'one' / 'out')} shards)")
     for label, seconds in [("small files", small), ("no-op rebuild", noop), ("one more file", more)]:
         ratio = seconds / baseline
