@@ -207,9 +207,7 @@ def _in_tree(tree: Path, root: Path, call: str) -> dict[str, Any]:
         "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
         f"print('RESULT ' + json.dumps(bench.{call}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=3600
-    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=3600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{call} in {tree} failed:\n{done.stderr[-4000:]}")
