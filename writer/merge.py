@@ -175,9 +175,8 @@ def apply(plan: MergePlan) -> list[str]:
     _step(plan, "removing the previous index", lambda: unpublish(storage, existing), undo=remove_fresh)
     _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
     _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
-    stale = [
-        name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))
-    ]
+    used = plan.shard_names  # one set: a set per listed file is quadratic in the shards
+    stale = [name for name in existing if name not in used and (mds.is_shard_file(name) or is_temporary(name))]
     try:  # the new dataset is published: what is left is tidying, which only warns
         _remove_names(storage, stale)
     except Exception as error:  # e.g. botocore's connection errors, which are not OSError

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from writer import MDSDataset, StreamingDatasetWriter
-from writer.merge import MergeError, merge_datasets
+from writer.merge import MergeError, MergePlan, merge_datasets
 from writer.storage import Storage
 from writer.verify import verify
 
@@ -143,3 +143,18 @@ def test_a_source_cannot_be_rebuilt_while_a_publish_reads_it(tmp_path, monkeypat
     merge_datasets(parts, str(tmp_path / "out"))
     assert attempts and verify(str(tmp_path / "out")).ok
     assert samples(str(tmp_path / "out")) == [s for part in parts for s in samples(part)]
+
+
+def test_a_republish_over_many_published_shards_builds_the_set_of_new_names_once(tmp_path, monkeypatch):
+    """Each published file is compared with the plan's names to find the stale ones: one set,
+    not a set per file (quadratic in the shards: minutes at tens of thousands)."""
+    parts = make_parts(tmp_path, count=6)
+    merge_datasets(parts, str(tmp_path / "out"))
+    published = MDSDataset(str(tmp_path / "out")).index.num_shards
+    assert published >= 12
+    built = []
+    real = MergePlan.shard_names.fget
+    monkeypatch.setattr(MergePlan, "shard_names", property(lambda plan: built.append(1) or real(plan)))
+    assert merge_datasets(parts[:-1], str(tmp_path / "out")).changed
+    assert samples(str(tmp_path / "out")) == [s for part in parts[:-1] for s in samples(part)]
+    assert len(built) == 1
