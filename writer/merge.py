@@ -234,6 +234,7 @@ def _shards_in_place(plan: MergePlan, existing: list[str]) -> set[str]:
     storage, present = plan.target, set(existing)
     published = {shard.file: shard for shard in plan.before_manifest.shards} if plan.before_manifest else {}
     wanted = {shard.file: shard for shard in plan.manifest.shards}
+    sizes: dict[str, int] | None = None  # the target's, from one listing when first needed (not a request per shard)
     in_place = set()
     for placement in plan.placements:
         if placement.name not in present:
@@ -241,11 +242,10 @@ def _shards_in_place(plan: MergePlan, existing: list[str]) -> set[str]:
         if placement.source.is_local and storage.is_local:
             if _same_file(placement.source.path(placement.source_name), storage.path(placement.name)):
                 in_place.add(placement.name)
-        elif (
-            published.get(placement.name) == wanted[placement.name]
-            and storage.size(placement.name) == wanted[placement.name].stored_bytes
-        ):
-            in_place.add(placement.name)
+        elif published.get(placement.name) == wanted[placement.name]:
+            sizes = storage.sizes() if sizes is None else sizes
+            if sizes.get(placement.name) == wanted[placement.name].stored_bytes:
+                in_place.add(placement.name)
     return in_place
 
 
