@@ -248,13 +248,15 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=3750)
     parser.add_argument("--shards-per-partition", type=int, default=10)
     parser.add_argument("--tree", action="append", default=[], help="another checkout to measure on the same data")
+    parser.add_argument("--skip-this", action="store_true", help="measure only the --tree checkouts")
     parser.add_argument("--profile", help="a folder for a cProfile of each job")
     parser.add_argument("--dir", default=None, help="where the output is generated (default: the system's temp)")
     args = parser.parse_args()
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
-    trees = [(REPO, "this")] + [(Path(tree).resolve(), Path(tree).name) for tree in args.tree]
+    trees = [] if args.skip_this else [(REPO, "this")]
+    trees += [(Path(tree).resolve(), Path(tree).name) for tree in args.tree]
     for tree, label in trees:
         run_tree(tree, label, args, args.dir)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
