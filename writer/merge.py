@@ -28,6 +28,7 @@ import os
 import warnings
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ from .manifest import MANIFEST_NAME, Manifest, merge
 from .published import DatasetFiles, PublishedState, PublishError, describe_change, read_state, unpublish
 from .reader import MDSDataset
 from .storage import Storage, is_temporary
+
+SOURCE_THREADS = 16  # sources read at once (object-store latency, not CPU, is what they wait on)
 
 
 @dataclass(frozen=True)
@@ -111,20 +114,30 @@ def merge_datasets(
 def _open_sources(
     sources: Sequence[str], storage_options: dict[str, Any] | None
 ) -> tuple[list[MDSDataset], list[Manifest]]:
+    """Every source read (its index, manifest and listing), `SOURCE_THREADS` at a time: on an
+    object store each is a few requests that mostly wait, which one source after another would
+    make minutes for thousands of partitions. Only reads: every source is locked already. The
+    first failure, in source order, is raised."""
     if not sources:
         raise MergeError("nothing to merge: no source datasets")
-    datasets = [MDSDataset(url, storage_options=storage_options) for url in sources]
-    manifests = [_manifest_of(dataset) for dataset in datasets]
+    with ThreadPoolExecutor(max_workers=max(1, min(SOURCE_THREADS, len(sources)))) as pool:
+        opened = list(pool.map(lambda url: _open_source(url, storage_options), sources))
+    datasets = [dataset for dataset, _manifest, _sizes in opened]
+    manifests = [manifest for _dataset, manifest, _sizes in opened]
     _check_compatible(datasets, manifests)
-    for dataset, manifest in zip(datasets, manifests):
-        _check_shards_stored(dataset, manifest)
+    for dataset, manifest, sizes in opened:
+        _check_shards_stored(dataset, manifest, sizes)
     return datasets, manifests
 
 
-def _check_shards_stored(dataset: MDSDataset, manifest: Manifest) -> None:
-    """Every shard of a source is there with the size its manifest gives it: a publish never
-    starts from a source it could not place whole (one listing per source)."""
-    sizes = dataset.storage.sizes()
+def _open_source(url: str, storage_options: dict[str, Any] | None) -> tuple[MDSDataset, Manifest, dict[str, int]]:
+    dataset = MDSDataset(url, storage_options=storage_options)
+    return dataset, _manifest_of(dataset), dataset.storage.sizes()
+
+
+def _check_shards_stored(dataset: MDSDataset, manifest: Manifest, sizes: dict[str, int]) -> None:
+    """Every shard of a source is there with the size its manifest gives it (`sizes`: one
+    listing of the source): a publish never starts from a source it could not place whole."""
     for shard in manifest.shards:
         stored = sizes.get(shard.file)
         if stored != shard.stored_bytes:
