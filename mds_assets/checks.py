@@ -195,7 +195,7 @@ def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataV
     "with the partitions it was built from: order, totals, every shard present with its size; shards read "
     "back against their CRC-32 (each one "
     "written or changed since it was last verified, then the longest unverified, up to "
-    "MDS_VERIFY_BYTES_PER_CHECK bytes, default 1 GiB).",
+    "MDS_VERIFY_BYTES_PER_CHECK bytes, default 1 GiB, each read weighing 1 MiB more than its shard).",
 )
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
