@@ -9,18 +9,20 @@ an earlier commit to compare with), an output of `--partitions` composer-format 
 `StreamingDatasetWriter` straight into `<out>/partitions/<key>/` with a stamp (Dagster plays no
 part in the setup, which takes seconds). Then, each in a fresh process running the tree's own
 code with a Dagster instance of its own (persisted between the steps, as the UI's is), it times
-the `publish_index` job (`mds_index` and its checks `index_consistency`, `samples_decode`):
+the `publish_index` job (`mds_index` and its checks `index_consistency`, `samples_decode`),
+each step for every tree in turn:
 
   (a) publish: the first publish of the output (every shard placed and read back once);
   (b) no-op: the same job again, nothing changed;
   (c) one changed: one partition rebuilt (staged and promoted by `writer.merge`, as a build
       does), then the job.
 
-The baselines, measured in the same process just before each job: `list+stat`, a walk of the
-output listing and stat-ing every file (the least any publish that looks at every shard
-costs), and `plan`, `writer.merge` reading every partition's index and manifest and planning
-the merge without writing (the work a publish cannot avoid). Each job's time is printed as a
-ratio to both, with the time of each step (the asset and each check) from the run's events.
+The baselines, measured in the same process just before each job, in plain Python (the same
+code for every tree): `list+stat`, a walk of the output listing and stat-ing every file (the
+least any publish that looks at every shard costs), and `read`, every partition's index and
+manifest read and the manifest parsed (what any publish must read). Each job's time is printed
+as a ratio to both, with the time of each step (the asset and each check) from the run's
+events; with `--tree`, each step's time against this checkout's.
 `--profile DIR` writes a cProfile of each job to DIR/<tree>-<step>.prof.
 """
 
@@ -41,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIELDS = ["uid", "text"]
 SAMPLES_PER_SHARD = 8
 TEXT_BYTES = 100  # 8 samples of ~110 bytes: shards of ~1 KB
-SHARD_SIZE_LIMIT = SAMPLES_PER_SHARD * (TEXT_BYTES + 24)
+SHARD_SIZE_LIMIT = SAMPLES_PER_SHARD * (TEXT_BYTES + 32) + 16  # 8 samples and the shard header
 STEPS = ("publish", "no-op", "one changed")
 
 
@@ -114,16 +116,17 @@ def list_and_stat(out: str) -> int:
     return files
 
 
-def plan_only(out: str) -> int:
-    """`writer.merge`'s reading and planning of the whole publish, nothing written."""
-    from writer.merge import _open_sources, plan_merge
-    from writer.storage import Storage
-
+def read_sources(out: str) -> int:
+    """Every partition's index and manifest read, the manifest parsed: what any publish must read,
+    in plain Python, the same for every tree measured."""
+    shards = 0
     root = Path(out) / "partitions"
-    sources = [str(root / name) for name in sorted(os.listdir(root)) if not name.startswith(".")]
-    datasets, manifests = _open_sources(sources, None)
-    plan = plan_merge(datasets, manifests, Storage(out), {})
-    return len(plan.placements)
+    for name in sorted(os.listdir(root)):
+        if name.startswith("."):
+            continue
+        (root / name / "index.mds").read_bytes()
+        shards += len(json.loads((root / name / "mds_manifest.json").read_bytes())["shards"])
+    return shards
 
 
 def _timed(action: Any) -> tuple[float, Any]:
@@ -155,7 +158,7 @@ def publish(root: str, profile: str | None) -> dict[str, Any]:
 
     out = str(Path(root) / "out")
     stat_seconds, files = _timed(lambda: list_and_stat(out))
-    plan_seconds, placed = _timed(lambda: plan_only(out))
+    read_seconds, placed = _timed(lambda: read_sources(out))
     job = defs.resolve_job_def("publish_index")
     with DagsterInstance.from_config(str(Path(root) / "home")) as instance:
         if profile:
@@ -179,7 +182,7 @@ def publish(root: str, profile: str | None) -> dict[str, Any]:
         "files": files,
         "shards": placed,
         "list_stat": stat_seconds,
-        "plan": plan_seconds,
+        "read": read_seconds,
         "job": seconds,
         "steps": steps,
         "changed": metadata["changed"].value,
@@ -214,30 +217,39 @@ def _in_tree(tree: Path, root: Path, call: str) -> dict[str, Any]:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
-def run_tree(tree: Path, label: str, args: argparse.Namespace, where: str | None) -> dict[str, dict[str, Any]]:
-    root = Path(tempfile.mkdtemp(prefix="mds-republish-", dir=where))
+def run_trees(trees: list[tuple[Path, str]], args: argparse.Namespace) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each step for every tree in turn (not one tree after the other), so a change in the
+    machine's load falls on every tree alike."""
+    roots = {label: Path(tempfile.mkdtemp(prefix="mds-republish-", dir=args.dir)) for _tree, label in trees}
+    results: dict[str, dict[str, dict[str, Any]]] = {label: {} for _tree, label in trees}
     try:
-        (root / "home").mkdir()
-        made = _in_tree(tree, root, f"generate({str(root)!r}, {args.partitions}, {args.shards_per_partition})")
-        print(f"[{label}] generated in {made['seconds']:.1f} s", flush=True)
-        results = {}
+        for tree, label in trees:
+            root = roots[label]
+            (root / "home").mkdir()
+            made = _in_tree(tree, root, f"generate({str(root)!r}, {args.partitions}, {args.shards_per_partition})")
+            print(f"[{label}] generated in {made['seconds']:.1f} s", flush=True)
         for step in STEPS:
-            if step == "one changed":
-                _in_tree(tree, root, f"change_one({str(root)!r}, {args.partitions // 2}, {args.shards_per_partition})")
-            profile = str(Path(args.profile) / f"{label}-{step.replace(' ', '_')}.prof") if args.profile else None
-            results[step] = _in_tree(tree, root, f"publish({str(root)!r}, {profile!r})")
-            _print_row(label, step, results[step])
+            for tree, label in trees:
+                root = roots[label]
+                if step == "one changed":
+                    number, shards = args.partitions // 2, args.shards_per_partition
+                    _in_tree(tree, root, f"change_one({str(root)!r}, {number}, {shards})")
+                name = f"{label}-{step.replace(' ', '_')}.prof"
+                profile = str(Path(args.profile) / name) if args.profile else None
+                results[label][step] = _in_tree(tree, root, f"publish({str(root)!r}, {profile!r})")
+                _print_row(label, step, results[label][step])
         return results
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        for root in roots.values():
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _print_row(label: str, step: str, row: dict[str, Any]) -> None:
     steps = ", ".join(f"{name.split('.')[-1]} {seconds:.1f}" for name, seconds in sorted(row["steps"].items()))
     print(
         f"[{label}] {step:>11}: job {row['job']:6.1f} s = {row['job'] / row['list_stat']:5.0f}x list+stat "
-        f"({row['list_stat']:.2f} s, {row['files']} files), {row['job'] / row['plan']:5.1f}x plan "
-        f"({row['plan']:.2f} s, {row['shards']} shards); steps s: {steps}; changed {row['changed']}; "
+        f"({row['list_stat']:.2f} s, {row['files']} files), {row['job'] / row['read']:5.1f}x read "
+        f"({row['read']:.2f} s, {row['shards']} shards); steps s: {steps}; changed {row['changed']}; "
         f"checksummed {row.get('shards_checksummed', '-')} shards; checks {row['checks']}",
         flush=True,
     )
@@ -257,8 +269,15 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     trees = [] if args.skip_this else [(REPO, "this")]
     trees += [(Path(tree).resolve(), Path(tree).name) for tree in args.tree]
-    for tree, label in trees:
-        run_tree(tree, label, args, args.dir)
+    results = run_trees(trees, args)
+    if len(trees) > 1:
+        first = trees[0][1]
+        for step in STEPS:
+            ratios = ", ".join(
+                f"{label} {results[label][step]['job'] / results[first][step]['job']:.2f}x"
+                for _tree, label in trees[1:]
+            )
+            print(f"{step:>11}: against {first}: {ratios}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
