@@ -8,7 +8,8 @@ check the published dataset."""
 import json
 import warnings
 from collections.abc import Iterator
-from typing import Any, Literal
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from dagster import (
     AssetCheckEvaluation,
@@ -26,14 +27,14 @@ from dagster import (
 )
 
 from writer import MDSDataset
-from writer.manifest import Manifest
+from writer.manifest import MANIFEST_NAME, Manifest
 from writer.mdsv2_reader import StreamingFormatDataset
-from writer.reader import Decoders
 from writer.storage import Storage
 
 from .core.layout import PARTITIONS_SIDECAR, partition_url, stored_partitions
 from .core.selection import decoders_for
 from .core.shard_audit import Audit, audit_shards
+from .core.stamps import CONCURRENT_READS
 from .core.wording import plural
 from .dagster_internals import on_latest_materialization
 from .keys import INDEX_CONSISTENCY, MDS_INDEX, MDS_SHARDS, SAMPLES_DECODE, SHARD_SIZE
@@ -66,9 +67,10 @@ def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str
         )
         manifest = None
     first_sample = 0
+    sizes = dataset.storage.sizes()  # one listing, not a request per shard
     for number, (samples, size) in enumerate(zip(dataset.index.samples_per_shard, dataset.index.bytes_per_shard)):
         name = dataset.shard_file(number)
-        stored = _stored_size(dataset, name)
+        stored = sizes.get(name)
         expected = manifest.shards[number].stored_bytes if manifest else (size if dataset.compression.is_none else None)
         if stored is None:
             errors.append(f"{name}: missing")
@@ -186,13 +188,6 @@ def _problems(problems: list[str], key: str = "problems") -> dict[str, MetadataV
     return {key: MetadataValue.json(problems)} if problems else {}
 
 
-def _stored_size(dataset: MDSDataset, name: str) -> int | None:
-    try:
-        return dataset.storage.size(name)
-    except FileNotFoundError:
-        return None
-
-
 @asset_check(
     asset=MDS_INDEX,
     name=INDEX_CONSISTENCY,
@@ -200,7 +195,7 @@ def _stored_size(dataset: MDSDataset, name: str) -> int | None:
     "with the partitions it was built from: order, totals, every shard present with its size; shards read "
     "back against their CRC-32 (each one "
     "written or changed since it was last verified, then the longest unverified, up to "
-    "MDS_VERIFY_BYTES_PER_CHECK bytes, default 1 GiB).",
+    "MDS_VERIFY_BYTES_PER_CHECK bytes, default 1 GiB, each read weighing 1 MiB more than its shard).",
 )
 def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSettings) -> AssetCheckResult:
     options = mds_settings.fsspec_options()
@@ -219,8 +214,9 @@ def index_consistency(context: AssetCheckExecutionContext, mds_settings: MDSSett
     else:
         problems += _compare_with_partitions(manifest, partition_keys, mds_settings.out_url, options)
         sized = len(problems)
+        sizes = published.storage.sizes()  # one listing, not a request per shard
         for shard in manifest.shards:
-            stored = _stored_size(published, shard.file)
+            stored = sizes.get(shard.file)
             if stored != shard.stored_bytes:
                 problems.append(
                     f"{shard.file}: {'missing' if stored is None else f'{stored} bytes'}, "
@@ -266,15 +262,15 @@ def _audit(context: AssetCheckExecutionContext, storage: Storage, manifest: Mani
 def _compare_with_partitions(
     manifest: Manifest, keys: list[str], out_url: str, options: dict[str, Any] | None
 ) -> list[str]:
-    """The published shards, in order, must be the partitions' shards (same samples, bytes, checksum)."""
+    """The published shards, in order, must be the partitions' shards (same samples, bytes, checksum).
+    Only the partitions' manifests are read (their shards' records), concurrently: on an object
+    store each is a request that mostly waits."""
+    with ThreadPoolExecutor(max_workers=max(1, min(CONCURRENT_READS, len(keys)))) as pool:
+        read = list(pool.map(lambda key: _partition_manifest(out_url, key, options), keys))
     expected = []
-    for key in keys:
-        try:
-            part = MDSDataset(partition_url(out_url, key), storage_options=options).manifest()
-        except (OSError, ValueError) as error:
-            return [f"partition {key}: {error}"]
-        if part is None:
-            return [f"partition {key}: no manifest"]
+    for key, part in zip(keys, read):
+        if isinstance(part, str):
+            return [f"partition {key}: {part}"]
         expected += [(key, shard) for shard in part.shards]
     if len(expected) != len(manifest.shards):
         return [f"{plural(len(manifest.shards), 'shard')} published, the partitions hold {len(expected)}"]
@@ -283,6 +279,17 @@ def _compare_with_partitions(
         if (source.samples, source.bytes, source.checksum) != (shard.samples, shard.bytes, shard.checksum):
             problems.append(f"{shard.file} is not shard {source.file} of partition {key} (rebuilt since publishing?)")
     return problems
+
+
+def _partition_manifest(out_url: str, key: str, options: dict[str, Any] | None) -> Manifest | str:
+    """A partition's manifest, or what is wrong with it."""
+    storage = Storage(partition_url(out_url, key), options)
+    try:
+        return Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
+    except FileNotFoundError:
+        return "no manifest"
+    except (OSError, ValueError) as error:
+        return str(error)
 
 
 @asset_check(
@@ -296,12 +303,10 @@ def samples_decode(context: AssetCheckExecutionContext, mds_settings: MDSSetting
     try:
         # decoded as its readers will: by the encodings the dataset records (index.json, or the
         # manifest), the configured ones only for a composer dataset that records none
-        decoders: Decoders | Literal["auto"] = "auto"
-        if mds_settings.format != "streaming":
-            manifest = MDSDataset(mds_settings.out_url, storage_options=options).manifest()
-            if manifest is None or not manifest.column_encodings:
-                decoders = decoders_for(mds_settings.selections())
-        dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=options)
+        dataset = MDSDataset(mds_settings.out_url, decoders="auto", storage_options=options)
+        if mds_settings.format != "streaming" and not dataset.decoded_as:  # its manifest records no encoding
+            decoders = decoders_for(mds_settings.selections())
+            dataset = MDSDataset(mds_settings.out_url, decoders=decoders, storage_options=options)
     except (OSError, ValueError, KeyError) as error:
         return AssetCheckResult(passed=False, metadata={"problem": str(error)})
     samples_per_shard = _samples_per_shard(dataset)

@@ -225,7 +225,7 @@ VERIFY_BYTES_PER_CHECK = Variable(
     "1GiB",
     ALLOWED_SIZE + "; 0: only the shards written or changed since they were last verified",
     "how many bytes of shards `index_consistency` reads back beyond those new or changed since they were "
-    "last verified, longest unverified first (see docs/maintenance.md)",
+    "last verified, longest unverified first, each read weighing 1 MiB more than its shard (see docs/maintenance.md)",
     lambda text: parse_size(text) if text.strip() not in ("0", "") else 0,
 )
 FORMAT = Variable(

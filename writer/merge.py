@@ -28,6 +28,7 @@ import os
 import warnings
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ from .manifest import MANIFEST_NAME, Manifest, merge
 from .published import DatasetFiles, PublishedState, PublishError, describe_change, read_state, unpublish
 from .reader import MDSDataset
 from .storage import Storage, is_temporary
+
+SOURCE_THREADS = 16  # sources read at once (object-store latency, not CPU, is what they wait on)
 
 
 @dataclass(frozen=True)
@@ -111,20 +114,30 @@ def merge_datasets(
 def _open_sources(
     sources: Sequence[str], storage_options: dict[str, Any] | None
 ) -> tuple[list[MDSDataset], list[Manifest]]:
+    """Every source read (its index, manifest and listing), `SOURCE_THREADS` at a time: on an
+    object store each is a few requests that mostly wait, which one source after another would
+    make minutes for thousands of partitions. Only reads: every source is locked already. The
+    first failure, in source order, is raised."""
     if not sources:
         raise MergeError("nothing to merge: no source datasets")
-    datasets = [MDSDataset(url, storage_options=storage_options) for url in sources]
-    manifests = [_manifest_of(dataset) for dataset in datasets]
+    with ThreadPoolExecutor(max_workers=max(1, min(SOURCE_THREADS, len(sources)))) as pool:
+        opened = list(pool.map(lambda url: _open_source(url, storage_options), sources))
+    datasets = [dataset for dataset, _manifest, _sizes in opened]
+    manifests = [manifest for _dataset, manifest, _sizes in opened]
     _check_compatible(datasets, manifests)
-    for dataset, manifest in zip(datasets, manifests):
-        _check_shards_stored(dataset, manifest)
+    for dataset, manifest, sizes in opened:
+        _check_shards_stored(dataset, manifest, sizes)
     return datasets, manifests
 
 
-def _check_shards_stored(dataset: MDSDataset, manifest: Manifest) -> None:
-    """Every shard of a source is there with the size its manifest gives it: a publish never
-    starts from a source it could not place whole (one listing per source)."""
-    sizes = dataset.storage.sizes()
+def _open_source(url: str, storage_options: dict[str, Any] | None) -> tuple[MDSDataset, Manifest, dict[str, int]]:
+    dataset = MDSDataset(url, storage_options=storage_options)
+    return dataset, _manifest_of(dataset), dataset.storage.sizes()
+
+
+def _check_shards_stored(dataset: MDSDataset, manifest: Manifest, sizes: dict[str, int]) -> None:
+    """Every shard of a source is there with the size its manifest gives it (`sizes`: one
+    listing of the source): a publish never starts from a source it could not place whole."""
     for shard in manifest.shards:
         stored = sizes.get(shard.file)
         if stored != shard.stored_bytes:
@@ -175,9 +188,8 @@ def apply(plan: MergePlan) -> list[str]:
     _step(plan, "removing the previous index", lambda: unpublish(storage, existing), undo=remove_fresh)
     _step(plan, "placing shards under names the previous dataset used", lambda: _place_all(storage, replacing, how))
     _step(plan, "writing the new index and manifest", lambda: plan.files.write(storage))
-    stale = [
-        name for name in existing if name not in plan.shard_names and (mds.is_shard_file(name) or is_temporary(name))
-    ]
+    used = plan.shard_names  # one set: a set per listed file is quadratic in the shards
+    stale = [name for name in existing if name not in used and (mds.is_shard_file(name) or is_temporary(name))]
     try:  # the new dataset is published: what is left is tidying, which only warns
         _remove_names(storage, stale)
     except Exception as error:  # e.g. botocore's connection errors, which are not OSError
@@ -235,6 +247,7 @@ def _shards_in_place(plan: MergePlan, existing: list[str]) -> set[str]:
     storage, present = plan.target, set(existing)
     published = {shard.file: shard for shard in plan.before_manifest.shards} if plan.before_manifest else {}
     wanted = {shard.file: shard for shard in plan.manifest.shards}
+    sizes: dict[str, int] | None = None  # the target's, from one listing when first needed (not a request per shard)
     in_place = set()
     for placement in plan.placements:
         if placement.name not in present:
@@ -242,11 +255,10 @@ def _shards_in_place(plan: MergePlan, existing: list[str]) -> set[str]:
         if placement.source.is_local and storage.is_local:
             if _same_file(placement.source.path(placement.source_name), storage.path(placement.name)):
                 in_place.add(placement.name)
-        elif (
-            published.get(placement.name) == wanted[placement.name]
-            and storage.size(placement.name) == wanted[placement.name].stored_bytes
-        ):
-            in_place.add(placement.name)
+        elif published.get(placement.name) == wanted[placement.name]:
+            sizes = storage.sizes() if sizes is None else sizes
+            if sizes.get(placement.name) == wanted[placement.name].stored_bytes:
+                in_place.add(placement.name)
     return in_place
 
 

@@ -83,9 +83,11 @@ class MDSDataset:
 
     def manifest(self) -> Manifest | None:
         """The integrity manifest, or None for a dataset without one (e.g. written by Composer)."""
-        if not self.storage.exists(MANIFEST_NAME):
+        try:  # one request, not a look and then a read: a publish opens every partition's
+            data = self.storage.read(MANIFEST_NAME)
+        except FileNotFoundError:
             return None
-        return Manifest.from_json(self.storage.read(MANIFEST_NAME), self.storage.describe(MANIFEST_NAME))
+        return Manifest.from_json(data, self.storage.describe(MANIFEST_NAME))
 
     def __len__(self) -> int:
         return self.index.total_samples
@@ -221,18 +223,19 @@ class MDSDataset:
 
 
 def _read_compression(storage: Storage) -> Compression:
-    if not storage.exists(COMPRESSION_FILE):
+    try:
+        data = storage.read(COMPRESSION_FILE)
+    except FileNotFoundError:
         return NONE
-    return scheme_from_file(
-        storage.read(COMPRESSION_FILE).decode("utf-8", "replace"), storage.describe(COMPRESSION_FILE)
-    )
+    return scheme_from_file(data.decode("utf-8", "replace"), storage.describe(COMPRESSION_FILE))
 
 
 def _read_index(storage: Storage, compression: Compression) -> mds.Index:
     name = index_name(compression)
-    if not storage.exists(name):
-        raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset")
-    data = storage.read(name)
+    try:
+        data = storage.read(name)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{storage.describe(name)}: no index, so {storage.url} holds no dataset") from None
     _refuse_shards_not_there(storage, compression, data, storage.describe(name))
     if compression.is_none:
         return mds.decode_index(data, storage.describe(name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from writer.published import has_dataset
@@ -18,6 +19,7 @@ from writer.storage import Storage
 PARTITIONS_DIR = "partitions"
 PARTITIONS_SIDECAR = "mds_partitions.json"  # beside the published dataset: the partitions it was published from
 STAGING_DIR = ".staging"  # starts with '.', so no partition key can be it
+LISTINGS_AT_ONCE = 16  # partitions listed at once: on an object store a listing mostly waits
 _SAFE_KEY = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")  # \Z: "$" would accept a trailing newline
 
 
@@ -47,16 +49,19 @@ def stored_partitions(out_url: str, storage_options: dict[str, Any] | None) -> t
     part); it is reported, never silently left out.
     """
     root = Storage(posixpath.join(out_url.rstrip("/"), PARTITIONS_DIR), storage_options)
-    complete, incomplete = [], []
-    for name, (kind, _size) in sorted(root.entries().items()):
-        if kind != "directory" or name == STAGING_DIR or not _SAFE_KEY.match(name):
-            continue  # a stray file (a README, say) is no partition
-        partition = Storage(partition_url(out_url, name), storage_options)
-        names = partition.list_names()  # one listing per partition
-        if has_dataset(partition, names):
-            complete.append(name)
-        elif names:
-            incomplete.append(name)
+    keys = [
+        name
+        for name, (kind, _size) in sorted(root.entries().items())
+        if kind == "directory" and name != STAGING_DIR and _SAFE_KEY.match(name)  # a stray file is no partition
+    ]
+
+    def listed(key: str) -> list[str]:  # one listing per partition
+        return Storage(partition_url(out_url, key), storage_options).list_names()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(LISTINGS_AT_ONCE, len(keys)))) as pool:
+        listings = list(pool.map(listed, keys))
+    complete = [key for key, names in zip(keys, listings) if has_dataset(root, names)]
+    incomplete = [key for key, names in zip(keys, listings) if names and not has_dataset(root, names)]
     return complete, incomplete
 
 

@@ -71,15 +71,21 @@ def index_format(names: list[str] | set[str]) -> Format | None:
 
 
 def refuse_format_switch(
-    out_url: str, format: Format, storage_options: dict[str, Any] | None, partition_key: str | None = None
+    out_url: str,
+    format: Format,
+    storage_options: dict[str, Any] | None,
+    partition_key: str | None = None,
+    root_names: list[str] | None = None,
 ) -> None:
     """Raise when the output (its published index, or the partition about to be written) holds
-    a dataset of the other format; nothing is written before this is asked."""
+    a dataset of the other format; nothing is written before this is asked. `root_names`: the
+    output root's listing when the caller has it."""
     places = [out_url]
     if partition_key is not None:
         places.append(partition_url(out_url, partition_key))
     for url in places:
-        found = index_format(Storage(url, storage_options).list_names())
+        names = root_names if url == out_url and root_names is not None else Storage(url, storage_options).list_names()
+        found = index_format(names)
         if found is not None and found != format:
             raise OutputFormatError(format_switch_message(url, found, format, out_url))
 

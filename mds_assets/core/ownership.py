@@ -36,15 +36,27 @@ def check_output_may_be_written(
     partition_key: str | None = None,
 ) -> None:
     """Before anything is written to the output: it is ours (or adopted), and holds no dataset
-    of the other format (in its root, or in the partition about to be written)."""
-    check_output_is_ours(out_url, storage_options, adopt=adopt)
-    refuse_format_switch(out_url, format, storage_options, partition_key)
+    of the other format (in its root, or in the partition about to be written). The root is
+    listed once for both, by name: it holds every published shard."""
+    names = Storage(out_url, storage_options).list_names()
+    check_output_is_ours(out_url, storage_options, adopt=adopt, names=names)
+    refuse_format_switch(out_url, format, storage_options, partition_key, root_names=names)
 
 
-def check_output_is_ours(out_url: str, storage_options: dict[str, Any] | None, adopt: bool = False) -> None:
+def check_output_is_ours(
+    out_url: str, storage_options: dict[str, Any] | None, adopt: bool = False, names: list[str] | None = None
+) -> None:
     """Raise ForeignOutputError unless `out_url` is missing, empty, published by this project,
-    or (`adopt`) holds an `.mds` dataset to take over. Reads only: nothing is changed."""
+    or (`adopt`) holds an `.mds` dataset to take over. Reads only: nothing is changed.
+
+    `names`: the root's listing when the caller has it. An output holding this project's
+    sidecar as a file is ours without a look at anything else in it (a published output holds
+    tens of thousands of shards, which need not be stat-ed); only any other output is listed
+    with the type of each entry."""
     storage = Storage(out_url, storage_options)
+    listed = [name for name in (storage.list_names() if names is None else names) if not _is_bookkeeping(name)]
+    if not listed or (PARTITIONS_SIDECAR in listed and storage.fs.isfile(storage.path(PARTITIONS_SIDECAR))):
+        return
     entries = {name: kind for name, (kind, _size) in storage.entries().items() if not _is_bookkeeping(name)}
     if not entries or _is_ours(storage, entries):
         return

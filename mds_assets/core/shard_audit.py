@@ -7,8 +7,10 @@ Each check (`index_consistency`, run after every publish and by the monitoring j
   modification time, ETag) or manifest checksum changed since it last was — so a shard
   rewritten or changed in place is always read at the next check, whatever its size;
 * then the shards verified longest ago, up to MDS_VERIFY_BYTES_PER_CHECK bytes (default 1 GiB),
-  which finds damage that left no trace in the stamp (bit rot): every shard is read again at
-  least once every (dataset bytes / budget) checks.
+  each weighing its bytes plus SHARD_READ_BYTES, which finds damage that left no trace in the
+  stamp (bit rot): every shard is read again at least once every (dataset weight / budget)
+  checks. The weight of a read is what bounds tens of thousands of small shards: by bytes
+  alone a check would read them all, a request each, after every publish.
 
 When each shard was last verified is a record the caller keeps (the check keeps it in the
 Dagster instance, so the dataset's folder is never written by monitoring); a shard that failed
@@ -25,6 +27,9 @@ from writer.manifest import Manifest, ShardRecord
 from writer.storage import Storage
 from writer.verify import damaged_shards
 
+# What reading one more shard weighs beyond its bytes: an object store's GET takes about as long
+# as 1 MiB takes to arrive.
+SHARD_READ_BYTES = 1 << 20
 Record = dict[str, dict[str, Any]]  # shard file -> {"stamp": ..., "verified_at": seconds since the epoch}
 
 
@@ -77,10 +82,11 @@ def _due(manifest: Manifest, stamps: dict[str, str], record: Record, budget: int
     unchanged.sort(key=lambda shard: _verified_at(record[shard.file]))
     chosen, spent = list(changed), 0
     for shard in unchanged:
-        if spent + shard.stored_bytes > budget:
+        weight = shard.stored_bytes + SHARD_READ_BYTES
+        if spent + weight > budget:
             break
         chosen.append(shard)
-        spent += shard.stored_bytes
+        spent += weight
     return chosen
 
 

@@ -81,11 +81,9 @@ def encode_stamp(stamp: dict[str, Any]) -> bytes:
 
 def read_stamp(partition_url: str, storage_options: dict[str, Any] | None) -> dict[str, Any] | None:
     storage = Storage(partition_url, storage_options)
-    if not storage.exists(STAMP_NAME):
-        return None
-    try:
+    try:  # one request, not a look and then a read: stamps are read for every partition
         stamp = json.loads(storage.read(STAMP_NAME))
-    except ValueError:
+    except (FileNotFoundError, ValueError):
         return None
     return stamp if isinstance(stamp, dict) else None
 

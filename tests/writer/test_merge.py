@@ -5,7 +5,7 @@ import os
 import pytest
 
 from writer import MDSDataset, StreamingDatasetWriter
-from writer.merge import MergeError, merge_datasets
+from writer.merge import MergeError, MergePlan, merge_datasets
 from writer.storage import Storage
 from writer.verify import verify
 
@@ -143,3 +143,39 @@ def test_a_source_cannot_be_rebuilt_while_a_publish_reads_it(tmp_path, monkeypat
     merge_datasets(parts, str(tmp_path / "out"))
     assert attempts and verify(str(tmp_path / "out")).ok
     assert samples(str(tmp_path / "out")) == [s for part in parts for s in samples(part)]
+
+
+def test_a_republish_over_many_published_shards_builds_the_set_of_new_names_once(tmp_path, monkeypatch):
+    """Each published file is compared with the plan's names to find the stale ones: one set,
+    not a set per file (quadratic in the shards: minutes at tens of thousands)."""
+    parts = make_parts(tmp_path, count=6)
+    merge_datasets(parts, str(tmp_path / "out"))
+    published = MDSDataset(str(tmp_path / "out")).index.num_shards
+    assert published >= 12
+    built = []
+    real = MergePlan.shard_names.fget
+    monkeypatch.setattr(MergePlan, "shard_names", property(lambda plan: built.append(1) or real(plan)))
+    assert merge_datasets(parts[:-1], str(tmp_path / "out")).changed
+    assert samples(str(tmp_path / "out")) == [s for part in parts[:-1] for s in samples(part)]
+    assert len(built) == 1
+
+
+def test_a_republish_on_an_object_store_finds_the_shards_in_place_from_one_listing(tmp_path, monkeypatch):
+    """Not a request per published shard (a HEAD each on S3: tens of thousands)."""
+    root = f"memory://republish-{tmp_path.name}"
+    parts = []
+    for part in range(3):
+        url = f"{root}/part{part}"
+        with StreamingDatasetWriter(url, ["a"], shard_size_limit=60) as writer:
+            writer.write_samples(({"a": b"%d:%d" % (part, n) * 8} for n in range(6)), use_tqdm=False)
+        parts.append(url)
+    merge_datasets(parts, f"{root}/out")
+    with StreamingDatasetWriter(parts[2], ["a"], shard_size_limit=60, overwrite=True) as writer:
+        writer.write_sample({"a": b"changed"})
+    asked: list[str] = []
+    real_size = Storage.size
+    monkeypatch.setattr(Storage, "size", lambda storage, name: asked.append(name) or real_size(storage, name))
+    result = merge_datasets(parts, f"{root}/out")
+    assert result.changed and result.placement == "server-side copy"
+    assert samples(f"{root}/out") == samples(parts[0]) + samples(parts[1]) + [b"changed"]
+    assert asked == []
