@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 import s3fs
 
+from .celery_cluster import Cluster
+from .cluster import Postgres
 from .s3_server import S3Server
 
 
@@ -39,3 +41,25 @@ def s3(monkeypatch):
 
 
 from ..mds_assets.conftest import instance  # noqa: E402,F401  (the temporary Dagster instance)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server for the module's tests (a module that stops it has one of its own)."""
+    server = Postgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, postgres):
+    """Redis and two Celery workers on the module's PostgreSQL instance (celery_cluster.Cluster)."""
+    cluster = Cluster(tmp_path_factory.mktemp("celery"), postgres)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -25,34 +25,14 @@ from mds_assets.keys import MDS_SHARDS
 from writer import MDSDataset
 
 from ..mds_assets.conftest import record, write_batch
-from .cluster import Postgres, wait_until
-from .test_celery import Cluster, StepWatch, run_end, start_build, write_big_batch
+from .celery_cluster import Cluster, StepWatch, run_end, start_build, write_big_batch
+from .cluster import wait_until
 
 pytestmark = pytest.mark.system
 
 BIG_RECORDS = 100_000  # ~25,000 one-kilobyte shards: a step of half a minute or more, on a worker
 STOP_BOUND = 20  # seconds from a run's end (or its orchestrator's interrupt) to its task leaving the worker
 SMALL_RECORDS = 60
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    server = Postgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, postgres):
-    cluster = Cluster(tmp_path_factory.mktemp("celery-run-end"), postgres)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")
