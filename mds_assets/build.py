@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -243,6 +244,10 @@ def _materialise_ranges(
                 bar.update(len(batches))
             return
         preload_code_location()  # before the fork: every worker starts with the jobs loaded
+        # What is loaded now (Dagster, the code location, the instance) lives as long as the process:
+        # in the collector's permanent generation, the workers' collections do not traverse it again
+        # and again while records are parsed (nor touch its pages, which fork shares).
+        gc.freeze()
         home, config = instance.root_directory, settings.model_dump()
         if uses_sqlite_storage(instance):
             _INHERITED_INSTANCES[home] = instance

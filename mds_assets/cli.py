@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -30,7 +31,13 @@ from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return args.command(args)
+    try:
+        return args.command(args)
+    finally:
+        # Every object alive now goes to the collector's permanent generation: the interpreter's exit
+        # then skips the cycle collections over Dagster's ~100,000 module objects (0.6 s of CPU at the
+        # end of every command, measured). Exit still runs atexit handlers, flushes and closes files.
+        gc.freeze()
 
 
 def _parser() -> argparse.ArgumentParser:
