@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import gc
 import json
 import multiprocessing
 import os
@@ -244,10 +243,6 @@ def _materialise_ranges(
                 bar.update(len(batches))
             return
         preload_code_location()  # before the fork: every worker starts with the jobs loaded
-        # What is loaded now (Dagster, the code location, the instance) lives as long as a worker: in
-        # the collector's permanent generation, a worker's collections do not walk it again and again
-        # while records are parsed (nor touch its pages, which fork shares). Thawed once the pool ends.
-        gc.freeze()
         home, config = instance.root_directory, settings.model_dump()
         if uses_sqlite_storage(instance):
             _INHERITED_INSTANCES[home] = instance
@@ -276,7 +271,6 @@ def _materialise_ranges(
             if lost:  # every running range has ended: all the runs left unfinished are known
                 raise InstanceLost(last_line(lost[0]), tuple(i for error in lost for i in _run_ids(error)))
     finally:
-        gc.unfreeze()
         _INHERITED_INSTANCES.pop(instance.root_directory, None)
         bar.close()
 
