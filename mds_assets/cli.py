@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
+# The imports below (Dagster, SQLAlchemy, this code) create ~180,000 objects that live as long as the
+# process: the cycle collector would walk the growing heap again and again while they load (~0.2 s of
+# CPU at every start, measured), and again at its full collections after. It is off while they load,
+# and they go to its permanent generation (which fork shares with build workers untouched).
+gc.disable()
+
 import argparse
 import json
 import sys
@@ -27,10 +35,21 @@ from .core.sizes import format_size, parse_size
 from .prune import prune
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
+gc.freeze()
+gc.enable()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The program (`argv` None: the command line's) or, given `argv`, one command in this process."""
     args = _parser().parse_args(argv)
-    return args.command(args)
+    try:
+        return args.command(args)
+    finally:
+        if argv is None:  # the interpreter exits next
+            # Every object alive goes to the collector's permanent generation: the exit then skips the
+            # cycle collections over Dagster's ~180,000 objects (~0.6 s of CPU at the end of every
+            # command, measured); it still runs atexit handlers, flushes and closes files.
+            gc.freeze()
 
 
 def _parser() -> argparse.ArgumentParser:

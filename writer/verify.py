@@ -6,6 +6,7 @@ Used by `mds verify` and by the Dagster index check: both want every problem lis
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from tqdm.auto import tqdm
 
 from . import format as mds
 from .column_encodings import decoders_for
-from .manifest import MANIFEST_NAME, Manifest, checksum
+from .manifest import MANIFEST_NAME, Manifest, ShardRecord, checksum
 from .reader import MDSDataset
 from .secrets import redact
 from .storage import Storage
@@ -224,24 +225,28 @@ def read_manifest(storage: Storage) -> Manifest:
     return Manifest.from_json(storage.read(MANIFEST_NAME), storage.describe(MANIFEST_NAME))
 
 
+READ_BACK_THREADS = 2  # shards read back at once: reads and CRC-32 release the GIL; each holds one shard
+
+
 def damaged_shards(storage: Storage, manifest: Manifest, names: Collection[str] | None = None) -> dict[str, str]:
     """`{shard file: problem}` for each shard (of `names`; default every one) whose stored bytes
     are missing or differ from the size and CRC-32 the manifest gives it. Each shard is read
-    once, one in memory at a time; nothing is decoded (that is `verify`'s longer job)."""
-    problems = {}
-    for shard in manifest.shards:
-        if names is not None and shard.file not in names:
-            continue
-        where = storage.describe(shard.file)
-        try:
-            stored = storage.read(shard.file)
-        except FileNotFoundError:
-            problems[shard.file] = f"{where}: missing"
-            continue
-        if len(stored) != shard.stored_bytes:
-            problems[shard.file] = f"{where}: {len(stored)} bytes stored, the manifest says {shard.stored_bytes}"
-        elif checksum(stored) != shard.checksum:
-            problems[shard.file] = (
-                f"{where}: checksum {checksum(stored)} differs from the manifest's {shard.checksum} (damaged)"
-            )
-    return problems
+    once, READ_BACK_THREADS at a time (one in memory per thread); nothing is decoded (that is
+    `verify`'s longer job)."""
+    shards = [shard for shard in manifest.shards if names is None or shard.file in names]
+    with ThreadPoolExecutor(max_workers=max(1, min(READ_BACK_THREADS, len(shards)))) as pool:
+        found = pool.map(lambda shard: _shard_problem(storage, shard), shards)
+        return {shard.file: problem for shard, problem in zip(shards, found) if problem is not None}
+
+
+def _shard_problem(storage: Storage, shard: ShardRecord) -> str | None:
+    where = storage.describe(shard.file)
+    try:
+        stored = storage.read(shard.file)
+    except FileNotFoundError:
+        return f"{where}: missing"
+    if len(stored) != shard.stored_bytes:
+        return f"{where}: {len(stored)} bytes stored, the manifest says {shard.stored_bytes}"
+    if checksum(stored) != shard.checksum:
+        return f"{where}: checksum {checksum(stored)} differs from the manifest's {shard.checksum} (damaged)"
+    return None
