@@ -324,7 +324,8 @@ def _die_with_parent(parent_pid: int) -> None:
 
 # The build's own instance, by DAGSTER_HOME, while its workers are forked: a forked worker uses the
 # copy it starts with. Sound for a SQLite instance whose storages use no connection across a fork
-# (Dagster's open one per call) and hold no thread.
+# (Dagster's open one per call; the kept-connection ones open their own in a forked child) and
+# hold no thread.
 _INHERITED_INSTANCES: dict[str, DagsterInstance] = {}
 
 
