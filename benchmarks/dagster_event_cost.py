@@ -9,7 +9,7 @@ In one run, on the same `--partitions` small JSONL files, one partition each (`-
   * `mds-assets build` into a DAGSTER_HOME whose dagster.yaml is mds-assets' without its storage
     entries: Dagster's own SQLite storages (a connection opened and closed per event and query);
   * `mds-assets build` into a new DAGSTER_HOME: the dagster.yaml mds-assets writes (the same
-    storages keeping their connections open, mds_assets.dagster_internals).
+    storages keeping their connections open, mds_assets.kept_connection_storage).
 Each build is timed start to exit in a fresh process; Dagster's cost per partition is (build -
 writer alone) / partitions. The events of each instance are read back by type, per partition and
 per run, and must be the same for both. Then the events of one build run are stored again into
@@ -115,7 +115,7 @@ def store_events_again(home: Path, run_id: str, root: Path) -> tuple[int, dict[s
     from dagster import DagsterInstance
     from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-    from mds_assets.dagster_internals import KeptConnectionSqliteEventLogStorage
+    from mds_assets.kept_connection_storage import KeptConnectionSqliteEventLogStorage
 
     with DagsterInstance.from_config(str(home)) as instance:
         entries = [record.event_log_entry for record in instance.get_records_for_run(run_id, limit=1_000_000).records]

@@ -74,14 +74,14 @@ telemetry:
   enabled: false
 # Dagster's SQLite storages, in the folders of its defaults, keeping their connections open:
 # Dagster's own open and close a connection for every event and query, which costs a small
-# partition more than building it (mds_assets/dagster_internals.py, docs/benchmarks.md).
+# partition more than building it (mds_assets/kept_connection_storage.py, docs/benchmarks.md).
 run_storage:
-  module: mds_assets.dagster_internals
+  module: mds_assets.kept_connection_storage
   class: KeptConnectionSqliteRunStorage
   config:
     base_dir: {runs}
 event_log_storage:
-  module: mds_assets.dagster_internals
+  module: mds_assets.kept_connection_storage
   class: KeptConnectionSqliteEventLogStorage
   config:
     base_dir: {event_logs}
@@ -299,7 +299,7 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     slower end to end), the code location loaded and, for SQLite, the build's instance (see
     _worker_instance). Safe here: Dagster's own SQLite storages keep no open connection, the
     kept-connection storages of the instance mds-assets writes never use a parent's connection
-    in a forked child (it opens its own: dagster_internals), and an instance of any other
+    in a forked child (it opens its own: kept_connection_storage), and an instance of any other
     storage is opened afresh."""
     return multiprocessing.get_context("fork")
 

@@ -2,13 +2,7 @@
 of them fails here, naming the call, before it fails somewhere in a sensor or a build."""
 
 import inspect
-import logging
-import multiprocessing
-import queue
 import re
-import sqlite3
-import time
-import uuid
 from importlib import metadata
 
 from dagster import (
@@ -18,7 +12,6 @@ from dagster import (
     AssetCheckSeverity,
     DagsterInstance,
     DagsterRunStatus,
-    EventLogEntry,
     Failure,
     MetadataValue,
     asset,
@@ -33,7 +26,6 @@ from mds_assets.dagster_internals import (
     CHECK_FAILED,
     DAGSTER_MIGRATION_SCRIPTS,
     PINNED_DAGSTER_VERSION,
-    KeptConnectionSqliteEventLogStorage,
     celery_execution_loop,
     check_execution_history,
     configured_compute_logs,
@@ -213,70 +205,3 @@ def test_dagsters_migration_scripts_are_read_once_and_every_new_database_still_c
     (other / "versions").mkdir()
     config.set_main_option("script_location", str(other))
     assert ScriptDirectory.from_config(config) is not ScriptDirectory.from_config(config)  # others left to alembic
-
-
-def _log_line(run_id: str, message: str) -> EventLogEntry:
-    return EventLogEntry(
-        user_message=message,
-        level=logging.INFO,
-        job_name="a_job",
-        run_id=run_id,
-        error_info=None,
-        timestamp=time.time(),
-    )
-
-
-def _messages(storage: KeptConnectionSqliteEventLogStorage, run_id: str) -> list[str]:
-    return [record.event_log_entry.user_message for record in storage.get_records_for_run(run_id).records]
-
-
-def test_the_kept_connection_event_log_wakes_the_uis_watcher_of_a_running_run(tmp_path):
-    """The UI follows a running run's log by watching its `<run_id>.db` file (Dagster's watchdog)."""
-    storage = KeptConnectionSqliteEventLogStorage(str(tmp_path))
-    run_id = str(uuid.uuid4())
-    storage.store_event(_log_line(run_id, "before watching"))  # the run's database open, kept
-    seen: queue.Queue[str] = queue.Queue()
-
-    def watcher(entry, _cursor):
-        seen.put(entry.user_message)
-
-    storage.watch(run_id, None, watcher)
-    try:
-        storage.store_event(_log_line(run_id, "while watched"))
-        messages = [seen.get(timeout=30)]
-        while messages[-1] != "while watched":
-            messages.append(seen.get(timeout=30))
-    finally:
-        storage.end_watch(run_id, watcher)
-        storage.dispose()
-    assert messages[-1] == "while watched", messages
-
-
-def _store_in_child(storage: KeptConnectionSqliteEventLogStorage, run_id: str, opened) -> None:
-    real_connect = sqlite3.dbapi2.connect
-
-    def counting_connect(*args, **kwargs):
-        opened.value += 1
-        return real_connect(*args, **kwargs)
-
-    sqlite3.dbapi2.connect = counting_connect
-    storage.store_event(_log_line(run_id, "child"))
-
-
-def test_a_forked_child_writes_through_connections_of_its_own(tmp_path):
-    """SQLite forbids using a connection across fork(): `mds-assets build` forks its workers."""
-    storage = KeptConnectionSqliteEventLogStorage(str(tmp_path))
-    run_id = str(uuid.uuid4())
-    storage.store_event(_log_line(run_id, "parent, before"))  # the run's database open, kept
-    context = multiprocessing.get_context("fork")
-    opened = context.Value("i", 0)
-    child = context.Process(target=_store_in_child, args=(storage, run_id, opened))
-    child.start()
-    child.join(timeout=60)
-    storage.store_event(_log_line(run_id, "parent, after"))
-    try:
-        assert child.exitcode == 0
-        assert opened.value == 1  # the run's database, opened again by the child
-        assert _messages(storage, run_id) == ["parent, before", "child", "parent, after"]
-    finally:
-        storage.dispose()
