@@ -1,8 +1,8 @@
 """`mds-assets build`: everything the UI does, from the shell, recorded in the same Dagster instance.
 
-Registers a partition per group of raw files (`core.grouping`), materialises the partitions that are missing or whose
-batch or settings changed — in parallel, one run per worker, each run a range of partitions —
-then publishes the index and runs its checks. If any partition fails, nothing is published:
+Registers a partition per group of raw files (`core.grouping`), materialises the partitions
+that are missing or whose files or settings changed — in parallel, one run per worker, each run
+a range of partitions — then publishes the index and runs its checks. If any partition fails, nothing is published:
 the dataset stays as it was.
 """
 

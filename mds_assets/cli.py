@@ -1,4 +1,4 @@
-"""`mds-assets build | demo`: build datasets through Dagster from the shell."""
+"""`mds-assets build | prune | demo`: build datasets through Dagster from the shell."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One Dagster instance, one dataset: the raw/out pair an instance's partitions belong to.
 
-The asset graph has one set of partitions (one per raw batch). Builds of two raw/out pairs
+The asset graph has one set of partitions (one per group of raw batches). Builds of two raw/out pairs
 in one instance would register both sets of batches as partitions of the same assets, and the
 UI pointed at one dataset would show, and backfill, the other's. So the first `mds-assets
 build` (or tick of raw_batch_sensor) records its pair in the instance's key-value store, and

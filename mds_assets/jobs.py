@@ -1,4 +1,4 @@
-"""The jobs users launch, schedule and sense: build a batch, publish, or only check."""
+"""The jobs users launch, schedule and sense: build partitions, publish, or only check."""
 
 from dagster import AssetSelection, define_asset_job, job
 

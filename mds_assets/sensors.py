@@ -35,7 +35,7 @@ from .runs import fail_runs_of_ended_processes
 
 SENSOR_INTERVAL_SECONDS = settings.SENSOR_INTERVAL_SECONDS.read()
 # A run builds at most this many partitions: the run queue still spreads a large import over
-# runs in parallel, and Dagster's fixed cost per run is paid once per range, not per batch.
+# runs in parallel, and Dagster's fixed cost per run is paid once per range, not per partition.
 PARTITIONS_PER_RUN = settings.SENSOR_PARTITIONS_PER_RUN.read()
 
 

@@ -9,7 +9,7 @@ a plan check) or with `mds_shards`' check alone.
 
 One run can build many partitions (`BackfillPolicy.single_run`: a backfill of a range of
 partitions is one run, and `mds-assets build` gives each worker one range), so Dagster's fixed
-cost per run is paid per range, not per batch. The raw URL is listed once per run, or not at
+cost per run is paid per range, not per partition. The raw URL is listed once per run, or not at
 all when whoever launched the run listed it already (`mds-assets build` passes its listing as
 the op's `batches` config). A partition that fails does not stop the others: they are
 materialised, its error is logged, and the run fails naming every failed partition.

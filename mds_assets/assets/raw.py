@@ -15,9 +15,9 @@ from .specs import partition_asset_spec
 
 RAW_SAMPLES_SPEC = partition_asset_spec(
     RAW_SAMPLES,
-    description="A raw batch (a JSONL or Parquet file, or an ImageFolder-style directory) as listed under "
-    "the raw URL: its size, fingerprint and a preview of its first records. Unreadable input fails the "
-    "partition naming the batch and line.",
+    description="A partition's raw batches (JSONL or Parquet files, or ImageFolder-style directories) as "
+    "listed under the raw URL: their names, size, fingerprint and a preview of their first records. "
+    "Unreadable input fails the partition naming the batch and line.",
     kinds={"python", "json"},
 )
 

@@ -16,9 +16,9 @@ from .specs import partition_asset_spec
 MDS_SHARDS_SPEC = partition_asset_spec(
     MDS_SHARDS,
     deps=[SELECTED_SAMPLES],
-    description="One raw batch streamed through the field selection into a complete, valid dataset per "
-    "partition, under `partitions/` in the output URL (one folder per partition key), and the batch's full "
-    "profile (records, field types) from the same pass. Format `composer`: StreamingDatasetWriter's `.mds` "
+    description="A partition's raw batches streamed through the field selection into a complete, valid "
+    "dataset per partition, under `partitions/` in the output URL (one folder per partition key), and their "
+    "full profile (records, field types) from the same pass. Format `composer`: StreamingDatasetWriter's `.mds` "
     "(index.mds); format `streaming`: MDSWriter's MDS v2 in a new generation folder per build, the "
     "partition's index.json pointing at it.",
     kinds={"python", "mds"},

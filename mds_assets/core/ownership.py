@@ -2,7 +2,7 @@
 one it published itself, so a mistyped `--out` never replaces or deletes somebody's data.
 
 This project knows its own output by its own files: the sidecar `mds_partitions.json` that
-every publish writes, or the `partitions/` folder that holds one dataset per batch (there
+every publish writes, or the `partitions/` folder that holds one dataset per partition (there
 before the first publish, and after a publish that failed once the old index was removed).
 Anything else is refused before any change, naming what is there. A folder holding an `.mds`
 dataset written by another writer (Composer's `StreamingDatasetWriter`, say) can be taken over
@@ -77,7 +77,7 @@ def _is_ours(storage: Storage, entries: dict[str, str]) -> bool:
     if entries.get(PARTITIONS_DIR) != "directory":
         return False
     partitions = Storage(storage.url.rstrip("/") + "/" + PARTITIONS_DIR, storage.options)
-    return all(kind == "directory" for kind, _size in partitions.entries().values())  # one folder per batch
+    return all(kind == "directory" for kind, _size in partitions.entries().values())  # one folder per partition
 
 
 def _refusal(out_url: str, entries: dict[str, str], has_index: bool, adopt: bool) -> str:

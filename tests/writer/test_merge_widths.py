@@ -1,4 +1,5 @@
-"""Merging partitions whose per-sample sizes are stored in different widths (issue: int8 + int16 crashed)."""
+"""Merging partitions whose per-sample sizes are stored in different widths (int8 with int16, and
+every other pair): the merged index uses the narrowest signed width that holds them all."""
 
 import pytest
 
