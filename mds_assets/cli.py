@@ -224,6 +224,14 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
         state = describe_change(settings.out_url, before, _read_back(settings), None)
         print(f"not published: {redact(state)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the runs it started are failed by Dagster; say what --out holds
+        print(
+            "mds-assets: interrupted; the partitions built so far are kept: the same command finishes the build",
+            file=sys.stderr,
+        )
+        state = describe_change(settings.out_url, before, _read_back(settings), None)
+        print(f"not published: {redact(state)}", file=sys.stderr)
+        return 130  # the shell's code for a command ended by SIGINT
     _print_summary(report, settings)
     return 0 if report.ok else 1
 
@@ -253,6 +261,18 @@ def _read_back(settings: MDSSettings) -> PublishedState:
         return PublishedState(None, unreadable=failure_sentence(error, settings.out_url))
 
 
+def _what_raw_holds(settings: MDSSettings) -> str:
+    """` (it holds a.json, b.csv)`: the names under a raw URL that gave no batch, so a file named
+    `*.json` or `*.ndjson` is seen for what it is; "" when it holds nothing or cannot be listed."""
+    try:
+        names = sorted(Storage(settings.raw_url, settings.fsspec_options()).list_names())
+    except Exception:  # the build itself reported any problem with the raw URL
+        return ""
+    if not names:
+        return ""
+    return f" (it holds {', '.join(names[:5])}{f' and {len(names) - 5} more' if len(names) > 5 else ''})"
+
+
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     for where, problem in sorted(report.damaged.items()):
         print(f"damaged {where}: {problem} (cleared: this build rebuilds or places it again)")
@@ -263,7 +283,8 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return
     if not report.published:
-        print("no raw batches found: nothing to publish")
+        print(f"no raw batches found under {settings.raw_url}{_what_raw_holds(settings)}: nothing to publish")
+        print("  a batch is one of the *.jsonl, *.jsonl.gz or *.parquet files, or folders of images, directly under it")
         return
     rows, shards = report.published["dagster/row_count"].value, report.published["shards"].value
     print(f"published {rows} samples in {shards} shards at {settings.out_url}")

@@ -78,6 +78,10 @@ def uses_sqlite_storage(instance: DagsterInstance) -> bool:
     return "sqlite" in f"{storage.__module__}.{storage.__name__}".lower()
 
 
+# What a step raises when its process is interrupted (Dagster turns SIGINT and SIGTERM into the first).
+INTERRUPTIONS = frozenset({"DagsterExecutionInterruptedError", "KeyboardInterrupt"})
+
+
 def user_error_message(error: Any) -> str:
     """The message of the user's own exception inside a step's or run's error info.
 
@@ -86,6 +90,8 @@ def user_error_message(error: Any) -> str:
     leads to it, and prefixes a message with the exception's class path."""
     while error.cause is not None and "dagster" in error.cls_name.lower():
         error = error.cause
+    if error.cls_name in INTERRUPTIONS:  # their message is only their class path
+        return "interrupted (Ctrl-C, SIGTERM or the run terminated) before it finished"
     return re.sub(r"^[\w.]+: ", "", error.message.strip())
 
 

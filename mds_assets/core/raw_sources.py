@@ -90,6 +90,7 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
         if not (is_unreachable(error) or isinstance(error, TypeError)):
             raise
         raise RawDataError(failure_sentence(error, raw_url)) from None  # the sensor skips, naming it
+    _refuse_a_file_as_root(raw_url, root, entries)
     batches = []
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
@@ -107,10 +108,7 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
                 batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, problem))
             continue
         if entry["type"] == "directory":
-            files = _sample_files(fs, entry["name"])
-            fingerprint = _fingerprint(list(files.values()))
-            size = sum(file.get("size") or 0 for file in files.values())
-            batches.append(RawBatch(name, url, "filetree", fingerprint, size))
+            batches.append(_file_tree_batch(fs, entry["name"], name, url))
         elif name.endswith(JSONL_SUFFIXES):
             batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
         elif name.endswith(PARQUET_SUFFIX):
@@ -118,6 +116,35 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
     batches.sort(key=lambda batch: batch.partition_key)
     _refuse_key_collisions(batches)
     return batches
+
+
+def _refuse_a_file_as_root(raw_url: str, root: str, entries: list[dict]) -> None:
+    """fsspec lists a file as itself: a raw URL naming one batch file would be read as a folder
+    holding a batch of the same name, which does not exist."""
+    if len(entries) == 1 and entries[0]["type"] == "file" and entries[0]["name"].rstrip("/") == root.rstrip("/"):
+        folder = posixpath.dirname(raw_url.rstrip("/"))
+        raise RawDataError(
+            f"raw URL {raw_url} is a file, not a folder: give the folder that holds the batches ({folder})"
+        )
+
+
+def _file_tree_batch(fs: fsspec.AbstractFileSystem, path: str, name: str, url: str) -> RawBatch:
+    """A top-level folder: an ImageFolder batch; refused, naming them, when it holds no image but
+    batch files (JSONL or Parquet one level too deep would otherwise publish no sample, silently)."""
+    found: dict[str, dict[str, Any]] = fs.find(path, detail=True)
+    files = {file: info for file, info in found.items() if is_sample(posixpath.relpath(file, path))}
+    fingerprint = _fingerprint(list(files.values()))
+    if not files:
+        relative = (posixpath.relpath(file, path) for file in found)
+        misplaced = sorted(file for file in relative if file.endswith(BATCH_FILE_SUFFIXES) and not is_hidden(file))
+        if misplaced:
+            listed = ", ".join(misplaced[:5]) + (f" and {len(misplaced) - 5} more" if len(misplaced) > 5 else "")
+            problem = (
+                f"batch {name}: a folder with no images but {len(misplaced)} batch files ({listed}); batch files are "
+                f"read only directly under the raw URL: move them up, or point the raw URL at {url}"
+            )
+            return RawBatch(name, url, "refused", _fingerprint(list(found.values())), 0, problem)
+    return RawBatch(name, url, "filetree", fingerprint, sum(file.get("size") or 0 for file in files.values()))
 
 
 def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
@@ -361,12 +388,6 @@ def sample_label(relative: str) -> str:
     in, however deep (`cats/tabby/1.png` is a cat); "" for an image directly in the batch."""
     folder, separator, _ = relative.partition("/")
     return folder if separator else ""
-
-
-def _sample_files(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[str, Any]]:
-    """The sample files under a file-tree batch's root, by path, with their listing details."""
-    files: dict[str, dict[str, Any]] = fs.find(root, detail=True)
-    return {path: info for path, info in files.items() if is_sample(posixpath.relpath(path, root))}
 
 
 def _refuse_repeated_columns(batch: RawBatch, names: list[str]) -> None:

@@ -255,3 +255,28 @@ def test_the_instance_it_creates_opens_a_connection_per_database_not_per_event(t
     # a run's own database: two connections creating it (Dagster's _initdb inspects it through a
     # second one), one reading it back above, whatever the number of events its run wrote
     assert all(opened[f"{run.run_id}.db"] <= 3 for run in later), opened
+
+
+def test_a_raw_folder_without_batches_names_what_it_holds_and_what_a_batch_is(instance, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.json").write_text('{"uid": "a"}\n')
+    (raw / "b.ndjson").write_text('{"uid": "b"}\n')
+    assert main([*build_arguments(raw, tmp_path / "out", "uid"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"no raw batches found under {raw} (it holds a.json, b.ndjson)" in out
+    assert "*.jsonl, *.jsonl.gz or *.parquet files, or folders of images" in out
+
+
+def test_ctrl_c_during_a_build_says_what_the_output_holds(instance, settings, capsys, monkeypatch):
+    assert main([*build_arguments(settings.raw_url, settings.out_url, settings.fields), "--quiet"]) == 0
+    capsys.readouterr()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mds_assets.cli.build", interrupted)
+    assert main([*build_arguments(settings.raw_url, settings.out_url, settings.fields), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "mds-assets: interrupted; the partitions built so far are kept: the same command finishes the build" in err
+    assert f"not published: the dataset at {settings.out_url} is unchanged (a dataset of 120 samples" in err

@@ -3,6 +3,7 @@ of them fails here, naming the call, before it fails somewhere in a sensor or a 
 
 import inspect
 import re
+import sys
 from importlib import metadata
 
 from dagster import (
@@ -21,6 +22,8 @@ from dagster import (
     op,
     reconstructable,
 )
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._utils.error import serializable_error_info_from_exc_info
 
 from mds_assets.dagster_internals import (
     CHECK_FAILED,
@@ -205,3 +208,11 @@ def test_dagsters_migration_scripts_are_read_once_and_every_new_database_still_c
     (other / "versions").mkdir()
     config.set_main_option("script_location", str(other))
     assert ScriptDirectory.from_config(config) is not ScriptDirectory.from_config(config)  # others left to alembic
+
+
+def test_user_error_message_of_an_interrupted_step_says_it_was_interrupted():
+    try:
+        raise DagsterExecutionInterruptedError()
+    except DagsterExecutionInterruptedError:
+        error = serializable_error_info_from_exc_info(sys.exc_info())
+    assert user_error_message(error) == "interrupted (Ctrl-C, SIGTERM or the run terminated) before it finished"

@@ -99,3 +99,28 @@ def test_an_unreadable_parquet_batch_is_named(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(RawDataError, match="batch broken.parquet: unreadable Parquet"):
         list(read_records(list_batches(str(tmp_path))[0]))
+
+
+def test_a_raw_url_naming_one_file_is_refused_naming_its_folder(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"x": 1}\n')
+    with pytest.raises(RawDataError, match=rf"raw URL {tmp_path}/a.jsonl is a file, not a folder: .*{tmp_path}\b"):
+        list_batches(str(tmp_path / "a.jsonl"))
+
+
+def test_a_folder_of_batch_files_without_images_is_refused_naming_them(tmp_path):
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "part-0.jsonl").write_text('{"x": 1}\n')
+    (tmp_path / "day1" / "part-1.parquet").write_bytes(b"PAR1")
+    (batch,) = list_batches(str(tmp_path))
+    assert batch.layout == "refused"
+    with pytest.raises(
+        RawDataError, match=r"batch day1: a folder with no images but 2 batch files \(part-0.jsonl, part-1"
+    ):
+        list(read_records(batch))
+
+
+def test_a_folder_of_images_beside_a_batch_file_is_still_a_file_tree(tmp_path):
+    (tmp_path / "pics" / "cats").mkdir(parents=True)
+    (tmp_path / "pics" / "cats" / "1.png").write_bytes(b"\x89PNG")
+    (tmp_path / "pics" / "labels.jsonl").write_text('{"x": 1}\n')
+    assert [b.layout for b in list_batches(str(tmp_path))] == ["filetree"]
