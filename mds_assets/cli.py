@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     prune_command.add_argument(
         "--storage-options", type=_json_object, default={}, help="JSON fsspec options (no credentials)"
     )
+    prune_command.add_argument(
+        "--allow-empty-raw",
+        action="store_true",
+        help="remove every partition when the raw URL lists no batch (refused otherwise)",
+    )
     prune_command.set_defaults(command=_prune)
     demo = commands.add_parser("demo", help="generate a demo raw dataset under ./data/raw and build ./data/mds")
     demo.add_argument("--dir", default="data", help="where raw/ and mds/ go (default: data)")
@@ -170,7 +175,7 @@ def _build(args: argparse.Namespace) -> int:
 def _prune(args: argparse.Namespace) -> int:
     out_url = absolute_url(args.out)
     try:
-        report = prune(absolute_url(args.raw), out_url, args.storage_options or None)
+        report = prune(absolute_url(args.raw), out_url, args.storage_options or None, args.allow_empty_raw)
     except (OSError, ValueError) as error:
         print(f"mds-assets: {error}", file=sys.stderr)
         return 1

@@ -20,13 +20,25 @@ class PruneReport:
     unregistered: list[str] = field(default_factory=list)  # partition keys deleted from the instance
 
 
-def prune(raw_url: str, out_url: str, storage_options: dict[str, Any] | None = None) -> PruneReport:
-    """Refuses an output mds-assets did not write, and an instance holding another dataset."""
+def prune(
+    raw_url: str, out_url: str, storage_options: dict[str, Any] | None = None, allow_empty_raw: bool = False
+) -> PruneReport:
+    """Refuses an output mds-assets did not write, and an instance holding another dataset. A raw
+    URL that lists no batch at all is more often a mount not ready or files moved away than every
+    batch deleted on purpose: removing every partition then needs `allow_empty_raw`."""
     check_output_is_ours(out_url, storage_options)
     instance = dagster_instance()
     bind_instance(instance, raw_url, out_url)
     report = PruneReport()
-    for key in partitions_without_batch(out_url, storage_options, list_batches(raw_url, storage_options)):
+    batches = list_batches(raw_url, storage_options)
+    gone = partitions_without_batch(out_url, storage_options, batches)
+    if gone and not batches and not allow_empty_raw:
+        raise ValueError(
+            f"the raw URL {raw_url} lists no raw batch: pruning would remove every partition ({len(gone)}) of "
+            f"{out_url}; nothing was removed. If every raw file is gone on purpose, run it again with "
+            "--allow-empty-raw"
+        )
+    for key in gone:
         remove_partition(out_url, storage_options, key)
         report.removed.append(key)
     registered = set(instance.get_dynamic_partitions(RAW_BATCHES))

@@ -71,3 +71,24 @@ def test_a_renamed_batch_is_not_published_twice_and_prune_fixes_it(instance, set
     assert main(prune_command(settings)) == 0
     assert main(build_command(settings)) == 0
     assert sorted(uids(settings)) == sorted(f"{b}-{n}" for b in range(3) for n in range(40))
+
+
+def test_prune_refuses_to_remove_every_partition_when_the_raw_url_lists_no_batch(
+    instance: DagsterInstance, settings, raw_dir, capsys
+):
+    """An empty listing is more often a mount not ready or files moved away than every batch
+    deleted on purpose: nothing is removed unless asked for by name."""
+    assert main(build_command(settings)) == 0
+    before = snapshot(Path(settings.out_url))
+    for batch in raw_dir.iterdir():
+        batch.unlink()
+    capsys.readouterr()
+    assert main(prune_command(settings)) == 1
+    error = capsys.readouterr().err
+    assert f"the raw URL {settings.raw_url} lists no raw batch" in error, error
+    assert "would remove every partition (3)" in error and "--allow-empty-raw" in error, error
+    assert snapshot(Path(settings.out_url)) == before
+    assert sorted(instance.get_dynamic_partitions(RAW_BATCHES)) == ["batch-0", "batch-1", "batch-2"]
+    assert main([*prune_command(settings), "--allow-empty-raw"]) == 0
+    assert not any((Path(settings.out_url) / "partitions").iterdir())
+    assert instance.get_dynamic_partitions(RAW_BATCHES) == []
