@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, JobExecutionResult
+from dagster import AssetCheckEvaluation, DagsterInstance, JobExecutionResult
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
@@ -101,6 +101,7 @@ class BuildReport:
     failed: dict[str, str] = field(default_factory=dict)  # partition key -> error
     published: dict[str, Any] = field(default_factory=dict)  # mds_index metadata
     checks: dict[str, bool] = field(default_factory=dict)  # check name -> passed
+    check_problems: dict[str, str] = field(default_factory=dict)  # check name -> why it failed
     without_batch: list[str] = field(default_factory=list)  # published partitions whose raw batch is gone
     damaged: dict[str, str] = field(default_factory=dict)  # --verify: partition or published shard -> problem
     dataset_state: str = ""  # what the output holds after a failure, read back
@@ -229,6 +230,14 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
     report.without_batch = sorted(set(published) - set(keys))
     for evaluation in result.get_asset_check_evaluations():
         report.checks[evaluation.check_name] = evaluation.passed
+        if not evaluation.passed:
+            report.check_problems[evaluation.check_name] = _check_problem(evaluation)
+
+
+def _check_problem(evaluation: AssetCheckEvaluation) -> str:
+    """Why a check failed, as it says: its description, else its `problem` metadata."""
+    problem = evaluation.metadata.get("problem")
+    return evaluation.description or (str(problem.value) if problem is not None else "")
 
 
 def _materialise_ranges(

@@ -299,7 +299,8 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
             "until `mds-assets prune` removes it"
         )
     for name, passed in sorted(report.checks.items()):
-        print(f"check {name}: {'passed' if passed else 'FAILED'}")
+        why = report.check_problems.get(name)
+        print(f"check {name}: {'passed' if passed else 'FAILED'}" + (f": {redact(why)}" if why else ""))
     print("load it with:\n" + report.published["how_to_load"].value.strip("`\n").removeprefix("python\n"))
 
 

@@ -66,6 +66,17 @@ def test_build_verify_rebuilds_a_damaged_partition_and_republishes(instance, set
         assert verify_dataset(str(partition)).ok, partition
 
 
+def test_a_build_whose_check_fails_says_why_and_what_repairs_it(instance, settings, capsys):
+    assert main(build_command(settings)) == 0
+    flip_a_byte(Path(settings.out_url) / "000001.mds")
+    capsys.readouterr()
+    assert main(build_command(settings)) == 1
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if line.startswith("check index_consistency")]
+    assert line.startswith("check index_consistency: FAILED: ") and "000001.mds" in line and "checksum" in line, out
+    assert "mds-assets build --verify" in line, out
+
+
 @pytest.mark.parametrize("compression", [None, "gz"])
 def test_the_reader_refuses_a_shard_it_reads_whole_when_its_checksum_differs(tmp_path, compression):
     with StreamingDatasetWriter(str(tmp_path), ["uid"], 64, compression) as writer:
