@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from writer.cli import discard_stdout
 from writer.failures import failure_sentence, one_line
 from writer.published import PublishedState, describe_change, read_state
 from writer.secrets import redact
@@ -43,7 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The program (`argv` None: the command line's) or, given `argv`, one command in this process."""
     args = _parser().parse_args(argv)
     try:
-        return args.command(args)
+        code: int = args.command(args)
+        sys.stdout.flush()  # so that a reader gone away (`| head -1`) shows here, not at exit
+        return code
+    except BrokenPipeError:
+        discard_stdout()
+        return 1
     finally:
         if argv is None:  # the interpreter exits next
             # Every object alive goes to the collector's permanent generation: the exit then skips the

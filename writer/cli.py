@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # so that a reader gone away (`| head -1`) shows here, not at exit
         return code
     except BrokenPipeError:
-        _discard_stdout()
+        discard_stdout()
         return 1
     except (OSError, ValueError, KeyError) as error:
         print(f"mds: {redact(str(error))}", file=sys.stderr)
@@ -60,7 +60,7 @@ def _json_kind(value: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
 
 
-def _discard_stdout() -> None:
+def discard_stdout() -> None:
     """The reader of our output has gone (`mds inspect URL | head -1`): say nothing more.
 
     As the Python docs' "Note on SIGPIPE" says: point stdout at devnull, so that flushing it at

@@ -15,7 +15,7 @@ from mds_assets.compute_logs import FileComputeLogManager
 from mds_assets.resources import MDSSettings
 from writer import MDSDataset
 
-from ..commands import build_arguments
+from ..commands import MDS_ASSETS, build_arguments
 from .conftest import record, snapshot, without_build_times, write_batch
 
 
@@ -280,3 +280,17 @@ def test_ctrl_c_during_a_build_says_what_the_output_holds(instance, settings, ca
     err = capsys.readouterr().err
     assert "mds-assets: interrupted; the partitions built so far are kept: the same command finishes the build" in err
     assert f"not published: the dataset at {settings.out_url} is unchanged (a dataset of 120 samples" in err
+
+
+def test_a_reader_gone_before_the_summary_ends_the_build_quietly(settings, tmp_path):
+    """`mds-assets build … | head -1` where the reader has gone when the summary is printed: the
+    build publishes, and says nothing of the closed pipe."""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    command = [*MDS_ASSETS, *build_arguments(settings.raw_url, settings.out_url, "uid"), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process.stdout.close()  # the output has nowhere to go
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 1
+    assert stderr == b"", stderr.decode()  # no BrokenPipeError traceback, no "Exception ignored"
+    assert len(MDSDataset(settings.out_url)) == 120  # published all the same
