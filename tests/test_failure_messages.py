@@ -86,6 +86,24 @@ def test_mds_on_an_unreachable_s3_url_says_so_in_one_sentence(tmp_path, unreacha
     assert "s3://bucket/ds" in output and "could not be reached" in output, output
 
 
+@pytest.fixture
+def without_s3fs(tmp_path) -> dict[str, str]:
+    """The environment of a machine without the `s3` extra: an `s3fs` that cannot be imported."""
+    hidden = tmp_path / "without-s3fs"
+    hidden.mkdir()
+    (hidden / "s3fs.py").write_text('raise ImportError("s3fs is not installed")\n')
+    return {"PYTHONPATH": str(hidden)}
+
+
+def test_an_s3_url_without_the_s3_extra_says_what_to_install(tmp_path, without_s3fs):
+    done = _run(
+        [*MDS_ASSETS, *build_arguments("s3://bucket/raw", tmp_path / "out", "uid"), "--quiet"], tmp_path, without_s3fs
+    )
+    _assert_one_sentence(done, "mds-assets: ", "s3://bucket/raw", "pip install 'mds-assets[s3]'")
+    done = _run([sys.executable, "-m", "writer.cli", "inspect", "s3://bucket/ds"], tmp_path, without_s3fs)
+    _assert_one_sentence(done, "mds: ", "s3://bucket/ds", "pip install 'mds-assets[s3]'")
+
+
 def test_an_unknown_s3_storage_option_is_named(tmp_path, unreachable_s3):
     arguments = [*build_arguments("s3://bucket/raw", tmp_path / "out", "uid"), "--quiet"]
     done = _run([*MDS_ASSETS, *arguments, "--storage-options", '{"bogus_option": 1}'], tmp_path, unreachable_s3)

@@ -9,6 +9,8 @@ import re
 
 _STORAGE_CLIENTS = {"botocore", "aiobotocore", "aiohttp", "s3fs", "gcsfs", "google", "azure", "adlfs", "urllib3"}
 _UNREACHABLE_NAME = re.compile(r"Connect|Timeout|Endpoint|Disconnected|NameResolution")
+# fsspec's "Install s3fs to access S3" names the package; what installs it with this project
+_EXTRAS = {"s3fs": "pip install 'mds-assets[s3]'"}
 
 
 def one_line(error: BaseException) -> str:
@@ -27,6 +29,9 @@ def failure_sentence(error: BaseException, url: str) -> str:
     """What went wrong with the storage at `url`, in one sentence (the caller redacts it)."""
     if is_unreachable(error):
         return f"{url} could not be reached ({type(error).__name__}: {one_line(error)})"
+    if isinstance(error, ImportError):  # the filesystem of the URL's protocol is not installed
+        hint = next((install for package, install in _EXTRAS.items() if package in str(error)), "")
+        return f"{one_line(error)} ({url})" + (f": {hint}" if hint else "")
     if isinstance(error, TypeError) and "keyword argument" in str(error):
         return f"a storage option is not one the filesystem of {url} takes ({one_line(error)})"
     if _client_of(error) in _STORAGE_CLIENTS:
