@@ -39,6 +39,7 @@ def bind_instance(instance: DagsterInstance, raw_url: str, out_url: str) -> None
     elif recorded != pair:
         raise InstanceHoldsAnotherDataset(
             f"the Dagster instance at {instance.root_directory} holds the dataset built from {recorded[0]} into "
-            f"{recorded[1]}; building {pair[0]} into {pair[1]} there would add its batches to that dataset's "
-            "partitions. Give this dataset its own instance: set DAGSTER_HOME to another folder"
+            f"{recorded[1]}; using {pair[0]} into {pair[1]} there would add its batches to that dataset's "
+            "partitions. If it is the same dataset, give these URLs (a typo?); if it is another, give it its "
+            "own instance: set DAGSTER_HOME to another folder"
         )

@@ -135,8 +135,14 @@ def _is_inside(url: str, parent: str) -> bool:
 
 
 def absolute_url(url: str) -> str:
-    """Local paths made absolute (from the working directory), so every run process agrees on them."""
-    return url if "://" in url else str(Path(url).resolve())
+    """One spelling per location, so every run process, and the instance's record of its dataset
+    (instance_binding), agree on it: local paths (with or without `file://`) absolute, from the
+    working directory; other URLs without a trailing `/`."""
+    local = url.removeprefix("file://")
+    if "://" not in local:
+        return str(Path(local).resolve())
+    protocol, _, path = local.partition("://")
+    return f"{protocol}://{path.rstrip('/')}" if path.strip("/") else local
 
 
 def settings_from_environment() -> MDSSettings:

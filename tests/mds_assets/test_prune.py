@@ -92,3 +92,27 @@ def test_prune_refuses_to_remove_every_partition_when_the_raw_url_lists_no_batch
     assert main([*prune_command(settings), "--allow-empty-raw"]) == 0
     assert not any((Path(settings.out_url) / "partitions").iterdir())
     assert instance.get_dynamic_partitions(RAW_BATCHES) == []
+
+
+def test_the_same_dataset_named_by_another_spelling_of_its_local_urls_is_the_same_dataset(
+    instance: DagsterInstance, settings, capsys
+):
+    assert main(build_command(settings)) == 0
+    respelled = MDSSettings(
+        **{**settings.model_dump(), "raw_url": f"file://{settings.raw_url}/", "out_url": f"{settings.out_url}/"}
+    )
+    capsys.readouterr()
+    assert main(build_command(respelled)) == 0, capsys.readouterr().err
+    assert "partitions built: 0, unchanged: 3" in capsys.readouterr().out
+
+
+def test_a_refused_pair_says_a_typo_is_corrected_and_another_dataset_gets_its_own_instance(
+    instance: DagsterInstance, settings, tmp_path, capsys
+):
+    assert main(build_command(settings)) == 0
+    typo = MDSSettings(**{**settings.model_dump(), "raw_url": settings.raw_url + "x"})
+    Path(typo.raw_url).mkdir()
+    capsys.readouterr()
+    assert main(build_command(typo)) == 1
+    error = capsys.readouterr().err
+    assert "If it is the same dataset, give these URLs" in error and "DAGSTER_HOME" in error, error
