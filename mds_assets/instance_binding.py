@@ -14,6 +14,8 @@ import json
 
 from dagster import DagsterInstance
 
+from .resources import absolute_url
+
 DATASET_KEY = "mds_assets/dataset"
 
 
@@ -31,12 +33,13 @@ def recorded_pair(instance: DagsterInstance) -> tuple[str, str] | None:
 
 
 def bind_instance(instance: DagsterInstance, raw_url: str, out_url: str) -> None:
-    """Record the raw/out pair in an instance that holds none; refuse another pair."""
-    pair = (raw_url, out_url)
+    """Record the raw/out pair in an instance that holds none; refuse another pair (compared as
+    `absolute_url` spells them: `file://` and a trailing `/` name the same location)."""
+    pair = (absolute_url(raw_url), absolute_url(out_url))
     recorded = recorded_pair(instance)
     if recorded is None:
         instance.run_storage.set_cursor_values({DATASET_KEY: json.dumps({"raw_url": pair[0], "out_url": pair[1]})})
-    elif recorded != pair:
+    elif (absolute_url(recorded[0]), absolute_url(recorded[1])) != pair:
         raise InstanceHoldsAnotherDataset(
             f"the Dagster instance at {instance.root_directory} holds the dataset built from {recorded[0]} into "
             f"{recorded[1]}; using {pair[0]} into {pair[1]} there would add its batches to that dataset's "
