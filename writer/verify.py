@@ -75,7 +75,7 @@ def verify(url: str, storage_options: dict[str, Any] | None = None, progress: bo
     else:
         report.checked.append(f"manifest: {len(manifest.shards)} shards with {manifest.checksum_algorithm} checksums")
         if manifest.column_encodings:
-            report.checked.append(f"every value of {', '.join(manifest.column_encodings)} against its recorded encoding")
+            report.checked.append(f"every value of {', '.join(manifest.column_encodings)} by its recorded encoding")
         else:
             report.notes.append("no column encodings recorded: values not decoded")
     return report
