@@ -80,6 +80,22 @@ def test_a_changed_member_rebuilds_its_group_under_the_same_key_and_a_removed_on
     assert len(uids) == 8 * 3 + 5 and not [uid for uid in uids if uid.startswith("7-")]
 
 
+@pytest.mark.parametrize("format", ["composer", "streaming"])
+def test_the_regrouped_partition_replaces_the_old_one_whatever_their_keys_order(instance, tmp_path, format):
+    raw = tmp_path / "raw"
+    small_files(raw, 12)
+    settings = grouped(tmp_path, format=format)
+    (old,) = build(settings, workers=1, progress=False).built
+    (raw / "hour-0007.jsonl").unlink()
+    removed = build(settings, workers=1, progress=False)
+    (new,) = removed.built
+    assert new < old  # "..._11_files-..." sorts before "..._12_files-...": only the build times say which is newer
+    assert removed.ok, removed.failed
+    uids = published_uids(settings)
+    assert len(uids) == len(set(uids)) == 11 * 3 and not [uid for uid in uids if uid.startswith("7-")]
+    assert stored_partitions(settings.out_url, None) == ([new], [])
+
+
 def test_a_bad_record_deep_in_a_group_names_its_file_line_and_field(instance, tmp_path, capsys):
     raw = tmp_path / "raw"
     small_files(raw, 12)
