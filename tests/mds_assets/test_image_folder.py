@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from mds_assets.core.raw_sources import IMG_EXTENSIONS, list_batches, read_records
+import pytest
+
+from mds_assets.core.raw_sources import IMG_EXTENSIONS, RawDataError, list_batches, read_records
 
 
 def _tree(root: Path, files: dict[str, bytes]) -> None:
@@ -48,3 +50,22 @@ def test_files_that_are_not_samples_leave_the_fingerprint_and_size_alone(tmp_pat
 
 def test_the_sample_extensions_are_torchvisions() -> None:
     assert IMG_EXTENSIONS == (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def test_a_folder_of_jsonl_or_parquet_files_is_refused_naming_them_not_read_as_no_images(tmp_path: Path) -> None:
+    _tree(
+        tmp_path / "day=2024-01-01",
+        {"part-0.jsonl": b'{"uid": "a"}\n', "part-1.parquet": b"PAR1", "_SUCCESS": b""},
+    )
+    (batch,) = list_batches(str(tmp_path))
+    with pytest.raises(RawDataError) as refused:
+        list(read_records(batch))
+    message = str(refused.value)
+    assert "batch day=2024-01-01" in message and "part-0.jsonl" in message and "part-1.parquet" in message
+    assert "directly under the raw URL" in message
+
+
+def test_an_empty_folder_and_one_of_other_files_are_still_empty_batches(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _tree(tmp_path / "notes", {"README.txt": b"nothing here yet", ".hidden/old.jsonl": b"{}\n"})
+    assert [list(read_records(batch)) for batch in list_batches(str(tmp_path))] == [[], []]
