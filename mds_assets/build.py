@@ -211,9 +211,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
         )
         return
     orphans = [key for key in complete if key not in set(keys)]
-    for key, other in repeated_partitions(settings.out_url, settings.fsspec_options(), orphans, keys).items():
+    for key, repeated in repeated_partitions(settings.out_url, settings.fsspec_options(), orphans, keys).items():
         report.failed[key] = (
-            f"its raw batch is gone, and it holds the same samples as partition {other} (a renamed batch?): "
+            f"its raw batch is gone, and it holds {repeated} (a renamed batch?): "
             "publishing both would publish its samples twice; `mds-assets prune` removes partitions whose "
             "raw batch is gone"
         )

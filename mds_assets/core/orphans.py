@@ -9,6 +9,7 @@ partition and its new one. A build refuses to publish that, naming both partitio
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from writer.lock import DatasetLock
@@ -16,8 +17,9 @@ from writer.storage import Storage
 from writer.verify import read_manifest
 
 from .layout import partition_url, stored_partitions
+from .member_contents import stamp_contents
 from .raw_sources import RawBatch
-from .stamps import read_stamp, stamp_members
+from .stamps import CONCURRENT_READS, read_stamp, stamp_members
 
 
 def partitions_without_batch(
@@ -41,19 +43,45 @@ def partitions_without_batch(
 def repeated_partitions(
     out_url: str, storage_options: dict[str, Any] | None, orphans: Collection[str], others: Collection[str]
 ) -> dict[str, str]:
-    """`{orphan key: key of another partition holding the very same shards}` (samples, bytes,
-    CRC-32 of every shard, from the manifests): a renamed batch. Empty partitions repeat nothing."""
-    by_content: dict[tuple[Any, ...], str] = {}
+    """`{orphan key: what of it another partition holds}`, for the orphans none of whose files a
+    partition of `others` holds by name (one that shares a file was regrouped: publishing
+    supersedes it, `core.superseded`): the very same shards (samples, bytes, CRC-32 of every
+    shard, from the manifests: a renamed batch), or the samples of one of its files under another
+    name (a file renamed into another group: the stamps' `contents`). Empty partitions and files
+    repeat nothing."""
+    if not orphans:
+        return {}
+    stamps = _stamps(out_url, storage_options, sorted(set(others) | set(orphans)))
+    held = {name for key in others for name in stamp_members(stamps[key] or {})}  # file names the kept partitions hold
+    orphaned = [key for key in sorted(orphans) if not held.intersection(stamp_members(stamps[key] or {}))]
+    if not orphaned:
+        return {}
+    by_content: dict[tuple[Any, ...], str] = {}  # a partition's shards -> the first partition holding them
+    by_samples: dict[tuple[int, int, int], str] = {}  # a file's samples -> where they are held
     for key in sorted(others):
-        content = _content(out_url, storage_options, key)
-        if content:
-            by_content.setdefault(content, key)
+        by_content.setdefault(_content(out_url, storage_options, key), key)
+        for name, samples in stamp_contents(stamps[key]).items():
+            by_samples.setdefault(samples, f"partition {key} holds as {name}")
+    by_content.pop((), None)  # an empty partition repeats nothing
     repeated = {}
-    for key in sorted(orphans):
+    for key in orphaned:
         content = _content(out_url, storage_options, key)
-        if content and content in by_content:
-            repeated[key] = by_content[content]
+        files = [
+            f"{name}, which {by_samples[samples]}"
+            for name, samples in stamp_contents(stamps[key]).items()
+            if samples in by_samples
+        ]
+        if content in by_content:
+            repeated[key] = f"the same samples as partition {by_content[content]}"
+        elif files:
+            repeated[key] = f"the samples of its file {files[0]}"
     return repeated
+
+
+def _stamps(out_url: str, storage_options: dict[str, Any] | None, keys: list[str]) -> dict[str, dict[str, Any] | None]:
+    """The partitions' stamps, read concurrently (on an object store a read is mostly waiting)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(CONCURRENT_READS, len(keys)))) as pool:
+        return dict(zip(keys, pool.map(lambda key: read_stamp(partition_url(out_url, key), storage_options), keys)))
 
 
 def _content(out_url: str, storage_options: dict[str, Any] | None, key: str) -> tuple[Any, ...]:

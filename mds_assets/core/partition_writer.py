@@ -26,9 +26,10 @@ from writer.storage import Storage
 
 from .grouping import RawGroup, read_group
 from .layout import partition_url, staging_url
+from .member_contents import MemberContents
 from .profile import BatchProfile, profiled
 from .selection import FieldSelection, RecordEncoder, column_encodings
-from .stamps import BUILT_AT, STAMP_NAME, build_stamp, encode_stamp
+from .stamps import BUILT_AT, CONTENTS, STAMP_NAME, build_stamp, encode_stamp
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def _write_partition(
 ) -> PartitionBuild:
     url = partition_url(out_url, group.partition_key)
     staging = staging_url(out_url, group.partition_key)
-    encode = RecordEncoder(selections, group.name).encode
+    contents = MemberContents(group)
+    encode = contents.counted(RecordEncoder(selections, group.name).encode)
     profile = BatchProfile(group.name)
     if records is None:
         records = read_group(group, storage_options)
@@ -106,7 +108,10 @@ def _write_partition(
     ) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
-    stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression) | {BUILT_AT: time.time()}
+    stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression) | {
+        BUILT_AT: time.time(),
+        CONTENTS: contents.by_name,
+    }
     result = merge_datasets(
         [staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)}, lock_wait=lock_wait
     )

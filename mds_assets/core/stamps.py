@@ -45,6 +45,7 @@ CONCURRENT_READS = 16  # partitions whose stamps are read at once: object-store 
 
 
 BUILT_AT = "built_at"  # when the partition was built: not part of what it was built from
+CONTENTS = "contents"  # each file's samples as written (core.member_contents): not part of it either
 
 
 def build_stamp(
@@ -105,6 +106,7 @@ def partition_is_current(group: RawGroup, settings: BuildSettings) -> bool:
     if stamp is None or not has_dataset(Storage(url, options)) or not shards_stored(url, options):
         return False
     stamp.pop(BUILT_AT, None)
+    stamp.pop(CONTENTS, None)  # what the files held when written, not what they were built from
     try:  # stamps written before compression was stored canonically
         stamp = {
             **stamp,

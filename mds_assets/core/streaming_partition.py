@@ -24,11 +24,12 @@ from writer.storage import Storage
 from .generations import generation_url, new_generation, remove_unreferenced_generations
 from .grouping import RawGroup, read_group
 from .layout import partition_url
+from .member_contents import MemberContents
 from .output_format import canonical_compression
 from .partition_writer import PartitionBuild, PartitionLockedError
 from .profile import BatchProfile, profiled
 from .selection import FieldSelection, RecordEncoder, column_encodings
-from .stamps import BUILT_AT, STAMP_NAME, build_stamp, encode_stamp
+from .stamps import BUILT_AT, CONTENTS, STAMP_NAME, build_stamp, encode_stamp
 
 # Each shard's SHA-1 in the index, as mosaicml-streaming records it: `StreamingDataset(validate_hash=
 # "sha1")` and `mds verify` check shards against it, and `index_consistency` compares it.
@@ -50,7 +51,8 @@ def write_streaming_partition(
     key = group.partition_key
     url = partition_url(out_url, key)
     generation = generation_url(out_url, key, new_generation())
-    encode = RecordEncoder(selections, group.name).encode
+    contents = MemberContents(group)
+    encode = contents.counted(RecordEncoder(selections, group.name).encode)
     profile = BatchProfile(group.name)
     if records is None:
         records = read_group(group, storage_options)
@@ -76,7 +78,8 @@ def write_streaming_partition(
     except DatasetLockedError as error:
         raise PartitionLockedError(key, error) from None
     stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression, "streaming") | {
-        BUILT_AT: time.time()  # orders it against an older partition holding some of its files (core.superseded)
+        BUILT_AT: time.time(),  # orders it against an older partition holding some of its files (core.superseded)
+        CONTENTS: contents.by_name,
     }
     Storage(url, storage_options).write_atomic(STAMP_NAME, encode_stamp(stamp))
     remove_unreferenced_generations(out_url, key, storage_options)

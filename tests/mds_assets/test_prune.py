@@ -116,3 +116,37 @@ def test_a_refused_pair_says_a_typo_is_corrected_and_another_dataset_gets_its_ow
     assert main(build_command(typo)) == 1
     error = capsys.readouterr().err
     assert "If it is the same dataset, give these URLs" in error and "DAGSTER_HOME" in error, error
+
+
+def test_files_renamed_into_other_groups_are_not_published_twice(instance, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    for number in range(5):
+        write_batch(raw, f"hour-{number:04}.jsonl", [record(number, n) for n in range(3)])
+    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=FIELDS)
+    grouped = [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", "--partition-bytes", "300KiB"]
+    assert main(grouped) == 0
+    before = set((tmp_path / "out" / "partitions").iterdir())
+    published = {name: data for name, data in snapshot(Path(settings.out_url)).items() if "/" not in name}
+    for path in raw.iterdir():  # every file renamed: the same records, grouped anew by their new names
+        path.rename(raw / f"2024-{path.name}")
+    capsys.readouterr()
+    assert main(grouped) == 1
+    error = capsys.readouterr().err
+    assert "hour-0000.jsonl" in error and "twice" in error and "prune" in error, error
+    assert {n: d for n, d in snapshot(Path(settings.out_url)).items() if "/" not in n} == published
+    assert main(prune_command(settings)) == 0
+    assert not before & set((tmp_path / "out" / "partitions").iterdir())
+    assert main(grouped) == 0
+    assert sorted(uids(settings)) == sorted(f"{b}-{n}" for b in range(5) for n in range(3))
+
+
+def test_a_file_renamed_inside_its_group_is_published_once_under_its_new_name(instance, tmp_path):
+    raw = tmp_path / "raw"
+    for number in range(5):
+        write_batch(raw, f"hour-{number:04}.jsonl", [record(number, n) for n in range(3)])
+    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=FIELDS)
+    grouped = [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", "--partition-bytes", "64MB"]
+    assert main(grouped) == 0
+    (raw / "hour-0002.jsonl").rename(raw / "hour-0002-renamed.jsonl")  # its group keeps the other four files
+    assert main(grouped) == 0
+    assert sorted(uids(settings)) == sorted(f"{b}-{n}" for b in range(5) for n in range(3))
