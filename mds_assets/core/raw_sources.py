@@ -79,7 +79,7 @@ class RawBatch:
 
 
 def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) -> list[RawBatch]:
-    """Every batch under `raw_url`, sorted by partition key."""
+    """Every batch under `raw_url`, sorted by partition key; hidden names (`.x`) are none."""
     fs, root = fsspec.core.url_to_fs(with_password(raw_url), **(storage_options or {}))
     fs.invalidate_cache(root)  # a sensor lists again and again: always ask the store
     try:
@@ -94,6 +94,8 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
     batches = []
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
+        if is_hidden(name):  # as inside a file-tree batch: tools' own files (._x.jsonl, .Trash-1000/)
+            continue
         url = posixpath.join(raw_url.rstrip("/"), name)
         if entry.get("islink"):  # local filesystems only: object stores have no links
             entry = _follow_top_level_link(root, entry, name)

@@ -124,3 +124,14 @@ def test_a_folder_of_images_beside_a_batch_file_is_still_a_file_tree(tmp_path):
     (tmp_path / "pics" / "cats" / "1.png").write_bytes(b"\x89PNG")
     (tmp_path / "pics" / "labels.jsonl").write_text('{"x": 1}\n')
     assert [b.layout for b in list_batches(str(tmp_path))] == ["filetree"]
+
+
+def test_hidden_entries_directly_under_the_raw_url_are_not_batches(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"x": 1}\n')
+    (tmp_path / "._a.jsonl").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")  # macOS's AppleDouble file
+    (tmp_path / ".#a.jsonl").symlink_to("someone@host.1234:1700000000")  # Emacs's lock while a.jsonl is edited
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "a-checkpoint.jsonl").write_text('{"x": 0}\n')
+    (tmp_path / ".Trash-1000" / "files").mkdir(parents=True)  # a desktop's trash on a removable drive
+    (tmp_path / ".Trash-1000" / "files" / "deleted.png").write_bytes(b"\x89PNG")
+    assert [batch.name for batch in list_batches(str(tmp_path))] == ["a.jsonl"]
