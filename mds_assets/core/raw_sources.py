@@ -110,7 +110,11 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
                 batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, problem))
             continue
         if entry["type"] == "directory":
-            batches.append(_file_tree_batch(fs, entry["name"], name, url))
+            try:
+                batches.append(_file_tree_batch(fs, entry["name"], name, url))
+            except OSError as error:  # reading it fails naming the folder, as it would now
+                problem = _unlisted_folder_problem(name, error)
+                batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, problem))
         elif name.endswith(JSONL_SUFFIXES):
             batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
         elif name.endswith(PARQUET_SUFFIX):
@@ -133,7 +137,7 @@ def _refuse_a_file_as_root(raw_url: str, root: str, entries: list[dict]) -> None
 def _file_tree_batch(fs: fsspec.AbstractFileSystem, path: str, name: str, url: str) -> RawBatch:
     """A top-level folder: an ImageFolder batch; refused, naming them, when it holds no image but
     batch files (JSONL or Parquet one level too deep would otherwise publish no sample, silently)."""
-    found: dict[str, dict[str, Any]] = fs.find(path, detail=True)
+    found = _find(fs, path)
     files = {file: info for file, info in found.items() if is_sample(posixpath.relpath(file, path))}
     fingerprint = _fingerprint(list(files.values()))
     if not files:
@@ -410,7 +414,11 @@ def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> 
     fs, root = fsspec.core.url_to_fs(with_password(batch.url), **(storage_options or {}))
     raw_root = posixpath.dirname(root.rstrip("/"))  # batches are directly under the raw root
     number = 0
-    for path in sorted(fs.find(root)):
+    try:
+        paths = sorted(_find(fs, root))
+    except OSError as error:
+        raise RawDataError(_unlisted_folder_problem(batch.name, error)) from None
+    for path in paths:
         relative = posixpath.relpath(path, root)
         if is_hidden(relative):
             continue
@@ -427,6 +435,33 @@ def _read_file_tree(batch: RawBatch, storage_options: dict[str, Any] | None) -> 
             raise RawDataError(f"batch {batch.name}, file {relative}: unreadable ({error})") from None
         number += 1
         yield number, {"path": relative, "label": sample_label(relative), "content": content}
+
+
+def _find(fs: fsspec.AbstractFileSystem, root: str) -> dict[str, dict[str, Any]]:
+    """Every file under `root` with its listing details, as `fs.find(root, detail=True)`; on a
+    local disk a folder that cannot be listed raises its OSError, where fsspec's `find` lists it as
+    empty (its `on_error` reaches the top folder only). Links to folders are listed, not entered."""
+    if not isinstance(fs, LocalFileSystem):
+        found: dict[str, dict[str, Any]] = fs.find(root, detail=True)
+        return found
+    files: dict[str, dict[str, Any]] = {}
+    folders = [root]
+    while folders:
+        for info in fs.ls(folders.pop(), detail=True):
+            if info["type"] == "directory":
+                folders.append(info["name"])
+            else:
+                files[info["name"]] = info
+    return dict(sorted(files.items()))
+
+
+def _unlisted_folder_problem(name: str, error: OSError) -> str:
+    """A folder of a file-tree batch that cannot be listed (another user's, mode 700) would
+    otherwise be listed as empty (fsspec's default), its samples silently left out."""
+    return (
+        f"batch {name}: a folder in it cannot be listed ({error.strerror or error}: {error.filename or name}); "
+        "make it readable by the user running the build, or move it out of the raw URL"
+    )
 
 
 def _refuse_unsafe_local_file(batch: RawBatch, relative: str, path: str, raw_root: str) -> None:

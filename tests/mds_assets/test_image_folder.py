@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from fsspec.implementations.local import LocalFileSystem
 
 from mds_assets.core.raw_sources import IMG_EXTENSIONS, RawDataError, list_batches, read_records
 
@@ -69,3 +70,31 @@ def test_an_empty_folder_and_one_of_other_files_are_still_empty_batches(tmp_path
     (tmp_path / "empty").mkdir()
     _tree(tmp_path / "notes", {"README.txt": b"nothing here yet", ".hidden/old.jsonl": b"{}\n"})
     assert [list(read_records(batch)) for batch in list_batches(str(tmp_path))] == [[], []]
+
+
+def _unreadable(monkeypatch: pytest.MonkeyPatch, folder: str) -> None:
+    """`folder` cannot be listed, as a folder of another user's with mode 700 (the tests may run as root)."""
+    listing = LocalFileSystem.ls
+
+    def ls(self: LocalFileSystem, path: str, detail: bool = False, **kwargs: object) -> object:
+        if path.rstrip("/").endswith(folder):
+            raise PermissionError(13, "Permission denied", path)
+        return listing(self, path, detail=detail, **kwargs)
+
+    monkeypatch.setattr(LocalFileSystem, "ls", ls)
+
+
+def test_a_folder_that_cannot_be_listed_refuses_its_batch_naming_it_not_read_as_no_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(tmp_path / "pets", {"cats/1.png": b"cat", "dogs/2.png": b"dog"})
+    (listed,) = list_batches(str(tmp_path))
+    _unreadable(monkeypatch, "cats")
+    for batch in (listed, *list_batches(str(tmp_path))):  # listed before, or as it is now
+        with pytest.raises(RawDataError) as refused:
+            list(read_records(batch))
+        assert (
+            "batch pets" in str(refused.value)
+            and "cats" in str(refused.value)
+            and "Permission denied" in str(refused.value)
+        )
