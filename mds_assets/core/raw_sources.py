@@ -29,9 +29,14 @@ from writer.exact_json import a_double_may_change, holds_a_float, loads_exact, o
 from writer.failures import failure_sentence, is_unreachable
 from writer.secrets import with_password
 
+from .wording import plural
+
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
 BATCH_FILE_SUFFIXES = JSONL_SUFFIXES + (PARQUET_SUFFIX,)  # what a batch file is; a directory is a file-tree batch
+# Files of records (what dataframe libraries write: Spark's `part-*.json`, CSV): a folder of them
+# and no image is no ImageFolder, refused rather than read as a batch of no samples.
+DATA_FILE_SUFFIXES = BATCH_FILE_SUFFIXES + (".json", ".json.gz", ".ndjson", ".csv", ".tsv")
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 # Read a local batch file this much at a time: a line longer than the default 8 KiB buffer (a
 # record with a base64 image) is otherwise gathered from several reads and joined (~20 % of
@@ -142,12 +147,16 @@ def _file_tree_batch(fs: fsspec.AbstractFileSystem, path: str, name: str, url: s
     fingerprint = _fingerprint(list(files.values()))
     if not files:
         relative = (posixpath.relpath(file, path) for file in found)
-        misplaced = sorted(file for file in relative if file.endswith(BATCH_FILE_SUFFIXES) and not is_hidden(file))
+        misplaced = sorted(
+            file for file in relative if file.lower().endswith(DATA_FILE_SUFFIXES) and not is_hidden(file)
+        )
         if misplaced:
             listed = ", ".join(misplaced[:5]) + (f" and {len(misplaced) - 5} more" if len(misplaced) > 5 else "")
+            kind = "batch file" if all(file.endswith(BATCH_FILE_SUFFIXES) for file in misplaced) else "data file"
             problem = (
-                f"batch {name}: a folder with no images but {len(misplaced)} batch files ({listed}); batch files are "
-                f"read only directly under the raw URL: move them up, or point the raw URL at {url}"
+                f"batch {name}: a folder with no images but {plural(len(misplaced), kind)} ({listed}); batch files "
+                f"(*.jsonl, *.jsonl.gz, *.parquet) are read only directly under the raw URL: move them up, or point "
+                f"the raw URL at {url}"
             )
             return RawBatch(name, url, "refused", _fingerprint(list(found.values())), 0, problem)
     return RawBatch(name, url, "filetree", fingerprint, sum(file.get("size") or 0 for file in files.values()))

@@ -66,6 +66,14 @@ def test_a_folder_of_jsonl_or_parquet_files_is_refused_naming_them_not_read_as_n
     assert "directly under the raw URL" in message
 
 
+@pytest.mark.parametrize("part", ["part-00000-1f2e.c000.json", "part-00000-1f2e.c000.json.gz", "rows.csv"])
+def test_a_folder_a_dataframe_library_wrote_is_refused_naming_its_files(tmp_path: Path, part: str) -> None:
+    _tree(tmp_path / "export.jsonl", {part: b'{"uid": "a"}\n', "_SUCCESS": b"", ".part-00000.crc": b"crc"})
+    (batch,) = list_batches(str(tmp_path))  # Spark's `df.write.json("export.jsonl")` is a folder
+    with pytest.raises(RawDataError, match=f"batch export.jsonl: a folder with no images but 1 data file \\({part}\\)"):
+        list(read_records(batch))
+
+
 def test_an_empty_folder_and_one_of_other_files_are_still_empty_batches(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     _tree(tmp_path / "notes", {"README.txt": b"nothing here yet", ".hidden/old.jsonl": b"{}\n"})
