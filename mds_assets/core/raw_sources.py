@@ -15,7 +15,7 @@ import posixpath
 import re
 import stat
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -97,6 +97,7 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
         raise RawDataError(failure_sentence(error, raw_url)) from None  # the sensor skips, naming it
     _refuse_a_file_as_root(raw_url, root, entries)
     batches = []
+    linked = {os.path.realpath(entry["name"]) for entry in entries if entry.get("islink")}  # local disks only
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
         if is_hidden(name):  # as inside a file-tree batch: tools' own files (._x.jsonl, .Trash-1000/)
@@ -116,7 +117,7 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
             continue
         if entry["type"] == "directory":
             try:
-                batches.append(_file_tree_batch(fs, entry["name"], name, url))
+                batches.append(_file_tree_batch(fs, entry["name"], name, url, linked))
             except OSError as error:  # reading it fails naming the folder, as it would now
                 problem = _unlisted_folder_problem(name, error)
                 batches.append(RawBatch(name, url, "refused", _fingerprint([entry]), 0, problem))
@@ -139,16 +140,23 @@ def _refuse_a_file_as_root(raw_url: str, root: str, entries: list[dict]) -> None
         )
 
 
-def _file_tree_batch(fs: fsspec.AbstractFileSystem, path: str, name: str, url: str) -> RawBatch:
+def _file_tree_batch(
+    fs: fsspec.AbstractFileSystem, path: str, name: str, url: str, linked: Collection[str] = ()
+) -> RawBatch:
     """A top-level folder: an ImageFolder batch; refused, naming them, when it holds no image but
-    batch files (JSONL or Parquet one level too deep would otherwise publish no sample, silently)."""
+    batch files (JSONL or Parquet one level too deep would otherwise publish no sample, silently),
+    except those a top-level link points to (`linked`, resolved): each is a batch through its link."""
     found = _find(fs, path)
     files = {file: info for file, info in found.items() if is_sample(posixpath.relpath(file, path))}
     fingerprint = _fingerprint(list(files.values()))
     if not files:
         relative = (posixpath.relpath(file, path) for file in found)
         misplaced = sorted(
-            file for file in relative if file.lower().endswith(DATA_FILE_SUFFIXES) and not is_hidden(file)
+            file
+            for file in relative
+            if file.lower().endswith(DATA_FILE_SUFFIXES)
+            and not is_hidden(file)
+            and not (linked and os.path.realpath(posixpath.join(path, file)) in linked)
         )
         if misplaced:
             listed = ", ".join(misplaced[:5]) + (f" and {len(misplaced) - 5} more" if len(misplaced) > 5 else "")

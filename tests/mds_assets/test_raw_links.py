@@ -87,3 +87,18 @@ def test_a_linked_raw_root_is_read_through_its_link(tree, tmp_path):
     raw, _ = tree
     (tmp_path / "alias").symlink_to(raw)
     assert [r["path"] for _, r in read_all(tmp_path / "alias", "imgs")] == ["cat/1.png"]
+
+
+def test_a_folder_of_files_linked_as_batches_from_the_raw_root_is_an_empty_batch(tree):
+    raw, _ = tree
+    (raw / "data").mkdir()
+    (raw / "data" / "real.jsonl").write_text('{"x": 1}\n')
+    (raw / "data" / "old.jsonl").write_text('{"x": 0}\n')
+    (raw / "latest.jsonl").symlink_to(raw / "data" / "real.jsonl")
+    (raw / "previous.jsonl").symlink_to("data/old.jsonl")
+    batches = {b.partition_key: b for b in list_batches(str(raw))}
+    assert list(read_records(batches["data"])) == []  # its files are published through their links
+    (raw / "previous.jsonl").unlink()
+    (data,) = [batch for batch in list_batches(str(raw)) if batch.name == "data"]
+    with pytest.raises(RawDataError, match=r"batch data: a folder with no images but 1 batch file \(old.jsonl\)"):
+        list(read_records(data))
