@@ -105,6 +105,7 @@ class BuildReport:
     without_batch: list[str] = field(default_factory=list)  # published partitions whose raw batch is gone
     damaged: dict[str, str] = field(default_factory=dict)  # --verify: partition or published shard -> problem
     dataset_state: str = ""  # what the output holds after a failure, read back
+    no_batch: list[str] = field(default_factory=list)  # raw files of records that are no batch (`*.json`, CSV)
 
     @property
     def ok(self) -> bool:
@@ -145,8 +146,8 @@ def build(settings: MDSSettings, workers: int = 2, progress: bool = True, verify
     check_output_may_be_written(settings.out_url, settings.format, options, adopt=settings.adopt_output)
     instance = dagster_instance()
     bind_instance(instance, settings.raw_url, settings.out_url)
-    groups = settings.raw_groups()
     report = BuildReport()
+    groups = settings.raw_groups(report.no_batch)
     if verify:
         damage = clear_damage(settings.out_url, options, {group.partition_key for group in groups})
         report.damaged = damage.cleared

@@ -284,12 +284,23 @@ def _what_raw_holds(settings: MDSSettings) -> str:
     return f" (it holds {', '.join(names[:5])}{f' and {len(names) - 5} more' if len(names) > 5 else ''})"
 
 
+def _no_batch_note(names: list[str], raw_url: str) -> str:
+    shown = ", ".join(sorted(names)[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return (
+        f"note: {len(names)} file(s) under {raw_url} hold records by their names but are no batch, not read: "
+        f"{shown}; batches are *.jsonl (JSON Lines, one object a line), *.jsonl.gz and *.parquet files (in "
+        "lower case) and folders of images"
+    )
+
+
 def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     for where, problem in sorted(report.damaged.items()):
         print(f"damaged {where}: {problem} (cleared: this build rebuilds or places it again)")
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
     for keys, error in _grouped_by_error(report.failed):
         print(f"FAILED {', '.join(keys)}: {redact(error)}", file=sys.stderr)
+    if report.no_batch and (report.built or report.unchanged or report.failed):  # else said below, with the rest
+        print(_no_batch_note(report.no_batch, settings.raw_url))
     if report.failed:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return

@@ -95,9 +95,9 @@ class MDSSettings(ConfigurableResource):
         """The partition_bytes setting, or its default."""
         return self.partition_bytes or default_partition_bytes(self.shard_size_limit)
 
-    def raw_groups(self) -> list[RawGroup]:
-        """The raw URL listed once, its files grouped into partitions."""
-        return group_batches(list_batches(self.raw_url, self.fsspec_options()), self.partition_size())
+    def raw_groups(self, no_batch: list[str] | None = None) -> list[RawGroup]:
+        """The raw URL listed once, its files grouped into partitions (`no_batch`: see `list_batches`)."""
+        return group_batches(list_batches(self.raw_url, self.fsspec_options(), no_batch), self.partition_size())
 
     def check(self) -> None:
         """Fail fast on settings that can never work, before any batch is read."""

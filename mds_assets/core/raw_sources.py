@@ -83,8 +83,11 @@ class RawBatch:
         return partition_key_for_batch(self.name)
 
 
-def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) -> list[RawBatch]:
-    """Every batch under `raw_url`, sorted by partition key; hidden names (`.x`) are none."""
+def list_batches(
+    raw_url: str, storage_options: dict[str, Any] | None = None, no_batch: list[str] | None = None
+) -> list[RawBatch]:
+    """Every batch under `raw_url`, sorted by partition key; hidden names (`.x`) are none.
+    `no_batch` collects the names of the files of records that are no batch (`is_overlooked`)."""
     fs, root = fsspec.core.url_to_fs(with_password(raw_url), **(storage_options or {}))
     fs.invalidate_cache(root)  # a sensor lists again and again: always ask the store
     try:
@@ -125,6 +128,8 @@ def list_batches(raw_url: str, storage_options: dict[str, Any] | None = None) ->
             batches.append(RawBatch(name, url, "jsonl", _fingerprint([entry]), entry.get("size") or 0))
         elif name.endswith(PARQUET_SUFFIX):
             batches.append(RawBatch(name, url, "parquet", _fingerprint([entry]), entry.get("size") or 0))
+        elif no_batch is not None and is_overlooked(name):
+            no_batch.append(name)
     batches.sort(key=lambda batch: batch.partition_key)
     _refuse_key_collisions(batches)
     return batches
@@ -154,7 +159,7 @@ def _file_tree_batch(
         misplaced = sorted(
             file
             for file in relative
-            if file.lower().endswith(DATA_FILE_SUFFIXES)
+            if is_data_file(file)
             and not is_hidden(file)
             and not (linked and os.path.realpath(posixpath.join(path, file)) in linked)
         )
@@ -168,6 +173,17 @@ def _file_tree_batch(
             )
             return RawBatch(name, url, "refused", _fingerprint(list(found.values())), 0, problem)
     return RawBatch(name, url, "filetree", fingerprint, sum(file.get("size") or 0 for file in files.values()))
+
+
+def is_overlooked(name: str) -> bool:
+    """Whether a file directly under the raw URL holds records by its name but is no batch: JSON
+    Lines named `*.json` (as `datasets`' `to_json` and Spark write it), CSV. Said, never read."""
+    return is_data_file(name) and not name.endswith(BATCH_FILE_SUFFIXES)
+
+
+def is_data_file(name: str) -> bool:
+    """Whether a file holds records by its name (a batch file's suffix, or `*.json`, CSV; any case)."""
+    return name.lower().endswith(DATA_FILE_SUFFIXES)
 
 
 def _follow_top_level_link(root: str, entry: dict, name: str) -> dict | None:
