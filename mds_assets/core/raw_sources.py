@@ -353,7 +353,7 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     try:
         record = orjson.loads(line)
     except (ValueError, RecursionError) as error:  # orjson.JSONDecodeError is a ValueError
-        raise _not_json(batch, line_number, error) from None
+        raise _not_json(batch, line_number, error, line) from None
     if not isinstance(record, dict):
         raise RawDataError(f"batch {batch.name}, line {line_number}: a JSON {type(record).__name__}, not an object")
     text = outside_long_strings(line, record)  # the line but its long strings: where numbers and brackets are
@@ -361,7 +361,7 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
         try:
             record = loads_exact(line)
         except (ValueError, RecursionError) as error:
-            raise _not_json(batch, line_number, error) from None
+            raise _not_json(batch, line_number, error, line) from None
     if sum(piece.count(b"[") + piece.count(b"{") for piece in text) > MAX_NESTING:  # a cheap (C) bound on the depth
         for name, value in record.items():
             if _nesting(value) > MAX_NESTING:
@@ -371,8 +371,10 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
     return record
 
 
-def _not_json(batch: RawBatch, line_number: int, error: Exception) -> RawDataError:
-    return RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error})")
+def _not_json(batch: RawBatch, line_number: int, error: Exception, line: bytes) -> RawDataError:
+    # only the last line of a file can end without a newline: one cut short is a file being uploaded
+    cut = "" if line.endswith(b"\n") else "; its last line ends with no newline: is the file still being written?"
+    return RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error}){cut}")
 
 
 def _nesting(value: Any) -> int:

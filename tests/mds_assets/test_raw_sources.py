@@ -135,3 +135,13 @@ def test_hidden_entries_directly_under_the_raw_url_are_not_batches(tmp_path):
     (tmp_path / ".Trash-1000" / "files").mkdir(parents=True)  # a desktop's trash on a removable drive
     (tmp_path / ".Trash-1000" / "files" / "deleted.png").write_bytes(b"\x89PNG")
     assert [batch.name for batch in list_batches(str(tmp_path))] == ["a.jsonl"]
+
+
+def test_a_last_line_cut_short_says_the_file_may_still_be_written(tmp_path):
+    (tmp_path / "a.jsonl").write_text('{"x": 1}\n{"x": 2, "y": "hal')  # an upload in progress
+    with pytest.raises(RawDataError, match="batch a.jsonl, line 2: not valid JSON .*no newline.*still being written"):
+        list(read_records(list_batches(str(tmp_path))[0]))
+    (tmp_path / "b.jsonl").write_text('{"x": 1}\n{"x": \n')  # a bad line in a complete file
+    with pytest.raises(RawDataError) as error:
+        list(read_records(list_batches(str(tmp_path))[1]))
+    assert "still being written" not in str(error.value)
