@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import stat
+import unicodedata
 import zlib
 from collections.abc import Collection, Generator, Iterator
 from contextlib import contextmanager
@@ -132,6 +133,7 @@ def list_batches(
             no_batch.append(name)
     batches.sort(key=lambda batch: batch.partition_key)
     _refuse_key_collisions(batches)
+    _refuse_unicode_twins(batches)
     return batches
 
 
@@ -543,3 +545,18 @@ def _refuse_key_collisions(batches: list[RawBatch]) -> None:
                 f"partition key {batch.partition_key!r}; rename one"
             )
         seen[batch.partition_key] = batch.name
+
+
+def _refuse_unicode_twins(batches: list[RawBatch]) -> None:
+    """Two names that are one name in two Unicode forms (`café` composed, and decomposed as a Mac
+    may upload it) show the same to anyone, so they are most likely one file uploaded twice:
+    publishing both would publish its records twice."""
+    seen: dict[str, str] = {}
+    for batch in batches:
+        normal = unicodedata.normalize("NFC", batch.name)
+        if normal in seen:
+            raise RawDataError(
+                f"batches {ascii(seen[normal])} and {ascii(batch.name)} are the same name in two Unicode forms "
+                "(composed and decomposed): most likely one file uploaded twice; remove one, or rename it"
+            )
+        seen[normal] = batch.name

@@ -1,6 +1,7 @@
 """Raw batches: JSONL, gzipped JSONL and ImageFolder trees, with safe partition keys."""
 
 import gzip
+import unicodedata
 
 import pytest
 
@@ -135,6 +136,15 @@ def test_hidden_entries_directly_under_the_raw_url_are_not_batches(tmp_path):
     (tmp_path / ".Trash-1000" / "files").mkdir(parents=True)  # a desktop's trash on a removable drive
     (tmp_path / ".Trash-1000" / "files" / "deleted.png").write_bytes(b"\x89PNG")
     assert [batch.name for batch in list_batches(str(tmp_path))] == ["a.jsonl"]
+
+
+def test_one_name_in_two_unicode_forms_is_refused_naming_both(tmp_path):
+    composed, decomposed = unicodedata.normalize("NFC", "café.jsonl"), unicodedata.normalize("NFD", "café.jsonl")
+    (tmp_path / composed).write_text('{"x": 1}\n')  # uploaded from one machine
+    (tmp_path / decomposed).write_text('{"x": 1}\n')  # and again from a Mac: the very name, to a reader
+    with pytest.raises(RawDataError, match="the same name in two Unicode forms") as error:
+        list_batches(str(tmp_path))
+    assert ascii(composed) in str(error.value) and ascii(decomposed) in str(error.value)
 
 
 def test_a_last_line_cut_short_says_the_file_may_still_be_written(tmp_path):
