@@ -16,7 +16,7 @@ import re
 import stat
 import unicodedata
 import zlib
-from collections.abc import Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -102,12 +102,15 @@ def list_batches(
     _refuse_a_file_as_root(raw_url, root, entries)
     batches = []
     linked = {os.path.realpath(entry["name"]) for entry in entries if entry.get("islink")}  # local disks only
+    is_alias = _aliases(root, entries)
     for entry in entries:
         name = posixpath.basename(entry["name"].rstrip("/"))
         if is_hidden(name):  # as inside a file-tree batch: tools' own files (._x.jsonl, .Trash-1000/)
             continue
         url = posixpath.join(raw_url.rstrip("/"), name)
         if entry.get("islink"):  # local filesystems only: object stores have no links
+            if is_alias(entry):
+                continue
             entry = _follow_top_level_link(root, entry, name)
             if entry is None:
                 continue
@@ -175,6 +178,32 @@ def _file_tree_batch(
             )
             return RawBatch(name, url, "refused", _fingerprint(list(found.values())), 0, problem)
     return RawBatch(name, url, "filetree", fingerprint, sum(file.get("size") or 0 for file in files.values()))
+
+
+def _aliases(root: str, entries: list[dict]) -> Callable[[dict], bool]:
+    """Whether a top-level link is one more name for a file or folder that is a batch already
+    (`latest.jsonl -> 2024-01-02.jsonl`, or a second link to what an earlier one, by name, points
+    to): its records would be published twice. Links to other places stay batches of their own."""
+    names = sorted((posixpath.basename(entry["name"].rstrip("/")), entry) for entry in entries)
+    links = [(name, entry) for name, entry in names if entry.get("islink") and not is_hidden(name)]
+    if not links:
+        return lambda entry: False
+    real_root = os.path.realpath(root)
+    held = {posixpath.join(real_root, name) for name, entry in names if _is_batch_entry(name, entry)}
+    aliases = set()
+    for _, entry in links:
+        target = os.path.realpath(entry["name"])
+        if target in held:
+            aliases.add(entry["name"])
+        held.add(target)
+    return lambda entry: entry["name"] in aliases
+
+
+def _is_batch_entry(name: str, entry: dict) -> bool:
+    """A top-level entry, not a link, that is a batch by its kind and name."""
+    if entry.get("islink") or is_hidden(name):
+        return False
+    return entry["type"] == "directory" or (entry["type"] == "file" and name.endswith(BATCH_FILE_SUFFIXES))
 
 
 def is_overlooked(name: str) -> bool:

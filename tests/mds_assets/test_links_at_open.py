@@ -27,6 +27,8 @@ def raw_and_outside(tmp_path: Path) -> tuple[Path, Path]:
     raw.mkdir()
     outside.mkdir()
     (raw / "a.jsonl").write_text(json.dumps({"uid": "a", "text": "inside"}) + "\n")
+    (raw / ".archive").mkdir()  # hidden, so no batch: a link to a file in it is the file's one batch
+    (raw / ".archive" / "b.jsonl").write_text(json.dumps({"uid": "b", "text": "inside"}) + "\n")
     (outside / "secret.jsonl").write_text(json.dumps({"uid": "s", "text": SECRET}) + "\n")
     (outside / "tree").mkdir()
     (outside / "tree" / "s.txt").write_text(SECRET)
@@ -53,7 +55,7 @@ def test_a_link_re_pointed_out_of_the_raw_root_after_listing_is_refused_when_rea
     raw_and_outside: tuple[Path, Path],
 ) -> None:
     raw, outside = raw_and_outside
-    (raw / "b.jsonl").symlink_to(raw / "a.jsonl")  # inside the root when listed
+    (raw / "b.jsonl").symlink_to(raw / ".archive" / "b.jsonl")  # inside the root when listed
     (batch,) = [b for b in list_batches(str(raw)) if b.partition_key == "b"]
     assert batch.layout == "jsonl"
     (raw / "b.jsonl").unlink()
@@ -67,9 +69,9 @@ def test_a_linked_folder_re_pointed_out_of_the_raw_root_after_listing_is_refused
     raw_and_outside: tuple[Path, Path],
 ) -> None:
     raw, outside = raw_and_outside
-    (raw / "real").mkdir()
-    (raw / "real" / "x.txt").write_text("inside")
-    (raw / "pics").symlink_to(raw / "real")
+    (raw / ".real").mkdir()
+    (raw / ".real" / "x.txt").write_text("inside")
+    (raw / "pics").symlink_to(raw / ".real")
     (batch,) = [b for b in list_batches(str(raw)) if b.partition_key == "pics"]
     (raw / "pics").unlink()
     (raw / "pics").symlink_to(outside / "tree")
@@ -81,7 +83,7 @@ def test_a_listing_handed_to_a_later_run_does_not_publish_a_link_re_pointed_sinc
     raw_and_outside: tuple[Path, Path], tmp_path: Path, instance: DagsterInstance
 ) -> None:
     raw, outside = raw_and_outside
-    (raw / "b.jsonl").symlink_to(raw / "a.jsonl")
+    (raw / "b.jsonl").symlink_to(raw / ".archive" / "b.jsonl")
     settings = settings_for(raw, tmp_path)
     listing = [b for b in list_batches(str(raw)) if b.partition_key == "b"]  # what a sensor hands its run
     (raw / "b.jsonl").unlink()

@@ -76,7 +76,9 @@ def test_a_top_level_link_inside_the_raw_root_is_a_batch(tree):
     (raw / "data").mkdir()
     (raw / "data" / "real.jsonl").write_text('{"x": 1}\n')
     (raw / "latest.jsonl").symlink_to(raw / "data" / "real.jsonl")
-    (raw / "pics").symlink_to(raw / "imgs")
+    (raw / ".store" / "cat").mkdir(parents=True)  # hidden: no batch but through the link
+    (raw / ".store" / "cat" / "1.png").write_bytes(b"\x89PNG")
+    (raw / "pics").symlink_to(raw / ".store")
     batches = {b.partition_key: b for b in list_batches(str(raw))}
     assert batches["latest"].layout == "jsonl" and batches["pics"].layout == "filetree"
     assert list(read_records(batches["latest"])) == [(1, {"x": 1})]
@@ -102,3 +104,16 @@ def test_a_folder_of_files_linked_as_batches_from_the_raw_root_is_an_empty_batch
     (data,) = [batch for batch in list_batches(str(raw)) if batch.name == "data"]
     with pytest.raises(RawDataError, match=r"batch data: a folder with no images but 1 batch file \(old.jsonl\)"):
         list(read_records(data))
+
+
+def test_a_top_level_link_to_another_batch_is_no_second_batch(tree):
+    raw, _ = tree
+    (raw / "2024-01-02.jsonl").write_text('{"x": 2}\n')
+    (raw / "data").mkdir()
+    (raw / "data" / "real.jsonl").write_text('{"x": 1}\n')
+    (raw / "latest.jsonl").symlink_to("2024-01-02.jsonl")  # a pointer to the newest file: the same records
+    (raw / "pics").symlink_to(raw / "imgs")
+    (raw / "current.jsonl").symlink_to(raw / "data" / "real.jsonl")
+    (raw / "also-current.jsonl").symlink_to("current.jsonl")  # a second name for the same file
+    names = sorted(batch.name for batch in list_batches(str(raw)))
+    assert names == ["2024-01-02.jsonl", "also-current.jsonl", "data", "imgs"]  # of two links, the first by name
