@@ -53,19 +53,6 @@ def test_the_sample_extensions_are_torchvisions() -> None:
     assert IMG_EXTENSIONS == (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
-def test_a_folder_of_jsonl_or_parquet_files_is_refused_naming_them_not_read_as_no_images(tmp_path: Path) -> None:
-    _tree(
-        tmp_path / "day=2024-01-01",
-        {"part-0.jsonl": b'{"uid": "a"}\n', "part-1.parquet": b"PAR1", "_SUCCESS": b""},
-    )
-    (batch,) = list_batches(str(tmp_path))
-    with pytest.raises(RawDataError) as refused:
-        list(read_records(batch))
-    message = str(refused.value)
-    assert "batch day=2024-01-01" in message and "part-0.jsonl" in message and "part-1.parquet" in message
-    assert "directly under the raw URL" in message
-
-
 @pytest.mark.parametrize("part", ["part-00000-1f2e.c000.json", "part-00000-1f2e.c000.json.gz", "rows.csv"])
 def test_a_folder_a_dataframe_library_wrote_is_refused_naming_its_files(tmp_path: Path, part: str) -> None:
     _tree(tmp_path / "export.jsonl", {part: b'{"uid": "a"}\n', "_SUCCESS": b"", ".part-00000.crc": b"crc"})
