@@ -184,17 +184,21 @@ def _aliases(root: str, entries: list[dict]) -> Callable[[dict], bool]:
     """Whether a top-level link is one more name for a file or folder that is a batch already
     (`latest.jsonl -> 2024-01-02.jsonl`, or a second link to what an earlier one, by name, points
     to): its records would be published twice. Links to other places stay batches of their own."""
-    names = sorted((posixpath.basename(entry["name"].rstrip("/")), entry) for entry in entries)
-    links = [(name, entry) for name, entry in names if entry.get("islink") and not is_hidden(name)]
-    if not links:
+    links = sorted(
+        (name, entry["name"])
+        for entry in entries
+        if entry.get("islink") and not is_hidden(name := posixpath.basename(entry["name"].rstrip("/")))
+    )
+    if not links:  # one pass over the listing, which may hold 100,000 files
         return lambda entry: False
     real_root = os.path.realpath(root)
+    names = ((posixpath.basename(entry["name"].rstrip("/")), entry) for entry in entries)
     held = {posixpath.join(real_root, name) for name, entry in names if _is_batch_entry(name, entry)}
     aliases = set()
-    for _, entry in links:
-        target = os.path.realpath(entry["name"])
+    for _, path in links:
+        target = os.path.realpath(path)
         if target in held:
-            aliases.add(entry["name"])
+            aliases.add(path)
         held.add(target)
     return lambda entry: entry["name"] in aliases
 
