@@ -118,12 +118,18 @@ def test_a_refused_pair_says_a_typo_is_corrected_and_another_dataset_gets_its_ow
     assert "If it is the same dataset, give these URLs" in error and "DAGSTER_HOME" in error, error
 
 
-def test_files_renamed_into_other_groups_are_not_published_twice(instance, tmp_path, capsys):
+def hourly_files(tmp_path: Path, partition_bytes: str) -> tuple[Path, MDSSettings, list[str]]:
+    """Five small files of 3 records (raw folder, settings, the build command grouping them)."""
     raw = tmp_path / "raw"
     for number in range(5):
         write_batch(raw, f"hour-{number:04}.jsonl", [record(number, n) for n in range(3)])
     settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=FIELDS)
-    grouped = [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", "--partition-bytes", "300KiB"]
+    grouped = [*build_arguments(raw, settings.out_url, FIELDS), "--quiet", "--partition-bytes", partition_bytes]
+    return raw, settings, grouped
+
+
+def test_files_renamed_into_other_groups_are_not_published_twice(instance, tmp_path, capsys):
+    raw, settings, grouped = hourly_files(tmp_path, "300KiB")
     assert main(grouped) == 0
     before = set((tmp_path / "out" / "partitions").iterdir())
     published = {name: data for name, data in snapshot(Path(settings.out_url)).items() if "/" not in name}
@@ -141,11 +147,7 @@ def test_files_renamed_into_other_groups_are_not_published_twice(instance, tmp_p
 
 
 def test_a_file_renamed_inside_its_group_is_published_once_under_its_new_name(instance, tmp_path):
-    raw = tmp_path / "raw"
-    for number in range(5):
-        write_batch(raw, f"hour-{number:04}.jsonl", [record(number, n) for n in range(3)])
-    settings = MDSSettings(raw_url=str(raw), out_url=str(tmp_path / "out"), fields=FIELDS)
-    grouped = [*build_arguments(settings.raw_url, settings.out_url, FIELDS), "--quiet", "--partition-bytes", "64MB"]
+    raw, settings, grouped = hourly_files(tmp_path, "64MB")
     assert main(grouped) == 0
     (raw / "hour-0002.jsonl").rename(raw / "hour-0002-renamed.jsonl")  # its group keeps the other four files
     assert main(grouped) == 0
