@@ -409,7 +409,22 @@ def _parse_line(batch: RawBatch, line_number: int, line: bytes) -> dict:
 def _not_json(batch: RawBatch, line_number: int, error: Exception, line: bytes) -> RawDataError:
     # only the last line of a file can end without a newline: one cut short is a file being uploaded
     cut = "" if line.endswith(b"\n") else "; its last line ends with no newline: is the file still being written?"
-    return RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({error}){cut}")
+    return RawDataError(f"batch {batch.name}, line {line_number}: not valid JSON ({_json_reason(error)}){cut}")
+
+
+# The parsers' position in the text they were given (one line): "…: line 1 column 8 (char 7)"
+_PARSER_POSITION = re.compile(r":? line (\d+) column (\d+) \(char \d+\)$")
+
+
+def _json_reason(error: Exception) -> str:
+    """The parser's reason with its column in the line, not a second line number (the parser
+    counts the line's own newline as the start of a line 2: that is the line's end)."""
+    reason = str(error)
+    position = _PARSER_POSITION.search(reason)
+    if position is None:
+        return reason
+    where = f"at column {position[2]}" if position[1] == "1" else "at the line's end"
+    return f"{reason[: position.start()]} {where}"
 
 
 def _nesting(value: Any) -> int:

@@ -33,6 +33,21 @@ def test_invalid_json_names_batch_and_line(tmp_path):
         list(read_records(list_batches(str(tmp_path))[0]))
 
 
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"x": 1,}', "trailing comma is not allowed at column 8"),
+        ('{"x": ', "unexpected end of data at the line's end"),
+    ],
+)
+def test_invalid_json_says_where_in_its_line_with_one_line_number(tmp_path, line, reason):
+    """The parser's own position counts lines of the one line it was given: only its column is news."""
+    (tmp_path / "bad.jsonl").write_text('{"x": 1}\n' + line + "\n")
+    with pytest.raises(RawDataError) as failure:
+        list(read_records(list_batches(str(tmp_path))[0]))
+    assert str(failure.value) == f"batch bad.jsonl, line 2: not valid JSON ({reason})"
+
+
 def test_a_line_that_is_not_an_object_is_named(tmp_path):
     (tmp_path / "bad.jsonl").write_text("[1, 2]\n")
     with pytest.raises(RawDataError, match="line 1: a JSON list, not an object"):
