@@ -33,6 +33,7 @@ from .core.layout import partition_url
 from .core.output_format import DEFAULT_FORMAT, FORMATS
 from .core.selection import json_type
 from .core.sizes import format_size, parse_size
+from .core.wording import first_names
 from .prune import prune
 from .resources import DEFAULT_FIELDS, MDSSettings, absolute_url
 
@@ -281,11 +282,11 @@ def _what_raw_holds(settings: MDSSettings) -> str:
         return ""
     if not names:
         return ""
-    return f" (it holds {', '.join(names[:5])}{f' and {len(names) - 5} more' if len(names) > 5 else ''})"
+    return f" (it holds {first_names(names)})"
 
 
 def _no_batch_note(names: list[str], raw_url: str) -> str:
-    shown = ", ".join(sorted(names)[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    shown = first_names(sorted(names))
     return (
         f"note: {len(names)} file(s) under {raw_url} hold records by their names but are no batch, not read: "
         f"{shown}; batches are *.jsonl (JSON Lines, one object a line), *.jsonl.gz and *.parquet files (in "

@@ -20,6 +20,7 @@ from writer.storage import Storage, is_temporary
 
 from .layout import PARTITIONS_DIR, PARTITIONS_SIDECAR
 from .output_format import Format, refuse_format_switch
+from .wording import first_names
 
 _LISTED = 8  # names listed in a refusal; the rest are counted
 
@@ -82,7 +83,7 @@ def _is_ours(storage: Storage, entries: dict[str, str]) -> bool:
 
 def _refusal(out_url: str, entries: dict[str, str], has_index: bool, adopt: bool) -> str:
     names = [name + ("/" if kind == "directory" else "") for name, kind in sorted(entries.items())]
-    listed = ", ".join(names[:_LISTED]) + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
+    listed = first_names(names, _LISTED)
     message = f"the output {out_url} holds files mds-assets did not write ({listed}); nothing was changed. "
     if has_index:
         return message + (

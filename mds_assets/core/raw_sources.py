@@ -30,7 +30,7 @@ from writer.exact_json import a_double_may_change, holds_a_float, loads_exact, o
 from writer.failures import failure_sentence, is_unreachable
 from writer.secrets import with_password
 
-from .wording import plural
+from .wording import first_names, plural
 
 JSONL_SUFFIXES = (".jsonl.gz", ".jsonl")
 PARQUET_SUFFIX = ".parquet"
@@ -169,7 +169,7 @@ def _file_tree_batch(
             and not (linked and os.path.realpath(posixpath.join(path, file)) in linked)
         )
         if misplaced:
-            listed = ", ".join(misplaced[:5]) + (f" and {len(misplaced) - 5} more" if len(misplaced) > 5 else "")
+            listed = first_names(misplaced)
             kind = "batch file" if all(file.endswith(BATCH_FILE_SUFFIXES) for file in misplaced) else "data file"
             problem = (
                 f"batch {name}: a folder with no images but {plural(len(misplaced), kind)} ({listed}); batch files "

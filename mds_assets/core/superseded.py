@@ -20,6 +20,7 @@ from writer.storage import Storage
 from .layout import partition_url
 from .raw_sources import list_batches
 from .stamps import BUILT_AT, CONCURRENT_READS, read_stamp, stamp_members
+from .wording import first_names
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def partitions_kept(
         listed = {batch.name for batch in list_batches(raw_url, storage_options)}
         waiting = sorted(name for names in found.unheld.values() for name in names if name in listed)
         if waiting:
-            shown = ", ".join(waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+            shown = first_names(waiting, 10)
             raise RegroupingNotBuilt(
                 f"partitions {', '.join(sorted(found.unheld))} were regrouped, and the new partitions of "
                 f"{shown} are not built yet: build them first (mds-assets build, or the sensor's runs)"
