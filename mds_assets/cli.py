@@ -31,6 +31,7 @@ from .core.demo_data import write_demo_batches
 from .core.grouping import SHARDS_PER_PARTITION
 from .core.layout import partition_url
 from .core.output_format import DEFAULT_FORMAT, FORMATS
+from .core.raw_sources import WHAT_A_BATCH_IS
 from .core.selection import json_type
 from .core.sizes import format_size, parse_size
 from .core.wording import first_names
@@ -289,8 +290,7 @@ def _no_batch_note(names: list[str], raw_url: str) -> str:
     shown = first_names(sorted(names))
     return (
         f"note: {len(names)} file(s) under {raw_url} hold records by their names but are no batch, not read: "
-        f"{shown}; batches are *.jsonl (JSON Lines, one object a line), *.jsonl.gz and *.parquet files (in "
-        "lower case) and folders of images"
+        f"{shown}; {WHAT_A_BATCH_IS}"
     )
 
 
@@ -307,7 +307,7 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
         return
     if not report.published:
         print(f"no raw batches found under {settings.raw_url}{_what_raw_holds(settings)}: nothing to publish")
-        print("  a batch is one of the *.jsonl, *.jsonl.gz or *.parquet files, or folders of images, directly under it")
+        print(f"  {WHAT_A_BATCH_IS}")
         return
     rows, shards = report.published["dagster/row_count"].value, report.published["shards"].value
     print(f"published {rows} samples in {shards} shards at {settings.out_url}")

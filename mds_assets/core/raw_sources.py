@@ -38,6 +38,10 @@ BATCH_FILE_SUFFIXES = JSONL_SUFFIXES + (PARQUET_SUFFIX,)  # what a batch file is
 # Files of records (what dataframe libraries write: Spark's `part-*.json`, CSV): a folder of them
 # and no image is no ImageFolder, refused rather than read as a batch of no samples.
 DATA_FILE_SUFFIXES = BATCH_FILE_SUFFIXES + (".json", ".json.gz", ".ndjson", ".csv", ".tsv")
+WHAT_A_BATCH_IS = (
+    "a batch is a *.jsonl (JSON Lines: one object a line), *.jsonl.gz or *.parquet file (names in lower case), "
+    "or a folder of images, directly under the raw URL"
+)
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 # Read a local batch file this much at a time: a line longer than the default 8 KiB buffer (a
 # record with a base64 image) is otherwise gathered from several reads and joined (~20 % of

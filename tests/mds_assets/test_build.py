@@ -265,7 +265,7 @@ def test_a_raw_folder_without_batches_names_what_it_holds_and_what_a_batch_is(in
     assert main([*build_arguments(raw, tmp_path / "out", "uid"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"no raw batches found under {raw} (it holds a.json, b.ndjson)" in out
-    assert "*.jsonl, *.jsonl.gz or *.parquet files, or folders of images" in out
+    assert "a batch is a *.jsonl (JSON Lines: one object a line), *.jsonl.gz or *.parquet file" in out
 
 
 def test_ctrl_c_during_a_build_says_what_the_output_holds(instance, settings, capsys, monkeypatch):
