@@ -9,7 +9,7 @@ from .execution import executor_from_environment
 from .jobs import build_partition_job, index_checks_job, partition_checks_job, publish_index_job
 from .resources import settings_from_environment
 from .schedules import nightly_publish_schedule
-from .sensors import ended_runs_sensor, failed_check_alert_sensor, raw_batch_sensor
+from .sensors import ended_runs_sensor, failed_check_alert_sensor, failed_run_alert_sensor, raw_batch_sensor
 
 SETTINGS = settings_from_environment()
 ASSETS = [batch_pipeline, mds_index]  # raw_samples -> selected_samples -> mds_shards, then mds_index
@@ -20,7 +20,7 @@ defs = Definitions(
     asset_checks=CHECKS,
     jobs=[build_partition_job, publish_index_job, index_checks_job, partition_checks_job],
     schedules=[nightly_publish_schedule],
-    sensors=[raw_batch_sensor, failed_check_alert_sensor, ended_runs_sensor],
+    sensors=[raw_batch_sensor, failed_check_alert_sensor, failed_run_alert_sensor, ended_runs_sensor],
     resources={"mds_settings": SETTINGS},
     executor=executor_from_environment(),  # MDS_EXECUTOR: in_process (default), multiprocess, celery, k8s
 )

@@ -38,3 +38,8 @@ def check_partition() -> None:
 
 
 partition_checks_job = check_partition
+
+# Every job above: a failed run of one of them is alerted (sensors.failed_run_alert_sensor).
+ALERTED_JOBS = frozenset(
+    job.name for job in (build_partition_job, publish_index_job, index_checks_job, partition_checks_job)
+)

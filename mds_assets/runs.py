@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from dagster import (
+    DagsterEvent,
     DagsterInstance,
     DagsterRunStatus,
     JobDefinition,
@@ -167,10 +168,15 @@ def is_instance_failure(error: BaseException) -> bool:
 def first_error(result: JobExecutionResult) -> str:
     """The user's error of the first failed step; else the run's own failure (a step process
     killed, a worker lost: no step failure was recorded)."""
-    for event in result.all_events:
+    return first_error_of(result.all_events)
+
+
+def first_error_of(events: Sequence[DagsterEvent]) -> str:
+    """`first_error` of a run's events (a step failure's, else the run failure's)."""
+    for event in events:
         if event.is_step_failure and event.step_failure_data.error:
             return user_error_message(event.step_failure_data.error)
-    for event in result.all_events:
+    for event in events:
         if event.is_job_failure and event.job_failure_data and event.job_failure_data.error:
             return user_error_message(event.job_failure_data.error)
     return "the run failed (see the Dagster UI for its logs)"

@@ -1,5 +1,5 @@
-"""Sensors: new or changed raw batches become partition runs; failed checks raise an alert; runs
-whose `mds-assets build` process is gone are marked failed."""
+"""Sensors: new or changed raw batches become partition runs; failed checks and failed runs raise
+an alert; runs whose `mds-assets build` process is gone are marked failed."""
 
 import hashlib
 import json
@@ -8,11 +8,14 @@ from typing import Any
 
 from dagster import (
     AssetCheckKey,
+    DagsterRun,
     DefaultSensorStatus,
+    RunFailureSensorContext,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    run_failure_sensor,
     sensor,
 )
 
@@ -25,13 +28,13 @@ from .core.raw_sources import RawDataError, list_batches
 from .core.sensor_cursor import SensorCursor, listing_digest, request_id, settings_digest
 from .core.stamps import current_partitions
 from .core.work_split import at_most, contiguous_ranges
-from .dagster_internals import CHECK_FAILED, CHECK_PLANNED, check_execution_history
+from .dagster_internals import CHECK_FAILED, CHECK_PLANNED, check_execution_history, failure_metadata
 from .instance_binding import InstanceHoldsAnotherDataset, bind_instance
-from .jobs import build_partition_job
+from .jobs import ALERTED_JOBS, build_partition_job
 from .keys import CHECK_KEYS
 from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
 from .resources import MDSSettings
-from .runs import fail_runs_of_ended_processes
+from .runs import fail_runs_of_ended_processes, first_error_of
 
 SENSOR_INTERVAL_SECONDS = settings.SENSOR_INTERVAL_SECONDS.read()
 # A run builds at most this many partitions: the run queue still spreads a large import over
@@ -142,6 +145,50 @@ def failed_check_alert_sensor(context: SensorEvaluationContext) -> SensorResult 
     return SensorResult(cursor=cursor)
 
 
+@run_failure_sensor(
+    # every run of the instance: a run `mds-assets build` executes itself has no code location origin
+    monitor_all_code_locations=True,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Logs each failed run of this code location's jobs (launched from the UI, a sensor, the schedule "
+    "or `mds-assets build`) as an error and, when MDS_ALERT_WEBHOOK_URL is set, POSTs it there.",
+)
+def failed_run_alert_sensor(context: RunFailureSensorContext) -> None:
+    """A partition that failed to build is left out of the next publish, and no check looks at a
+    partition that is not there: without this alert a failed run shows only in the UI's runs."""
+    if context.dagster_run.job_name not in ALERTED_JOBS:
+        return
+    alert = failed_run_alert(context.dagster_run, [*context.get_step_failure_events(), context.failure_event])
+    context.log.error(alert["text"])
+    _post_webhook(alert, context)
+
+
+def failed_run_alert(run: DagsterRun, failures: list[Any]) -> dict[str, Any]:
+    """What an alert says of one failed run: its job, partitions and id, and why — each failed
+    partition's error (the batch pipeline's account), else the first error of its steps or run."""
+    tags = run.tags
+    partitions = tags.get("dagster/partition") or (
+        f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
+        if "dagster/asset_partition_range_start" in tags
+        else None
+    )
+    failed: dict[str, str] = {}
+    for event in failures:
+        by_partition = failure_metadata(event, "failed_partitions")
+        if isinstance(by_partition, dict):
+            failed.update({str(key): str(error) for key, error in by_partition.items()})
+    reason = "; ".join(f"{key}: {error}" for key, error in list(failed.items())[:5]) or first_error_of(failures)
+    where = f" (partitions {partitions})" if partitions else ""
+    return {
+        "text": f"run {run.run_id} of {run.job_name}{where} failed: {reason}",
+        "job": run.job_name,
+        "partitions": partitions,
+        "failed_partitions": failed or None,
+        "reason": reason,
+        "run_id": run.run_id,
+    }
+
+
 @sensor(
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
@@ -219,7 +266,7 @@ def _check_executions(
         before = page[-1].id
 
 
-def _post_webhook(alert: dict[str, str | None], context: SensorEvaluationContext) -> None:
+def _post_webhook(alert: dict[str, Any], context: SensorEvaluationContext | RunFailureSensorContext) -> None:
     """POSTs the alert as JSON: `text` (what Slack-style webhooks show) and its fields."""
     try:
         url = settings.ALERT_WEBHOOK_URL.read()

@@ -292,7 +292,7 @@ ALERT_WEBHOOK_URL = Variable(
     "MDS_ALERT_WEBHOOK_URL",
     "",
     "an `http://` or `https://` URL (a Slack incoming webhook, say); never printed",
-    "where a failed check's alert is POSTed as JSON (besides the sensor's log)",
+    "where the alert of a failed check or a failed run is POSTed as JSON (besides the sensors' log)",
     _webhook_url,
     secret=True,
 )

@@ -7,6 +7,8 @@ from dagster import instance_for_test
 
 from mds_assets.resources import MDSSettings
 
+from .alerts import webhook  # noqa: F401  (a fixture: the alert sensors' webhook receiver)
+
 FIELDS = ["uid", "text", "blob:base64", "n:int64", "meta:json"]
 
 

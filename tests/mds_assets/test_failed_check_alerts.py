@@ -1,14 +1,9 @@
 """What a failed-check alert says, in the sensor's log and in the webhook's payload: the check,
 the partition, the reason (the evaluation's description), the severity and the run."""
 
-import json
 import logging
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-import pytest
 from dagster import (
     DagsterInstance,
     Definitions,
@@ -24,47 +19,14 @@ from mds_assets.resources import MDSSettings
 from mds_assets.sensors import failed_check_alert_sensor
 from writer import StreamingDatasetWriter
 
-
-class _Received(BaseHTTPRequestHandler):
-    payloads: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        _Received.payloads.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    _Received.payloads = []
-    server = HTTPServer(("127.0.0.1", 0), _Received)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("MDS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
-    try:
-        yield _Received.payloads
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from .alerts import LogLines
 
 
 def _tick(
     instance: DagsterInstance, settings: MDSSettings
 ) -> tuple[SensorResult | SkipReason, list[logging.LogRecord]]:
     context = build_sensor_context(instance=instance, resources={"mds_settings": settings})
-    lines = _Lines()
+    lines = LogLines()
     context.log.addHandler(lines)
     return failed_check_alert_sensor(context), lines.records
 
