@@ -1,9 +1,6 @@
 """Sensors and the schedule, through Dagster's build_*_context helpers."""
 
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from dagster import (
     AssetCheckKey,
@@ -24,6 +21,7 @@ from mds_assets.schedules import nightly_publish_schedule
 from mds_assets.sensors import failed_check_alert_sensor, raw_batch_sensor
 from writer import StreamingDatasetWriter
 
+from .alerts import LogLines
 from .conftest import record, write_batch
 
 
@@ -79,76 +77,43 @@ def test_the_nightly_schedule_requests_a_publish_run(instance):
     assert nightly_publish_schedule.cron_schedule == "0 3 * * *"
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class _Lines(logging.Handler):
-    """Keeps the messages a sensor logs through `context.log` (a logger of its own, not under root)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[tuple[int, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.levelno, record.getMessage()))
-
-
 def evaluate_logged(sensor, instance, settings, cursor=None):
     """`evaluate`, with what the sensor logged: (result, context, [(level, message)])."""
     context = build_sensor_context(instance=instance, cursor=cursor, resources={"mds_settings": settings})
-    handler = _Lines()
+    handler = LogLines()
     context.log.addHandler(handler)
-    return sensor(context), context, handler.lines
+    result = sensor(context)
+    return result, context, [(record.levelno, record.getMessage()) for record in handler.records]
 
 
-def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, monkeypatch):
-    _Webhook.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("MDS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
-    try:
-        instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
-        materialize(
-            [batch_pipeline],
-            partition_key="batch-0",
-            instance=instance,
-            resources={"mds_settings": settings},
-        )
-        quiet, context = evaluate(failed_check_alert_sensor, instance, settings)
-        assert quiet.skip_message == "no new failed checks"
-        with StreamingDatasetWriter(
-            f"{settings.out_url}/partitions/batch-0", ["uid"], shard_size_limit=10**6, overwrite=True
-        ) as writer:
-            writer.write_samples([{"uid": b"x" * 800}, {"uid": b"y" * 800}], use_tqdm=False)
-        defs = Definitions(
-            assets=[batch_pipeline],
-            jobs=[partition_checks_job],
-            resources={"mds_settings": settings},
-        )
-        defs.resolve_job_def("check_partition").execute_in_process(
-            partition_key="batch-0", instance=instance, raise_on_error=False
-        )
-        alerted, context, logged = evaluate_logged(failed_check_alert_sensor, instance, settings, context.cursor)
-        assert isinstance(alerted, SensorResult) and alerted.cursor  # alerted: not a skip
-        alert = "check mds_shards:shard_size partition batch-0 failed (ERROR) in run"
-        assert [message for level, message in logged if alert in message and level == logging.ERROR] != []
-        assert len([message for _, message in logged if alert in message]) == 1, logged
-        assert [alert in received["text"] for received in _Webhook.received] == [True]
-        again, _, logged_again = evaluate_logged(failed_check_alert_sensor, instance, settings, alerted.cursor)
-    finally:
-        server.shutdown()
+def test_a_failed_check_is_alerted_once_by_log_and_webhook(instance, settings, webhook):
+    instance.add_dynamic_partitions(raw_batches.name, ["batch-0"])
+    materialize(
+        [batch_pipeline],
+        partition_key="batch-0",
+        instance=instance,
+        resources={"mds_settings": settings},
+    )
+    quiet, context = evaluate(failed_check_alert_sensor, instance, settings)
+    assert quiet.skip_message == "no new failed checks"
+    _forge_oversized(settings, "batch-0")
+    defs = Definitions(
+        assets=[batch_pipeline],
+        jobs=[partition_checks_job],
+        resources={"mds_settings": settings},
+    )
+    defs.resolve_job_def("check_partition").execute_in_process(
+        partition_key="batch-0", instance=instance, raise_on_error=False
+    )
+    alerted, context, logged = evaluate_logged(failed_check_alert_sensor, instance, settings, context.cursor)
+    assert isinstance(alerted, SensorResult) and alerted.cursor  # alerted: not a skip
+    alert = "check mds_shards:shard_size partition batch-0 failed (ERROR) in run"
+    assert [message for level, message in logged if alert in message and level == logging.ERROR] != []
+    assert len([message for _, message in logged if alert in message]) == 1, logged
+    assert [alert in received["text"] for received in webhook] == [True]
+    again, _, logged_again = evaluate_logged(failed_check_alert_sensor, instance, settings, alerted.cursor)
     assert again.skip_message == "no new failed checks"
-    assert len(_Webhook.received) == 1 and not [message for _, message in logged_again if alert in message]
+    assert len(webhook) == 1 and not [message for _, message in logged_again if alert in message]
 
 
 def _forge_oversized(settings, key):
