@@ -29,7 +29,7 @@ from .layout import partition_url, staging_url
 from .member_contents import MemberContents
 from .profile import BatchProfile, profiled
 from .selection import FieldSelection, RecordEncoder, column_encodings
-from .stamps import BUILT_AT, CONTENTS, STAMP_NAME, build_stamp, encode_stamp
+from .stamps import STAMP_NAME, encode_stamp, written_stamp
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,9 @@ def _write_partition(
     ) as writer:
         writer.write_samples(samples, use_tqdm=False)
     seconds = time.perf_counter() - start
-    stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression) | {
-        BUILT_AT: time.time(),
-        CONTENTS: contents.by_name,
-    }
+    stamp = written_stamp(
+        group, [str(s) for s in selections], shard_size_limit, compression, "composer", contents.by_name
+    )
     result = merge_datasets(
         [staging], url, storage_options, sidecars={STAMP_NAME: encode_stamp(stamp)}, lock_wait=lock_wait
     )

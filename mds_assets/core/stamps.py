@@ -9,6 +9,7 @@ regrouped): the newer one holds it (`core.superseded`).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
@@ -61,6 +62,23 @@ def build_stamp(
         "shard_size_limit": shard_size_limit,
         "compression": canonical_compression(compression, format),
         **({"format": format} if format != DEFAULT_FORMAT else {}),  # composer stamps stay as they were
+    }
+
+
+def written_stamp(
+    group: RawGroup,
+    fields: list[str],
+    shard_size_limit: int,
+    compression: str | None,
+    format: Format,
+    contents: dict[str, list[int]],
+) -> dict[str, Any]:
+    """The stamp a partition is written with: what it was built from (`build_stamp`), when
+    (orders it against an older partition holding some of its files, `core.superseded`), and what
+    each of its files held (`core.member_contents`)."""
+    return build_stamp(group, fields, shard_size_limit, compression, format) | {
+        BUILT_AT: time.time(),
+        CONTENTS: contents,
     }
 
 

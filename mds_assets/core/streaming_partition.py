@@ -29,7 +29,7 @@ from .output_format import canonical_compression
 from .partition_writer import PartitionBuild, PartitionLockedError
 from .profile import BatchProfile, profiled
 from .selection import FieldSelection, RecordEncoder, column_encodings
-from .stamps import BUILT_AT, CONTENTS, STAMP_NAME, build_stamp, encode_stamp
+from .stamps import STAMP_NAME, encode_stamp, written_stamp
 
 # Each shard's SHA-1 in the index, as mosaicml-streaming records it: `StreamingDataset(validate_hash=
 # "sha1")` and `mds verify` check shards against it, and `index_consistency` compares it.
@@ -77,10 +77,9 @@ def write_streaming_partition(
         promoted = publish_by_reference([generation], url, storage_options, lock_wait)
     except DatasetLockedError as error:
         raise PartitionLockedError(key, error) from None
-    stamp = build_stamp(group, [str(s) for s in selections], shard_size_limit, compression, "streaming") | {
-        BUILT_AT: time.time(),  # orders it against an older partition holding some of its files (core.superseded)
-        CONTENTS: contents.by_name,
-    }
+    stamp = written_stamp(
+        group, [str(s) for s in selections], shard_size_limit, compression, "streaming", contents.by_name
+    )
     Storage(url, storage_options).write_atomic(STAMP_NAME, encode_stamp(stamp))
     remove_unreferenced_generations(out_url, key, storage_options)
     return PartitionBuild(url, summary_manifest(promoted.index, [s.name for s in selections]), seconds, profile)
