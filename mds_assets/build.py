@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetCheckEvaluation, DagsterInstance, JobExecutionResult
+from dagster import DagsterInstance, JobExecutionResult
 from tqdm.auto import tqdm
 
 from writer.published import describe_change, read_state
 from writer.secrets import redact
 from writer.storage import Storage
 
+from .checks import why_it_failed
 from .compute_logs import without_tail
 from .core.damage import clear_damage
 from .core.grouping import RawGroup
@@ -231,14 +232,9 @@ def _publish(settings: MDSSettings, instance: DagsterInstance, keys: list[str], 
     report.without_batch = sorted(set(published) - set(keys))
     for evaluation in result.get_asset_check_evaluations():
         report.checks[evaluation.check_name] = evaluation.passed
-        if not evaluation.passed:
-            report.check_problems[evaluation.check_name] = _check_problem(evaluation)
-
-
-def _check_problem(evaluation: AssetCheckEvaluation) -> str:
-    """Why a check failed, as it says: its description, else its `problem` metadata."""
-    problem = evaluation.metadata.get("problem")
-    return evaluation.description or (str(problem.value) if problem is not None else "")
+        why = why_it_failed(evaluation)
+        if not evaluation.passed and why:
+            report.check_problems[evaluation.check_name] = why
 
 
 def _materialise_ranges(

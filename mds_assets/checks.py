@@ -45,6 +45,13 @@ from .streaming_checks import streaming_index_consistency, streaming_shard_size_
 MAX_SHARDS_DECODED = 200
 
 
+def why_it_failed(evaluation: AssetCheckEvaluation) -> str | None:
+    """The reason a check of this location gives for its result: its description, else its
+    `problem` metadata (a check that could not read what it checks)."""
+    problem = evaluation.metadata.get("problem")
+    return evaluation.description or (str(problem.value) if problem is not None else None)
+
+
 def shard_size_result(url: str, shard_size_limit: int, storage_options: dict[str, Any] | None) -> AssetCheckResult:
     """Every shard at or under the limit, and as long as the index says.
 

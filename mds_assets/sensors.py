@@ -23,6 +23,7 @@ from writer.secrets import redact
 
 from . import settings
 from .assets.batch_pipeline import listing_config
+from .checks import why_it_failed
 from .core.grouping import RawGroup, group_batches
 from .core.raw_sources import RawDataError, list_batches
 from .core.sensor_cursor import SensorCursor, listing_digest, request_id, settings_digest
@@ -214,9 +215,7 @@ def failed_check_alert(check_key: AssetCheckKey, record: Any) -> dict[str, str |
     bad (ERROR or WARN) and in which run, as one line (`text`) and as fields for a receiver."""
     evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
     severity = evaluation.severity.value if evaluation is not None else None
-    reason = evaluation.description if evaluation is not None else None
-    if not reason and evaluation is not None and "problem" in evaluation.metadata:
-        reason = str(evaluation.metadata["problem"].value)
+    reason = why_it_failed(evaluation) if evaluation is not None else None
     check = check_key.to_user_string()
     partition = f" partition {record.partition}" if record.partition else ""
     text = f"check {check}{partition} failed ({severity or 'severity unknown'}) in run {record.run_id}"
