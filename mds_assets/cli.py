@@ -233,17 +233,13 @@ def _run(settings: MDSSettings, args: argparse.Namespace) -> int:
             settings, workers=args.workers, progress=not args.quiet, verify=getattr(args, "verify", False)
         )  # `demo` has no --verify
     except Exception as error:  # every failure ends in a sentence, then what --out holds
-        print(f"mds-assets: {redact(_build_failure(error, settings))}", file=sys.stderr)
-        state = describe_change(settings.out_url, before, _read_back(settings), None)
-        print(f"not published: {redact(state)}", file=sys.stderr)
+        _say_what_out_holds(f"mds-assets: {_build_failure(error, settings)}", settings, before)
         return 1
-    except KeyboardInterrupt:  # Ctrl-C: the runs it started are failed by Dagster; say what --out holds
-        print(
-            "mds-assets: interrupted; the partitions built so far are kept: the same command finishes the build",
-            file=sys.stderr,
+    except KeyboardInterrupt:  # Ctrl-C: the runs it started are failed by Dagster
+        interrupted = (
+            "mds-assets: interrupted; the partitions built so far are kept: the same command finishes the build"
         )
-        state = describe_change(settings.out_url, before, _read_back(settings), None)
-        print(f"not published: {redact(state)}", file=sys.stderr)
+        _say_what_out_holds(interrupted, settings, before)
         return 130  # the shell's code for a command ended by SIGINT
     _print_summary(report, settings)
     return 0 if report.ok else 1
@@ -274,16 +270,11 @@ def _read_back(settings: MDSSettings) -> PublishedState:
         return PublishedState(None, unreadable=failure_sentence(error, settings.out_url))
 
 
-def _what_raw_holds(settings: MDSSettings) -> str:
-    """` (it holds a.json, b.csv)`: the names under a raw URL that gave no batch, so a file named
-    `*.json` or `*.ndjson` is seen for what it is; "" when it holds nothing or cannot be listed."""
-    try:
-        names = sorted(Storage(settings.raw_url, settings.fsspec_options()).list_names())
-    except Exception:  # the build itself reported any problem with the raw URL
-        return ""
-    if not names:
-        return ""
-    return f" (it holds {first_names(names)})"
+def _say_what_out_holds(failure: str, settings: MDSSettings, before: PublishedState) -> None:
+    """The failure, then what --out holds now, read back and compared with `before`."""
+    print(redact(failure), file=sys.stderr)
+    state = describe_change(settings.out_url, before, _read_back(settings), None)
+    print(f"not published: {redact(state)}", file=sys.stderr)
 
 
 def _no_batch_note(names: list[str], raw_url: str) -> str:
@@ -300,13 +291,14 @@ def _print_summary(report: BuildReport, settings: MDSSettings) -> None:
     print(f"partitions built: {len(report.built)}, unchanged: {len(report.unchanged)}, failed: {len(report.failed)}")
     for keys, error in _grouped_by_error(report.failed):
         print(f"FAILED {', '.join(keys)}: {redact(error)}", file=sys.stderr)
-    if report.no_batch and (report.built or report.unchanged or report.failed):  # else said below, with the rest
+    if report.no_batch and (report.built or report.unchanged or report.failed):  # else said below
         print(_no_batch_note(report.no_batch, settings.raw_url))
     if report.failed:
         print(f"not published: {report.dataset_state}", file=sys.stderr)
         return
     if not report.published:
-        print(f"no raw batches found under {settings.raw_url}{_what_raw_holds(settings)}: nothing to publish")
+        holds = f" (it holds {first_names(sorted(report.no_batch))})" if report.no_batch else ""
+        print(f"no raw batches found under {settings.raw_url}{holds}: nothing to publish")
         print(f"  {WHAT_A_BATCH_IS}")
         return
     rows, shards = report.published["dagster/row_count"].value, report.published["shards"].value
