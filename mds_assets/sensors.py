@@ -33,7 +33,7 @@ from .dagster_internals import CHECK_FAILED, CHECK_PLANNED, check_execution_hist
 from .instance_binding import InstanceHoldsAnotherDataset, bind_instance
 from .jobs import ALERTED_JOBS, build_partition_job
 from .keys import CHECK_KEYS
-from .partitions import RAW_BATCHES, partition_range_tags, raw_batches
+from .partitions import RAW_BATCHES, partition_range_tags, partitions_of_run, raw_batches
 from .resources import MDSSettings
 from .runs import fail_runs_of_ended_processes, first_error_of
 
@@ -167,12 +167,7 @@ def failed_run_alert_sensor(context: RunFailureSensorContext) -> None:
 def failed_run_alert(run: DagsterRun, failures: list[Any]) -> dict[str, Any]:
     """What an alert says of one failed run: its job, partitions and id, and why — each failed
     partition's error (the batch pipeline's account), else the first error of its steps or run."""
-    tags = run.tags
-    partitions = tags.get("dagster/partition") or (
-        f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
-        if "dagster/asset_partition_range_start" in tags
-        else None
-    )
+    partitions = partitions_of_run(run.tags)
     failed: dict[str, str] = {}
     for event in failures:
         by_partition = failure_metadata(event, "failed_partitions")
